@@ -1,0 +1,151 @@
+/* monad-async: tasks, units of work with their own stacks.
+ *
+ * A task is created once (expensive: it reserves its stack) and then
+ * reused for any number of pieces of work (cheap): set `user_code`,
+ * `user_ptr` and `priority`, attach it to an executor, and once it has
+ * exited attach it again. */
+#ifndef MONAD_ASYNC_TASK_H
+#define MONAD_ASYNC_TASK_H
+
+#include "context.h"
+#include "priority.h"
+#include "ticks.h"
+
+MONAD_ASYNC_BEGIN_EXTERN_C
+
+typedef struct monad_async_executor_head *monad_async_executor;
+typedef struct monad_async_task_head *monad_async_task;
+
+/* Bits of `monad_async_task_head.state`. */
+enum monad_async_task_state_flag
+{
+    /* Attached to an executor: from monad_async_task_attach until the
+     * executor has recorded its exit. While set, the task cannot be
+     * attached again or destroyed (EBUSY). */
+    MONAD_ASYNC_TASK_STATE_ATTACHED = 1u << 0,
+    /* Attached but not yet started. */
+    MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH = 1u << 1,
+    /* Executing on its executor's thread right now. */
+    MONAD_ASYNC_TASK_STATE_RUNNING = 1u << 2,
+    /* Started, then suspended (yielded, sleeping, awaiting I/O). */
+    MONAD_ASYNC_TASK_STATE_SUSPENDED = 1u << 3,
+    /* Its last piece of work is over; `result` holds its outcome. */
+    MONAD_ASYNC_TASK_STATE_EXITED = 1u << 4,
+    /* Cancellation was requested: every suspension point from now until
+     * exit returns ECANCELED. Cleared by the next attach. */
+    MONAD_ASYNC_TASK_STATE_CANCELLED = 1u << 5
+};
+
+/* Tick stamps of the task's current (or last) piece of work, from
+ * monad_async_ticks_now(). Zero where time tracking is off. */
+struct monad_async_task_ticks
+{
+    monad_async_cpu_ticks_count_t attached;       /* attach called */
+    monad_async_cpu_ticks_count_t launched;       /* first ran */
+    monad_async_cpu_ticks_count_t suspended;      /* last suspended */
+    monad_async_cpu_ticks_count_t resumed;        /* last resumed */
+    monad_async_cpu_ticks_count_t exited;         /* exit recorded */
+    monad_async_cpu_ticks_count_t executing;      /* total ticks running */
+};
+
+/* The public part of a task. Fields under "set by you" may be changed
+ * while the task is not attached; everything else is read-only. */
+struct monad_async_task_head
+{
+    /* --- set by you --- */
+    struct
+    {
+        monad_async_priority cpu; /* order on the executor's ready queues */
+        monad_async_priority io;  /* order of its I/O (next issue) */
+    } priority;
+    /* The work. Runs on the task's own stack (for stackful switchers);
+     * its return value becomes `result`. Must not be NULL at attach. */
+    monad_async_result (*user_code)(monad_async_task task);
+    /* Anything you like; the library never touches it. */
+    void *user_ptr;
+    /* Optional. Called on the executor's thread once the task's work is
+     * over, whether it ran to its return or was cancelled before it
+     * launched (then `result.error` is ECANCELED and user_code never ran).
+     * The task is already reusable: the hook may attach it again. */
+    void (*user_on_exit)(monad_async_task task);
+
+    /* --- read-only --- */
+    /* enum monad_async_task_state_flag bits. */
+    MONAD_ASYNC_ATOMIC(uint32_t) state;
+    /* The executor it is attached to, or NULL. */
+    MONAD_ASYNC_ATOMIC(monad_async_executor) current_executor;
+    /* The switcher it runs with. */
+    monad_async_context_switcher switcher;
+    /* The outcome of its last piece of work (valid once EXITED). */
+    monad_async_result result;
+    /* How many times it has been suspended in its current piece of work. */
+    uint64_t suspensions;
+    struct monad_async_task_ticks ticks;
+};
+
+/* Options for a task. Zero-initialise, then set what you need. */
+struct monad_async_task_attr
+{
+    /* Usable stack bytes; 0 picks the default (256 KiB). Rounded up to
+     * whole pages; a guard page below it catches overflow. Pages are
+     * committed as they are touched. Ignored for the none switcher. */
+    size_t stack_size;
+    uint32_t reserved[4];
+};
+
+/* Creates a task that runs with `switcher` (EINVAL if NULL). Its priority
+ * starts at normal for CPU and I/O. Expensive: reserves the stack. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_create(
+    monad_async_task *task, monad_async_context_switcher switcher,
+    struct monad_async_task_attr const *attr);
+
+/* Destroys a task. EBUSY while it is attached. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_destroy(monad_async_task task);
+
+/* Schedules `task` on `ex`. Thread-safe.
+ *
+ * From the executor's own thread: O(1), no lock, no malloc, no system
+ * call; the task goes to the back of its CPU priority's ready queue.
+ * From any other thread: the task goes through the executor's lock-free
+ * inbox and a sleeping executor is woken.
+ *
+ * `opt_switcher`, if not NULL, replaces the task's switcher first (the
+ * first launch with a new switcher sets up its stack again).
+ *
+ * EINVAL: NULL ex or task, NULL user_code, or a priority out of range.
+ * EBUSY: the task is already attached (to this or any executor).
+ * ESHUTDOWN: the executor is being destroyed. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_attach(
+    monad_async_executor ex, monad_async_task task,
+    monad_async_context_switcher opt_switcher);
+
+/* Inside a running task: go to the back of its priority's ready queue and
+ * let others run. Success when resumed; ECANCELED if the task was
+ * cancelled; EINVAL when `task` is not the task running on this thread;
+ * ENOTSUP for a task on the none switcher. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_yield(monad_async_task task);
+
+/* Inside a running task: suspend for at least `ns` nanoseconds. Errors
+ * as for monad_async_task_yield; ECANCELED wakes it early. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns);
+
+/* Cancels `task`'s current work. Thread-safe.
+ *
+ * On the executor's own thread: a task pending launch is unlinked and
+ * never runs, its result becomes ECANCELED and cancel returns success; a
+ * started task (suspended or running) is marked cancelled, a suspended
+ * one is woken, and it resumes with ECANCELED from its suspension point:
+ * cancel returns EAGAIN. From another thread the request goes through the
+ * executor's inbox and always returns EAGAIN; it takes effect when the
+ * executor next runs.
+ *
+ * ENOENT: the task is not attached to `ex`. EINVAL: NULL arguments. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_cancel(monad_async_executor ex, monad_async_task task);
+
+MONAD_ASYNC_END_EXTERN_C
+
+#endif

@@ -1,0 +1,95 @@
+/* Attaching tasks to executors: the hot path from the owner thread, the
+ * inbox from any other. */
+#include "executor_impl.h"
+
+#include <errno.h>
+
+/* Claims the task for `ex`: the one compare-and-swap on the task's own
+ * state word that refuses a second attach. */
+static int ma_task_claim(struct ma_task *t, struct ma_executor *ex)
+{
+    uint32_t expected =
+        atomic_load_explicit(&t->head.state, memory_order_relaxed);
+    if (expected & MONAD_ASYNC_TASK_STATE_ATTACHED) {
+        return EBUSY;
+    }
+    if (!atomic_compare_exchange_strong_explicit(
+            &t->head.state,
+            &expected,
+            MONAD_ASYNC_TASK_STATE_ATTACHED |
+                MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH,
+            memory_order_acquire,
+            memory_order_relaxed)) {
+        return EBUSY;
+    }
+    atomic_store_explicit(
+        &t->head.current_executor, &ex->head, memory_order_relaxed);
+    t->head.result = monad_async_make_success(0);
+    t->head.suspensions = 0;
+    t->head.ticks.launched = t->head.ticks.suspended = 0;
+    t->head.ticks.resumed = t->head.ticks.exited = 0;
+    t->head.ticks.executing = 0;
+    t->resume_error = 0;
+    t->queue = t->head.priority.cpu;
+    return 0;
+}
+
+void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t)
+{
+    ex->head.tasks_attached++;
+    ex->head.counters.attached++;
+    ma_executor_make_ready(ex, t);
+}
+
+monad_async_result monad_async_task_attach(
+    monad_async_executor ex_, monad_async_task task,
+    monad_async_context_switcher opt_switcher)
+{
+    if (ex_ == NULL || task == NULL || task->user_code == NULL ||
+        (unsigned)task->priority.cpu >= monad_async_priority_max ||
+        (unsigned)task->priority.io >= monad_async_priority_max) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex = ma_executor_from(ex_);
+    struct ma_task *const t = ma_task_from(task);
+    bool const local = ma_executor_is_owner(ex);
+    if (!local) {
+        /* Keep destroy from freeing ex under us; see executor.c. */
+        atomic_fetch_add(&ex->remote_inflight, 1);
+    }
+    int err = 0;
+    if (atomic_load(&ex->closing)) {
+        err = ESHUTDOWN;
+        goto out;
+    }
+    uint32_t const before =
+        atomic_load_explicit(&task->state, memory_order_relaxed);
+    err = ma_task_claim(t, ex);
+    if (err != 0) {
+        goto out;
+    }
+    if (opt_switcher != NULL && opt_switcher != task->switcher) {
+        /* Not the hot path: a first stackful switcher maps a stack. The
+         * claim makes the task ours while we change it. */
+        err = ma_context_set_switcher(&t->ctx, opt_switcher, t->stack_size);
+        if (err != 0) {
+            atomic_store_explicit(
+                &task->current_executor, NULL, memory_order_relaxed);
+            atomic_store_explicit(&task->state, before, memory_order_release);
+            goto out;
+        }
+        task->switcher = opt_switcher;
+    }
+    task->ticks.attached = ex->track_time ? ma_ticks_read() : 0;
+    if (local) {
+        ma_executor_enqueue_attached(ex, t);
+        return monad_async_make_success(0);
+    }
+    ma_inbox_push(&ex->attaches, &t->attach_node);
+    ma_executor_notify(ex);
+out:
+    if (!local) {
+        atomic_fetch_sub(&ex->remote_inflight, 1);
+    }
+    return err ? monad_async_make_failure(err) : monad_async_make_success(0);
+}

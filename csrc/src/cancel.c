@@ -1,0 +1,78 @@
+/* Cancellation: immediate on the owner thread, through the inbox from
+ * any other. */
+#include "executor_impl.h"
+
+#include <errno.h>
+
+int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
+{
+    uint32_t const state = ma_task_state(t);
+    if (!(state & MONAD_ASYNC_TASK_STATE_ATTACHED) ||
+        atomic_load_explicit(&t->head.current_executor, memory_order_relaxed) !=
+            &ex->head) {
+        return ENOENT;
+    }
+    if (state & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH) {
+        /* Never launched: unlink it and end its work right here. */
+        ma_list_remove(&ex->ready[t->queue], &t->link);
+        ex->head.tasks_runnable[t->queue]--;
+        t->where = MA_TASK_NOWHERE;
+        t->head.result = monad_async_make_failure(ECANCELED);
+        ex->head.counters.cancelled++;
+        ma_executor_finish(ex, t, ma_executor_stamp(ex));
+        return 0;
+    }
+    if (!(state & MONAD_ASYNC_TASK_STATE_CANCELLED)) {
+        ex->head.counters.cancelled++;
+        atomic_store_explicit(
+            &t->head.state,
+            state | MONAD_ASYNC_TASK_STATE_CANCELLED,
+            memory_order_release);
+    }
+    if (state & MONAD_ASYNC_TASK_STATE_SUSPENDED) {
+        t->resume_error = ECANCELED;
+        if (t->where == MA_TASK_TIMERS) {
+            ma_list_remove(&ex->timers, &t->link);
+            ex->head.tasks_timed--;
+            ma_executor_make_ready(ex, t);
+        }
+        /* A yielded task is already queued: it keeps its place. */
+    }
+    return EAGAIN;
+}
+
+monad_async_result
+monad_async_task_cancel(monad_async_executor ex_, monad_async_task task)
+{
+    if (ex_ == NULL || task == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex = ma_executor_from(ex_);
+    struct ma_task *const t = ma_task_from(task);
+    if (ma_executor_is_owner(ex)) {
+        int const err = ma_executor_cancel_local(ex, t);
+        return err ? monad_async_make_failure(err) : monad_async_make_success(0);
+    }
+    if (!(atomic_load_explicit(&task->state, memory_order_acquire) &
+          MONAD_ASYNC_TASK_STATE_ATTACHED) ||
+        atomic_load_explicit(&task->current_executor, memory_order_acquire) !=
+            ex_) {
+        return monad_async_make_failure(ENOENT);
+    }
+    atomic_fetch_add(&ex->remote_inflight, 1);
+    int err = EAGAIN;
+    if (atomic_load(&ex->closing)) {
+        /* Destroy cancels everything anyway. */
+    }
+    else {
+        uint32_t expected = 0;
+        /* One queued request per task is enough: the executor re-checks
+         * the task when it drains it. */
+        if (atomic_compare_exchange_strong(&t->cancel_queued, &expected, 1)) {
+            ma_inbox_push(&ex->cancels, &t->cancel_node);
+            ma_executor_notify(ex);
+        }
+    }
+    atomic_fetch_sub(&ex->remote_inflight, 1);
+    return monad_async_make_failure(err);
+}

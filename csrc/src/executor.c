@@ -1,0 +1,126 @@
+/* Executors: creation, destruction (cancel and drain), wake. */
+#include "executor_impl.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(MONAD_ASYNC_ATOMIC(uint32_t)) == sizeof(uint32_t),
+               "Rust reads task state as AtomicU32");
+_Static_assert(sizeof(MONAD_ASYNC_ATOMIC(void *)) == sizeof(void *),
+               "Rust reads atomic pointers as AtomicPtr");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
+               "atomics shared with Rust must be lock-free");
+_Static_assert(sizeof(monad_async_priority) == sizeof(int),
+               "Rust maps monad_async_priority to a C int");
+_Static_assert(offsetof(struct ma_executor, head) == 0 &&
+                   offsetof(struct ma_task, head) == 0,
+               "public handles point at the private structs");
+
+monad_async_result monad_async_executor_create(
+    monad_async_executor *out, struct monad_async_executor_attr const *attr)
+{
+    static struct monad_async_executor_attr const defaults;
+    if (out == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    if (attr == NULL) {
+        attr = &defaults;
+    }
+    if (attr->flags & ~(uint32_t)MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex =
+        aligned_alloc(64, (sizeof(*ex) + 63) & ~(size_t)63);
+    if (ex == NULL) {
+        return monad_async_make_failure(ENOMEM);
+    }
+    memset(ex, 0, sizeof(*ex));
+    atomic_init(&ex->head.current_task, NULL);
+    ex->owner = pthread_self();
+    ex->track_time = !(attr->flags & MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING);
+    ex->ticks_per_second = ma_ticks_per_second();
+    ma_inbox_init(&ex->attaches);
+    ma_inbox_init(&ex->cancels);
+    atomic_init(&ex->sleeping, 0);
+    atomic_init(&ex->wake_pending, 0);
+    atomic_init(&ex->closing, 0);
+    atomic_init(&ex->remote_inflight, 0);
+    int const err = ma_ring_setup(ex, attr);
+    if (err != 0) {
+        free(ex);
+        return monad_async_make_failure(err);
+    }
+    *out = &ex->head;
+    return monad_async_make_success(0);
+}
+
+/* Cancels every task attached to ex, as the owner thread would. */
+static void ma_executor_cancel_all(struct ma_executor *ex)
+{
+    ma_executor_drain_inboxes(ex);
+    while (ex->timers.head != NULL) {
+        (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->timers.head));
+    }
+    for (int p = 0; p < monad_async_priority_max; p++) {
+        struct ma_link *l = ex->ready[p].head;
+        while (l != NULL) {
+            struct ma_link *const next = l->next;
+            (void)ma_executor_cancel_local(ex, ma_task_from_link(l));
+            l = next;
+        }
+    }
+}
+
+monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
+{
+    if (ex_ == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex = ma_executor_from(ex_);
+    if (!ma_executor_is_owner(ex)) {
+        return monad_async_make_failure(EPERM);
+    }
+    if (ex->in_run) {
+        return monad_async_make_failure(EBUSY);
+    }
+    /* From here on attaches fail; wait out those already inside. */
+    atomic_store(&ex->closing, 1);
+    while (atomic_load(&ex->remote_inflight) != 0) {
+        sched_yield();
+    }
+    /* Started tasks resume with ECANCELED and run to their exit; their
+     * later suspension points return ECANCELED at once, so each pass
+     * makes progress. */
+    static struct timespec const no_wait = {0, 0};
+    for (;;) {
+        ma_executor_cancel_all(ex);
+        if (ex->head.tasks_attached == 0 && ma_inbox_is_empty(&ex->attaches) &&
+            ma_inbox_is_empty(&ex->cancels)) {
+            break;
+        }
+        monad_async_result const r =
+            monad_async_executor_run(ex_, SIZE_MAX, &no_wait);
+        (void)r;
+    }
+    ma_ring_teardown(ex);
+    free(ex);
+    return monad_async_make_success(0);
+}
+
+monad_async_result monad_async_executor_wake(monad_async_executor ex_)
+{
+    if (ex_ == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex = ma_executor_from(ex_);
+    atomic_store(&ex->wake_pending, 1);
+    ma_executor_notify(ex);
+    return monad_async_make_success(0);
+}
+
+monad_async_result monad_async_executor_current(void)
+{
+    return monad_async_make_success((intptr_t)ma_tls_executor);
+}

@@ -1,0 +1,84 @@
+/* Internal: intrusive doubly linked FIFO lists, for the executor's ready
+ * queues and timer list. Owner thread only; every operation is O(1). */
+#ifndef MONAD_ASYNC_LIST_H
+#define MONAD_ASYNC_LIST_H
+
+#include <stddef.h>
+
+struct ma_link
+{
+    struct ma_link *next;
+    struct ma_link *prev;
+};
+
+struct ma_list
+{
+    struct ma_link *head;
+    struct ma_link *tail;
+};
+
+#define ma_container_of(ptr, type, member)                                     \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+static inline void ma_list_push_back(struct ma_list *l, struct ma_link *n)
+{
+    n->next = NULL;
+    n->prev = l->tail;
+    if (l->tail != NULL) {
+        l->tail->next = n;
+    }
+    else {
+        l->head = n;
+    }
+    l->tail = n;
+}
+
+/* Inserts n before `before` (which is in l). */
+static inline void
+ma_list_insert_before(struct ma_list *l, struct ma_link *before, struct ma_link *n)
+{
+    n->next = before;
+    n->prev = before->prev;
+    if (before->prev != NULL) {
+        before->prev->next = n;
+    }
+    else {
+        l->head = n;
+    }
+    before->prev = n;
+}
+
+static inline void ma_list_remove(struct ma_list *l, struct ma_link *n)
+{
+    if (n->prev != NULL) {
+        n->prev->next = n->next;
+    }
+    else {
+        l->head = n->next;
+    }
+    if (n->next != NULL) {
+        n->next->prev = n->prev;
+    }
+    else {
+        l->tail = n->prev;
+    }
+    n->next = n->prev = NULL;
+}
+
+static inline struct ma_link *ma_list_pop_front(struct ma_list *l)
+{
+    struct ma_link *const n = l->head;
+    if (n != NULL) {
+        l->head = n->next;
+        if (l->head != NULL) {
+            l->head->prev = NULL;
+        }
+        else {
+            l->tail = NULL;
+        }
+        n->next = NULL;
+    }
+    return n;
+}
+
+#endif

@@ -1,0 +1,195 @@
+/* The run loop: drain the inboxes, fire timers, run the highest-priority
+ * ready task, repeat; wait when there is nothing to do.
+ *
+ * Time stamps: one tick read per slice. The stamp that ends one slice is
+ * the stamp that starts the next, so a task's launch, the previous task's
+ * exit and the executor's accounting share one read. */
+#include "executor_impl.h"
+
+#include <errno.h>
+
+__thread struct ma_executor *ma_tls_executor;
+
+void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
+{
+    void (*const hook)(monad_async_task) = t->head.user_on_exit;
+    t->head.ticks.exited = now;
+    t->where = MA_TASK_NOWHERE;
+    ex->head.tasks_attached--;
+    ex->head.counters.exited++;
+    atomic_store_explicit(&t->head.current_executor, NULL, memory_order_relaxed);
+    /* From this store on the task belongs to whoever attaches it next. */
+    atomic_store_explicit(
+        &t->head.state, MONAD_ASYNC_TASK_STATE_EXITED, memory_order_release);
+    if (hook != NULL) {
+        hook(&t->head);
+    }
+}
+
+static void ma_executor_drain_cancel(struct ma_executor *ex, struct ma_task *t)
+{
+    atomic_store_explicit(&t->cancel_queued, 0, memory_order_release);
+    (void)ma_executor_cancel_local(ex, t);
+}
+
+void ma_executor_drain_inboxes(struct ma_executor *ex)
+{
+    struct ma_inbox_node *n;
+    while ((n = ma_inbox_pop(&ex->attaches)) != NULL) {
+        ex->head.counters.inbox_drained++;
+        ma_executor_enqueue_attached(
+            ex, ma_container_of(n, struct ma_task, attach_node));
+    }
+    while ((n = ma_inbox_pop(&ex->cancels)) != NULL) {
+        ex->head.counters.inbox_drained++;
+        ma_executor_drain_cancel(
+            ex, ma_container_of(n, struct ma_task, cancel_node));
+    }
+}
+
+static inline struct ma_task *ma_executor_pop_ready(struct ma_executor *ex)
+{
+    for (int p = 0; p < monad_async_priority_max; p++) {
+        struct ma_link *const l = ma_list_pop_front(&ex->ready[p]);
+        if (l != NULL) {
+            ex->head.tasks_runnable[p]--;
+            return ma_task_from_link(l);
+        }
+    }
+    return NULL;
+}
+
+/* Runs one slice of `t`, starting at stamp `now`; returns the end stamp. */
+static inline uint64_t
+ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
+{
+    bool const launch =
+        ma_task_state(t) & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH;
+    t->where = MA_TASK_NOWHERE;
+    if (launch) {
+        t->head.ticks.launched = now;
+        ex->head.counters.launched++;
+    }
+    else {
+        t->head.ticks.resumed = now;
+        ex->head.counters.resumed++;
+    }
+    ma_task_set_state(
+        t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_RUNNING);
+    atomic_store_explicit(&ex->head.current_task, &t->head, memory_order_relaxed);
+    ma_context_resume(&t->ctx);
+    atomic_store_explicit(&ex->head.current_task, NULL, memory_order_relaxed);
+    uint64_t const end = ma_executor_stamp(ex);
+    uint64_t const slice = end - now;
+    t->head.ticks.executing += slice;
+    if (launch) {
+        ex->head.ticks.launching += slice;
+    }
+    else {
+        ex->head.ticks.resuming += slice;
+    }
+    if (t->exiting) {
+        t->exiting = false;
+        ma_executor_finish(ex, t, end);
+    }
+    else {
+        t->head.ticks.suspended = end;
+    }
+    return end;
+}
+
+static uint64_t ma_timespec_to_deadline(
+    struct ma_executor const *ex, struct timespec const *timeout, uint64_t now)
+{
+    if (timeout == NULL) {
+        return UINT64_MAX;
+    }
+    if (timeout->tv_sec < 0 || (timeout->tv_sec == 0 && timeout->tv_nsec <= 0)) {
+        return 0;
+    }
+    uint64_t const ns = (uint64_t)timeout->tv_sec * 1000000000ull +
+                        (uint64_t)timeout->tv_nsec;
+    uint64_t const span = ma_ns_to_ticks(ns, ex->ticks_per_second);
+    return span > UINT64_MAX - now ? UINT64_MAX : now + span;
+}
+
+monad_async_result monad_async_executor_run(
+    monad_async_executor ex_, size_t max_items, struct timespec const *timeout)
+{
+    if (ex_ == NULL || max_items == 0 ||
+        (timeout != NULL &&
+         (timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L))) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex = ma_executor_from(ex_);
+    if (!ma_executor_is_owner(ex)) {
+        return monad_async_make_failure(EPERM);
+    }
+    if (ex->in_run) {
+        return monad_async_make_failure(EBUSY);
+    }
+    ex->in_run = true;
+    struct ma_executor *const outer = ma_tls_executor;
+    ma_tls_executor = ex;
+
+    uint64_t const start = ma_executor_stamp(ex);
+    uint64_t now = start;
+    uint64_t deadline = 0; /* computed when first needed */
+    bool deadline_known = false;
+    size_t done = 0;
+    int err = 0;
+    for (;;) {
+        if (!ma_inbox_is_empty(&ex->attaches) || !ma_inbox_is_empty(&ex->cancels)) {
+            ma_executor_drain_inboxes(ex);
+        }
+        if (ex->timers.head != NULL) {
+            uint64_t const t = ex->track_time ? now : ma_ticks_read();
+            ma_executor_fire_timers(ex, t);
+        }
+        struct ma_task *const t = ma_executor_pop_ready(ex);
+        if (t != NULL) {
+            now = ma_executor_run_slice(ex, t, now);
+            if (++done >= max_items) {
+                break;
+            }
+            continue;
+        }
+        if (done > 0) {
+            break;
+        }
+        /* Nothing runnable: wait for the inbox, a timer or a wake. */
+        uint64_t const wait_start = ma_ticks_read();
+        if (!deadline_known) {
+            deadline = ma_timespec_to_deadline(ex, timeout, wait_start);
+            deadline_known = true;
+        }
+        if (atomic_exchange_explicit(&ex->wake_pending, 0, memory_order_acquire)) {
+            break; /* woken: return with nothing done */
+        }
+        if (wait_start >= deadline) {
+            err = ETIME;
+            break;
+        }
+        uint64_t until = deadline;
+        if (ex->timers.head != NULL) {
+            uint64_t const next = ma_task_from_link(ex->timers.head)->timer_deadline;
+            if (next < until) {
+                until = next;
+            }
+        }
+        ex->head.counters.sleeps++;
+        ma_executor_wait(ex, until);
+        uint64_t const wait_end = ma_ticks_read();
+        if (ex->track_time) {
+            ex->head.ticks.sleeping += wait_end - wait_start;
+            now = wait_end;
+        }
+    }
+    if (ex->track_time) {
+        ex->head.ticks.in_run += now - start;
+    }
+    ma_tls_executor = outer;
+    ex->in_run = false;
+    return err ? monad_async_make_failure(err)
+               : monad_async_make_success((intptr_t)done);
+}

@@ -1,0 +1,102 @@
+/* Suspension points inside a task: yield and timed sleep, and the timer
+ * list that wakes sleepers on executors without a ring. */
+#include "executor_impl.h"
+
+#include <errno.h>
+
+/* Checks that `task` is the one running on this thread and may suspend.
+ * 0 or the error its suspension point returns. */
+static int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_out)
+{
+    struct ma_executor *const ex = ma_tls_executor;
+    if (task == NULL || ex == NULL ||
+        atomic_load_explicit(&ex->head.current_task, memory_order_relaxed) !=
+            task) {
+        return EINVAL;
+    }
+    if (!task->switcher->has_stacks) {
+        return ENOTSUP;
+    }
+    if (ma_task_state(ma_task_from(task)) & MONAD_ASYNC_TASK_STATE_CANCELLED) {
+        return ECANCELED;
+    }
+    *ex_out = ex;
+    return 0;
+}
+
+/* The task has been queued somewhere; switch back to the run loop and
+ * report what the resumption brought. */
+static monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
+{
+    t->head.suspensions++;
+    ex->head.counters.suspended++;
+    t->resume_error = 0;
+    ma_task_set_state(
+        t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_SUSPENDED);
+    ma_context_suspend(&t->ctx);
+    /* Resumed by the run loop, which set RUNNING again. */
+    if (t->resume_error != 0) {
+        return monad_async_make_failure(t->resume_error);
+    }
+    return monad_async_make_success(0);
+}
+
+monad_async_result monad_async_task_yield(monad_async_task task)
+{
+    struct ma_executor *ex;
+    int const err = ma_check_suspendable(task, &ex);
+    if (err != 0) {
+        return monad_async_make_failure(err);
+    }
+    struct ma_task *const t = ma_task_from(task);
+    ma_executor_make_ready(ex, t);
+    return ma_task_suspend(ex, t);
+}
+
+monad_async_result
+monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns)
+{
+    struct ma_executor *ex;
+    int const err = ma_check_suspendable(task, &ex);
+    if (err != 0) {
+        return monad_async_make_failure(err);
+    }
+    struct ma_task *const t = ma_task_from(task);
+    uint64_t const now = ma_ticks_read();
+    uint64_t const span = ma_ns_to_ticks(ns, ex->ticks_per_second);
+    t->timer_deadline = span > UINT64_MAX - now ? UINT64_MAX : now + span;
+    /* Insert from the back: deadlines mostly arrive in order, so this is
+     * usually one comparison. Equal deadlines keep arrival order. */
+    struct ma_link *pos = ex->timers.tail;
+    while (pos != NULL && ma_task_from_link(pos)->timer_deadline > t->timer_deadline) {
+        pos = pos->prev;
+    }
+    if (pos == NULL) {
+        if (ex->timers.head == NULL) {
+            ma_list_push_back(&ex->timers, &t->link);
+        }
+        else {
+            ma_list_insert_before(&ex->timers, ex->timers.head, &t->link);
+        }
+    }
+    else if (pos->next == NULL) {
+        ma_list_push_back(&ex->timers, &t->link);
+    }
+    else {
+        ma_list_insert_before(&ex->timers, pos->next, &t->link);
+    }
+    t->where = MA_TASK_TIMERS;
+    ex->head.tasks_timed++;
+    return ma_task_suspend(ex, t);
+}
+
+void ma_executor_fire_timers(struct ma_executor *ex, uint64_t now)
+{
+    struct ma_link *l;
+    while ((l = ex->timers.head) != NULL &&
+           ma_task_from_link(l)->timer_deadline <= now) {
+        ma_list_pop_front(&ex->timers);
+        ex->head.tasks_timed--;
+        ma_executor_make_ready(ex, ma_task_from_link(l));
+    }
+}

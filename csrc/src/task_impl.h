@@ -1,0 +1,67 @@
+/* Internal: the private part of a task. */
+#ifndef MONAD_ASYNC_TASK_IMPL_H
+#define MONAD_ASYNC_TASK_IMPL_H
+
+#include <monad_async/task.h>
+
+#include "context_impl.h"
+#include "inbox.h"
+#include "list.h"
+
+#include <stdbool.h>
+
+/* Which owner-thread list a task's `link` is on. */
+enum ma_task_where
+{
+    MA_TASK_NOWHERE = 0,
+    MA_TASK_READY,  /* a ready queue: pending launch or waiting to resume */
+    MA_TASK_TIMERS, /* the timer list: sleeping */
+};
+
+struct ma_task
+{
+    struct monad_async_task_head head; /* first: the public handle */
+    struct ma_context ctx;
+    size_t stack_size; /* as asked for at create, for later switchers */
+
+    /* Owner-thread state of the executor it is attached to. */
+    struct ma_link link;
+    enum ma_task_where where;
+    monad_async_priority queue; /* ready queue chosen at attach */
+    uint64_t timer_deadline;    /* ticks, while on the timer list */
+    int resume_error;           /* delivered by the next resumption */
+    bool exiting;               /* user_code returned, set on its stack */
+
+    /* Cross-thread messages to the executor. */
+    struct ma_inbox_node attach_node;
+    struct ma_inbox_node cancel_node;
+    /* A cancel request for this task sits in some executor's inbox. */
+    _Atomic uint32_t cancel_queued;
+};
+
+static inline struct ma_task *ma_task_from(monad_async_task t)
+{
+    return (struct ma_task *)t;
+}
+
+static inline struct ma_task *ma_task_from_link(struct ma_link *l)
+{
+    return ma_container_of(l, struct ma_task, link);
+}
+
+/* Plain owner-thread state transitions: while a task is attached only its
+ * executor's thread writes `state`, so a release store suffices; the
+ * cancel bit is kept across them. */
+static inline uint32_t ma_task_state(struct ma_task const *t)
+{
+    return atomic_load_explicit(
+        &((struct ma_task *)t)->head.state, memory_order_relaxed);
+}
+
+static inline void ma_task_set_state(struct ma_task *t, uint32_t bits)
+{
+    uint32_t const keep = ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED;
+    atomic_store_explicit(&t->head.state, bits | keep, memory_order_release);
+}
+
+#endif
