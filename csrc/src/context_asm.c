@@ -57,7 +57,7 @@ void *monad_async_switch_make_frame(
 static void ma_asm_first_resume_fp(struct ma_context *ctx)
 {
     void *const sp = monad_async_switch_make_frame(
-        (char *)ctx->stack.base + ctx->stack.size,
+        ctx->stack.top,
         (void (*)(void *))ma_context_main,
         ctx,
         1);
@@ -80,7 +80,7 @@ static void ma_asm_suspend_fp(struct ma_context *ctx)
 static void ma_asm_first_resume_nofp(struct ma_context *ctx)
 {
     void *const sp = monad_async_switch_make_frame(
-        (char *)ctx->stack.base + ctx->stack.size,
+        ctx->stack.top,
         (void (*)(void *))ma_context_main,
         ctx,
         0);

@@ -16,7 +16,7 @@ static void ma_sjlj_first_resume(struct ma_context *ctx)
     if (setjmp(ctx->resumer_jb) == 0) {
         ma_context_tsan_to_task(ctx);
         uintptr_t const top =
-            ((uintptr_t)ctx->stack.base + ctx->stack.size) & ~(uintptr_t)15;
+            (uintptr_t)ctx->stack.top & ~(uintptr_t)15;
 #if defined(__x86_64__)
         /* Fixed registers: none of them may be rbp, which we clear to
          * end frame-pointer walks here. */

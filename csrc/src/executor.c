@@ -38,7 +38,7 @@ monad_async_result monad_async_executor_create(
     }
     memset(ex, 0, sizeof(*ex));
     atomic_init(&ex->head.current_task, NULL);
-    ex->owner = pthread_self();
+    ex->owner = &ma_tls_thread_token;
     ex->track_time = !(attr->flags & MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING);
     ex->ticks_per_second = ma_ticks_per_second();
     ma_inbox_init(&ex->attaches);

@@ -20,7 +20,7 @@ struct ma_executor
     struct monad_async_executor_head head; /* first: the public handle */
 
     /* --- owner thread only --- */
-    pthread_t owner;
+    void const *owner; /* the owning thread's ma_tls_thread_token */
     bool track_time;
     bool in_run;
     bool has_ring;
@@ -49,9 +49,13 @@ static inline struct ma_executor *ma_executor_from(monad_async_executor ex)
 /* The executor running on this thread (its run, or one of its tasks). */
 extern __thread struct ma_executor *ma_tls_executor;
 
+/* A per-thread address: comparing it is cheaper than pthread_self(),
+ * which is a call into libc. */
+extern __thread char ma_tls_thread_token;
+
 static inline bool ma_executor_is_owner(struct ma_executor const *ex)
 {
-    return pthread_equal(ex->owner, pthread_self());
+    return ex->owner == &ma_tls_thread_token;
 }
 
 static inline uint64_t ma_executor_stamp(struct ma_executor const *ex)

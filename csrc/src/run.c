@@ -9,6 +9,7 @@
 #include <errno.h>
 
 __thread struct ma_executor *ma_tls_executor;
+__thread char ma_tls_thread_token;
 
 void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 {

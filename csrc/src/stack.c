@@ -38,6 +38,12 @@ int ma_stack_alloc(struct ma_stack *s, size_t size)
     s->map_size = total;
     s->base = (char *)map + page;
     s->size = size;
+    /* Cache colouring: page-aligned stack tops would put every task's
+     * hottest frames in the same cache sets, so a thousand tasks run in
+     * turn would evict each other. Offset each top by a different number
+     * of cache lines. */
+    uintptr_t const colour = ((uintptr_t)map / page) % 32;
+    s->top = (char *)s->base + s->size - colour * 64;
 #if MA_VALGRIND
     s->valgrind_id =
         VALGRIND_STACK_REGISTER(s->base, (char *)s->base + s->size);
@@ -62,5 +68,6 @@ void ma_stack_free(struct ma_stack *s)
     munmap(s->map, s->map_size);
     s->map = NULL;
     s->base = NULL;
+    s->top = NULL;
     s->size = 0;
 }

@@ -11,7 +11,9 @@
 struct ma_stack
 {
     void *base;     /* lowest usable byte */
-    size_t size;    /* usable bytes; base + size is the top */
+    size_t size;    /* usable bytes */
+    void *top;      /* where the first frame goes: at most 2 KiB below
+                       base + size, 16-byte aligned (see stack.c) */
     void *map;      /* the whole mapping, guard page included */
     size_t map_size;
     unsigned valgrind_id;

@@ -1,0 +1,291 @@
+/* The C benchmark: the spec's single-execution figures, measured with the
+ * tick counter, and the superscalar loops, for each switcher; with the
+ * bare register switch and setjmp/longjmp as the floor.
+ *
+ * Every figure is the median of several runs, in nanoseconds. Absolute
+ * numbers move with the machine's load; compare rows of one run. */
+#include <monad_async.h>
+
+#include "switch.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define CHECK(expr)                                                            \
+    do {                                                                       \
+        monad_async_result const r_ = (expr);                                  \
+        if (r_.error != 0) {                                                   \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,      \
+                    strerror(r_.error));                                       \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+enum { RUNS = 7 };
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(void const *a, void const *b)
+{
+    double const x = *(double const *)a, y = *(double const *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return v[n / 2];
+}
+
+static unsigned long scale(unsigned long n)
+{
+    char const *s = getenv("MONAD_ASYNC_BENCH_SCALE");
+    double const f = s ? atof(s) : 1.0;
+    unsigned long const m = (unsigned long)((double)n * (f > 0 ? f : 1.0));
+    return m ? m : 1;
+}
+
+/* ---- the floor: a bare register switch round trip ---- */
+
+static void *floor_main_sp, *floor_co_sp;
+static void (*floor_switch)(void **, void *);
+
+static void floor_co(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        floor_switch(&floor_co_sp, floor_main_sp);
+    }
+}
+
+static double bench_floor_switch(void (*sw)(void **, void *), int with_fp)
+{
+#if MA_HAVE_ASM_SWITCH
+    size_t const size = 64 * 1024;
+    char *const stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    floor_switch = sw;
+    floor_co_sp = monad_async_switch_make_frame(stack + size, floor_co, NULL, with_fp);
+    unsigned long const n = scale(20000000);
+    double runs[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double const t0 = now_ns();
+        for (unsigned long i = 0; i < n; i++) {
+            sw(&floor_main_sp, floor_co_sp);
+        }
+        runs[r] = (now_ns() - t0) / (double)n;
+    }
+    munmap(stack, size);
+    return median(runs, RUNS);
+#else
+    (void)sw;
+    (void)with_fp;
+    return 0;
+#endif
+}
+
+/* setjmp/longjmp round trip on one stack: the cost sjlj pays per switch
+ * pair, without any stack change. */
+static double bench_floor_sjlj(void)
+{
+    unsigned long const n = scale(20000000);
+    double runs[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        jmp_buf a;
+        double const t0 = now_ns();
+        for (volatile unsigned long i = 0; i < n; i++) {
+            if (setjmp(a) == 0) {
+                longjmp(a, 1);
+            }
+        }
+        runs[r] = (now_ns() - t0) / (double)n;
+    }
+    return median(runs, RUNS);
+}
+
+/* ---- the executor ---- */
+
+static monad_async_result work_exit(monad_async_task task)
+{
+    (void)task;
+    return monad_async_make_success(0);
+}
+
+static unsigned long yields_left;
+
+static monad_async_result work_yield(monad_async_task task)
+{
+    while (yields_left > 0) {
+        yields_left--;
+        monad_async_result const r = monad_async_task_yield(task);
+        if (r.error) {
+            return r;
+        }
+    }
+    return monad_async_make_success(0);
+}
+
+struct figures
+{
+    double launch_to_run;   /* attached -> launched, ns */
+    double run_to_exit;     /* launched -> exited, ns */
+    double loop;            /* attach + run + exit, one at a time, ns/op */
+    double batch;           /* attach 1024 then run them, ns/op */
+    double yield;           /* one suspend + resume, ns */
+};
+
+static struct figures bench_executor(monad_async_context_switcher sw, int track)
+{
+    struct figures f = {0};
+    monad_async_executor ex;
+    struct monad_async_executor_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.flags = track ? 0 : MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING;
+    CHECK(monad_async_executor_create(&ex, &attr));
+    double const tps = (double)monad_async_ticks_per_second().value;
+
+    enum { BATCH = 1024 };
+    monad_async_task tasks[BATCH];
+    struct monad_async_task_attr t_attr;
+    memset(&t_attr, 0, sizeof(t_attr));
+    for (int i = 0; i < BATCH; i++) {
+        CHECK(monad_async_task_create(&tasks[i], sw, &t_attr));
+        tasks[i]->user_code = work_exit;
+    }
+    monad_async_task const t = tasks[0];
+    /* Warm the stack and the caches. */
+    for (int i = 0; i < 1000; i++) {
+        CHECK(monad_async_task_attach(ex, t, nullptr));
+        CHECK(monad_async_executor_run(ex, 1, nullptr));
+    }
+
+    unsigned long const n = scale(2000000);
+    double loop[RUNS], l2r[RUNS], r2e[RUNS], batch[RUNS], yield[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double sum_l2r = 0, sum_r2e = 0;
+        double const t0 = now_ns();
+        for (unsigned long i = 0; i < n; i++) {
+            CHECK(monad_async_task_attach(ex, t, nullptr));
+            CHECK(monad_async_executor_run(ex, 1, nullptr));
+            sum_l2r += (double)(t->ticks.launched - t->ticks.attached);
+            sum_r2e += (double)(t->ticks.exited - t->ticks.launched);
+        }
+        loop[r] = (now_ns() - t0) / (double)n;
+        l2r[r] = sum_l2r / (double)n / tps * 1e9;
+        r2e[r] = sum_r2e / (double)n / tps * 1e9;
+
+        unsigned long const rounds = n / BATCH;
+        double const t1 = now_ns();
+        for (unsigned long k = 0; k < rounds; k++) {
+            for (int i = 0; i < BATCH; i++) {
+                CHECK(monad_async_task_attach(ex, tasks[i], nullptr));
+            }
+            CHECK(monad_async_executor_run(ex, BATCH, nullptr));
+        }
+        batch[r] = (now_ns() - t1) / (double)(rounds * BATCH);
+
+        if (monad_async_task_yield(t).error != EINVAL) {
+            fprintf(stderr, "yield outside a task must fail\n");
+            exit(1);
+        }
+        yield[r] = 0;
+    }
+    f.loop = median(loop, RUNS);
+    f.launch_to_run = median(l2r, RUNS);
+    f.run_to_exit = median(r2e, RUNS);
+    f.batch = median(batch, RUNS);
+
+    /* Yield loop: one task yielding to itself. */
+    monad_async_context_switcher const own = t->switcher;
+    (void)own;
+    t->user_code = work_yield;
+    for (int r = 0; r < RUNS; r++) {
+        yields_left = n;
+        CHECK(monad_async_task_attach(ex, t, nullptr));
+        double const t0 = now_ns();
+        while (ex->tasks_attached != 0) {
+            monad_async_result const res =
+                monad_async_executor_run(ex, SIZE_MAX, nullptr);
+            if (res.error) {
+                break;
+            }
+        }
+        yield[r] = (now_ns() - t0) / (double)n;
+        if (t->result.error == ENOTSUP) {
+            yield[r] = 0;
+        }
+    }
+    f.yield = median(yield, RUNS);
+
+    for (int i = 0; i < BATCH; i++) {
+        CHECK(monad_async_task_destroy(tasks[i]));
+    }
+    CHECK(monad_async_executor_destroy(ex));
+    return f;
+}
+
+int main(void)
+{
+    printf("monad-async C benchmark (median of %d runs, ns; tick counter at "
+           "%.3f GHz)\n\n",
+           RUNS, (double)monad_async_ticks_per_second().value / 1e9);
+
+#if MA_HAVE_ASM_SWITCH
+    printf("floor: bare register switch round trip (two switches)\n");
+    printf("  pop+jmp, fp control saved   %7.2f\n",
+           bench_floor_switch(monad_async_switch_fp, 1));
+    printf("  pop+jmp, no fp control      %7.2f\n",
+           bench_floor_switch(monad_async_switch_nofp, 0));
+    printf("  ret,     fp control saved   %7.2f\n",
+           bench_floor_switch(monad_async_switch_fp_ret, 1));
+    printf("  ret,     no fp control      %7.2f\n",
+           bench_floor_switch(monad_async_switch_nofp_ret, 0));
+#endif
+    printf("  setjmp+longjmp, one stack   %7.2f\n\n", bench_floor_sjlj());
+
+    struct
+    {
+        char const *name;
+        monad_async_context_switcher sw;
+    } sws[4];
+    struct monad_async_context_switcher_attr nofp;
+    memset(&nofp, 0, sizeof(nofp));
+    nofp.flags = MONAD_ASYNC_CONTEXT_SWITCHER_FLAG_NO_FP_CONTROL;
+    int nsw = 0;
+    sws[nsw].name = "asm";
+    CHECK(monad_async_context_switcher_asm_create(&sws[nsw++].sw));
+    sws[nsw].name = "asm-nofp";
+    CHECK(monad_async_context_switcher_asm_create_with_attr(&sws[nsw++].sw, &nofp));
+    sws[nsw].name = "sjlj";
+    CHECK(monad_async_context_switcher_sjlj_create(&sws[nsw++].sw));
+    sws[nsw].name = "none";
+    CHECK(monad_async_context_switcher_none_create(&sws[nsw++].sw));
+
+    printf("%-9s %-6s %14s %12s %14s %14s %10s\n", "switcher", "ticks",
+           "launch->run", "run->exit", "attach+run+exit", "1024 batch/op",
+           "yield");
+    for (int i = 0; i < nsw; i++) {
+        for (int track = 1; track >= 0; track--) {
+            struct figures const f = bench_executor(sws[i].sw, track);
+            printf("%-9s %-6s %14.1f %12.1f %14.1f %14.1f %10.1f\n",
+                   sws[i].name, track ? "on" : "off", f.launch_to_run,
+                   f.run_to_exit, f.loop, f.batch, f.yield);
+        }
+    }
+    printf("\n(spec: launch->run 100 ns, run->exit 90 ns, loop 39.6 ns/op; "
+           "none cannot yield: 0)\n");
+    for (int i = 0; i < nsw; i++) {
+        CHECK(monad_async_context_switcher_destroy(sws[i].sw));
+    }
+    return 0;
+}
