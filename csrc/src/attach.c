@@ -6,7 +6,7 @@
 
 /* Claims the task for `ex`: the one compare-and-swap on the task's own
  * state word that refuses a second attach. */
-static int ma_task_claim(struct ma_task *t, struct ma_executor *ex)
+static int ma_task_claim(struct ma_task *t, struct ma_executor *ex, bool local)
 {
     uint32_t expected =
         atomic_load_explicit(&t->head.state, memory_order_relaxed);
@@ -17,7 +17,8 @@ static int ma_task_claim(struct ma_task *t, struct ma_executor *ex)
             &t->head.state,
             &expected,
             MONAD_ASYNC_TASK_STATE_ATTACHED |
-                MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH,
+                MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH |
+                (local ? 0 : MONAD_ASYNC_TASK_STATE_IN_INBOX),
             memory_order_acquire,
             memory_order_relaxed)) {
         return EBUSY;
@@ -39,6 +40,21 @@ void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t)
     ex->head.tasks_attached++;
     ex->head.counters.attached++;
     ma_executor_make_ready(ex, t);
+}
+
+void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t)
+{
+    uint32_t const state =
+        atomic_load_explicit(&t->head.state, memory_order_acquire);
+    atomic_store_explicit(
+        &t->head.state,
+        state & ~(uint32_t)MONAD_ASYNC_TASK_STATE_IN_INBOX,
+        memory_order_release);
+    ma_executor_enqueue_attached(ex, t);
+    if (state & MONAD_ASYNC_TASK_STATE_CANCELLED) {
+        /* Cancelled by this thread while still in the inbox. */
+        (void)ma_executor_cancel_local(ex, t);
+    }
 }
 
 monad_async_result monad_async_task_attach(
@@ -64,7 +80,7 @@ monad_async_result monad_async_task_attach(
     }
     uint32_t const before =
         atomic_load_explicit(&task->state, memory_order_relaxed);
-    err = ma_task_claim(t, ex);
+    err = ma_task_claim(t, ex, local);
     if (err != 0) {
         goto out;
     }

@@ -6,11 +6,28 @@
 
 int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
 {
-    uint32_t const state = ma_task_state(t);
+    uint32_t state = atomic_load_explicit(&t->head.state, memory_order_acquire);
     if (!(state & MONAD_ASYNC_TASK_STATE_ATTACHED) ||
-        atomic_load_explicit(&t->head.current_executor, memory_order_relaxed) !=
+        atomic_load_explicit(&t->head.current_executor, memory_order_acquire) !=
             &ex->head) {
         return ENOENT;
+    }
+    if (state & MONAD_ASYNC_TASK_STATE_IN_INBOX) {
+        /* Attached from another thread, not yet drained. */
+        ma_executor_drain_inboxes(ex);
+        state = atomic_load_explicit(&t->head.state, memory_order_acquire);
+        if (state & MONAD_ASYNC_TASK_STATE_IN_INBOX) {
+            /* Its push is half done: the drain that takes it cancels it
+             * before it can run. */
+            atomic_store_explicit(
+                &t->head.state,
+                state | MONAD_ASYNC_TASK_STATE_CANCELLED,
+                memory_order_release);
+            return 0;
+        }
+        if (!(state & MONAD_ASYNC_TASK_STATE_ATTACHED)) {
+            return 0; /* the drain applied a queued cancel already */
+        }
     }
     if (state & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH) {
         /* Never launched: unlink it and end its work right here. */

@@ -63,12 +63,18 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
     while (ex->timers.head != NULL) {
         (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->timers.head));
     }
+    /* Take each queue whole first: exit hooks run by the cancels may
+     * touch the queues, never the tasks set aside here (they are still
+     * attached, so nobody can destroy or re-attach them). */
     for (int p = 0; p < monad_async_priority_max; p++) {
-        struct ma_link *l = ex->ready[p].head;
-        while (l != NULL) {
-            struct ma_link *const next = l->next;
-            (void)ma_executor_cancel_local(ex, ma_task_from_link(l));
-            l = next;
+        struct ma_list pending = ex->ready[p];
+        ex->ready[p].head = ex->ready[p].tail = NULL;
+        ex->head.tasks_runnable[p] = 0;
+        struct ma_link *l;
+        while ((l = ma_list_pop_front(&pending)) != NULL) {
+            struct ma_task *const t = ma_task_from_link(l);
+            ma_executor_make_ready(ex, t);
+            (void)ma_executor_cancel_local(ex, t);
         }
     }
 }

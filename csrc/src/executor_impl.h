@@ -73,6 +73,8 @@ static inline void ma_executor_make_ready(struct ma_executor *ex, struct ma_task
 
 /* Owner thread: links a freshly claimed task into its ready queue. */
 void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t);
+/* Owner thread: the same for a task popped from the attach inbox. */
+void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: applies a cancel. Returns 0, EAGAIN or ENOENT. */
 int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: drains both inboxes into the ready queues. */

@@ -38,7 +38,7 @@ void ma_executor_drain_inboxes(struct ma_executor *ex)
     struct ma_inbox_node *n;
     while ((n = ma_inbox_pop(&ex->attaches)) != NULL) {
         ex->head.counters.inbox_drained++;
-        ma_executor_enqueue_attached(
+        ma_executor_enqueue_from_inbox(
             ex, ma_container_of(n, struct ma_task, attach_node));
     }
     while ((n = ma_inbox_pop(&ex->cancels)) != NULL) {

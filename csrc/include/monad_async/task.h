@@ -33,7 +33,9 @@ enum monad_async_task_state_flag
     MONAD_ASYNC_TASK_STATE_EXITED = 1u << 4,
     /* Cancellation was requested: every suspension point from now until
      * exit returns ECANCELED. Cleared by the next attach. */
-    MONAD_ASYNC_TASK_STATE_CANCELLED = 1u << 5
+    MONAD_ASYNC_TASK_STATE_CANCELLED = 1u << 5,
+    /* Attached from another thread and still in the executor's inbox. */
+    MONAD_ASYNC_TASK_STATE_IN_INBOX = 1u << 6
 };
 
 /* Tick stamps of the task's current (or last) piece of work, from
