@@ -96,11 +96,12 @@ monad_async_result monad_async_task_attach(
         }
         task->switcher = opt_switcher;
     }
-    task->ticks.attached = ex->track_time ? ma_ticks_read() : 0;
     if (local) {
+        task->ticks.attached = ma_executor_stamp(ex);
         ma_executor_enqueue_attached(ex, t);
         return monad_async_make_success(0);
     }
+    task->ticks.attached = ex->track_time ? ma_ticks_read_ordered() : 0;
     ma_inbox_push(&ex->attaches, &t->attach_node);
     ma_executor_notify(ex);
 out:

@@ -20,8 +20,12 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     ex->head.counters.exited++;
     atomic_store_explicit(&t->head.current_executor, NULL, memory_order_relaxed);
     /* From this store on the task belongs to whoever attaches it next. */
+    uint32_t const cancelled =
+        ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED;
     atomic_store_explicit(
-        &t->head.state, MONAD_ASYNC_TASK_STATE_EXITED, memory_order_release);
+        &t->head.state,
+        MONAD_ASYNC_TASK_STATE_EXITED | cancelled,
+        memory_order_release);
     if (hook != NULL) {
         hook(&t->head);
     }
@@ -142,6 +146,11 @@ monad_async_result monad_async_executor_run(
     for (;;) {
         if (!ma_inbox_is_empty(&ex->attaches) || !ma_inbox_is_empty(&ex->cancels)) {
             ma_executor_drain_inboxes(ex);
+            /* Stamps of other threads' attaches may be later than ours:
+             * launch them with a fresh, ordered stamp. */
+            if (ex->track_time) {
+                now = ma_ticks_read_ordered();
+            }
         }
         if (ex->timers.head != NULL) {
             uint64_t const t = ex->track_time ? now : ma_ticks_read();

@@ -63,7 +63,11 @@ monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns)
     }
     struct ma_task *const t = ma_task_from(task);
     uint64_t const now = ma_ticks_read();
-    uint64_t const span = ma_ns_to_ticks(ns, ex->ticks_per_second);
+    /* Pad by 50 ppm and a microsecond: the tick rate is calibrated, not
+     * exact, and a sleep must never be shorter than asked in wall time. */
+    uint64_t const padded = ns + ns / 20000 + 1000;
+    uint64_t const span =
+        ma_ns_to_ticks(padded < ns ? UINT64_MAX : padded, ex->ticks_per_second);
     t->timer_deadline = span > UINT64_MAX - now ? UINT64_MAX : now + span;
     /* Insert from the back: deadlines mostly arrive in order, so this is
      * usually one comparison. Equal deadlines keep arrival order. */

@@ -23,6 +23,24 @@ static inline uint64_t ma_ticks_read(void)
 #endif
 }
 
+/* A read that waits for every earlier instruction, loads included: use
+ * it where a stamp is compared with one taken on another thread after
+ * seeing that thread's store (remote attach, draining the inbox). */
+static inline uint64_t ma_ticks_read_ordered(void)
+{
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(v)::"memory");
+    return v;
+#else
+    return ma_ticks_read();
+#endif
+}
+
 /* Cached after the first call. */
 uint64_t ma_ticks_per_second(void);
 /* Saturating conversions. */
