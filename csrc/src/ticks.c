@@ -51,7 +51,7 @@ static uint64_t ma_calibrate(void)
         return freq;
     }
 #endif
-    uint64_t t0, ns0, t1, ns1;
+    uint64_t t0 = 0, ns0 = 0, t1 = 0, ns1 = 0;
     ma_sample(&t0, &ns0);
     do {
         ma_sample(&t1, &ns1);
