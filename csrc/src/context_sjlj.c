@@ -18,12 +18,15 @@ static void ma_sjlj_first_resume(struct ma_context *ctx)
         uintptr_t const top =
             (uintptr_t)ctx->stack.top & ~(uintptr_t)15;
 #if defined(__x86_64__)
-        /* Fixed registers: none of them may be rbp, which we clear to
-         * end frame-pointer walks here. */
+        /* Enter with a zero return address and frame pointer: a call
+         * would leave this function as the caller of the stack's first
+         * frame, and unwinders (backtraces, debuggers) would read this
+         * frame's data against the new stack and crash. Zero ends the
+         * walk. Fixed registers, none of them rbp. */
         __asm__ volatile("movq %0, %%rsp\n\t"
                          "xorl %%ebp, %%ebp\n\t"
-                         "callq *%1\n\t"
-                         "ud2"
+                         "pushq $0\n\t"
+                         "jmpq *%1"
                          :
                          : "S"(top), "c"(ma_context_main), "D"(ctx)
                          : "memory");
@@ -32,10 +35,11 @@ static void ma_sjlj_first_resume(struct ma_context *ctx)
         register uintptr_t x1 __asm__("x1") = top;
         register void (*x2)(struct ma_context *) __asm__("x2") =
             ma_context_main;
+        /* As above: zero link register and frame pointer end unwinding. */
         __asm__ volatile("mov sp, %0\n\t"
                          "mov x29, #0\n\t"
-                         "blr %1\n\t"
-                         "brk #0"
+                         "mov x30, xzr\n\t"
+                         "br %1"
                          :
                          : "r"(x1), "r"(x2), "r"(x0)
                          : "memory");

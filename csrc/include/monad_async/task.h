@@ -71,7 +71,8 @@ struct monad_async_task_head
      * The task is already reusable: the hook may attach it again. */
     void (*user_on_exit)(monad_async_task task);
 
-    /* --- read-only --- */
+    /* --- read-only from here on --- */
+
     /* enum monad_async_task_state_flag bits. */
     MONAD_ASYNC_ATOMIC(uint32_t) state;
     /* The executor it is attached to, or NULL. */

@@ -1,0 +1,122 @@
+//! Cross-thread attach: the bench thread spawns onto an executor running
+//! on another thread and waits until the task has run. Against an
+//! executor that is awake (polling) and one that sleeps (blocked waiting
+//! for work, so every spawn must wake it). tokio: `Runtime::spawn` from
+//! the bench thread onto a one-worker multi-thread runtime, whose worker
+//! is kept awake by a yielding task or left to park.
+//!
+//! Each figure is a full round trip: spawn, the executor notices, runs the
+//! task, the bench thread sees its effect.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use monad_async::{Executor, ExecutorHandle, Priority};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+struct Remote {
+    handle: ExecutorHandle,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Remote {
+    fn start(awake: bool) -> Remote {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = thread::spawn(move || {
+            let ex = Executor::new().unwrap();
+            tx.send(ex.handle()).unwrap();
+            let timeout = if awake { Some(Duration::ZERO) } else { None };
+            while !stop2.load(Ordering::Relaxed) {
+                let _ = ex.run(usize::MAX, timeout);
+            }
+        });
+        Remote {
+            handle: rx.recv().unwrap(),
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.handle.wake();
+        let _ = self.thread.take().unwrap().join();
+    }
+}
+
+fn wait_for(counter: &AtomicU64, want: u64) {
+    while counter.load(Ordering::Acquire) < want {
+        std::hint::spin_loop();
+    }
+}
+
+fn cross_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cross_thread_attach");
+    for (name, awake) in [("monad_async/awake", true), ("monad_async/sleeping", false)] {
+        let remote = Remote::start(awake);
+        let done = Arc::new(AtomicU64::new(0));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let base = done.load(Ordering::Acquire);
+                let start = Instant::now();
+                for i in 1..=iters {
+                    let d = done.clone();
+                    remote
+                        .handle
+                        .spawn(Priority::Normal, move |_cx| {
+                            d.fetch_add(1, Ordering::Release);
+                        })
+                        .unwrap();
+                    wait_for(&done, base + i);
+                }
+                start.elapsed()
+            })
+        });
+        drop(remote);
+    }
+
+    for (name, awake) in [("tokio/awake", true), ("tokio/sleeping", false)] {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let keeper = awake.then(|| {
+            let stop = stop.clone();
+            rt.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::task::yield_now().await;
+                }
+            })
+        });
+        let done = Arc::new(AtomicU64::new(0));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let base = done.load(Ordering::Acquire);
+                let start = Instant::now();
+                for i in 1..=iters {
+                    let d = done.clone();
+                    rt.spawn(async move {
+                        d.fetch_add(1, Ordering::Release);
+                    });
+                    wait_for(&done, base + i);
+                }
+                start.elapsed()
+            })
+        });
+        stop.store(true, Ordering::Relaxed);
+        if let Some(k) = keeper {
+            rt.block_on(k).unwrap();
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cross_thread);
+criterion_main!(benches);

@@ -1,0 +1,208 @@
+//! Errors: C errno values as [`std::io::Error`], and [`JoinError`].
+//!
+//! # Invariants
+//!
+//! * Every C function returns a `monad_async_result`; a non-zero `error` is
+//!   a positive errno value and becomes
+//!   [`io::Error::from_raw_os_error`], so callers can match on
+//!   [`io::Error::raw_os_error`] (`libc::ETIME`, `libc::ECANCELED`, ...).
+//! * A [`JoinError`] is either a cancellation or a caught panic. The panic
+//!   payload is reachable only by value ([`JoinError::into_panic`]), never
+//!   through `&JoinError`, which is what makes `JoinError` `Sync` although
+//!   the payload is only `Send`.
+
+use crate::sys;
+use std::any::Any;
+use std::fmt;
+use std::io;
+
+/// Turns a C result into `Ok(value)` or the errno as an [`io::Error`].
+#[inline]
+pub(crate) fn check(r: sys::monad_async_result) -> io::Result<isize> {
+    if r.error == 0 {
+        Ok(r.value)
+    } else {
+        Err(io::Error::from_raw_os_error(r.error))
+    }
+}
+
+/// The [`io::Error`] for an errno value.
+#[inline]
+pub(crate) fn errno(code: libc::c_int) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+/// Why a task did not produce its value: it was cancelled, or it panicked.
+///
+/// Returned by [`JoinHandle::join`](crate::JoinHandle::join). Converts into
+/// an [`io::Error`]: a cancellation becomes `ECANCELED`, a panic an error
+/// of kind [`io::ErrorKind::Other`] wrapping this `JoinError`.
+///
+/// # Example
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+///
+/// let ex = Executor::new()?;
+/// let h = ex.spawn(Priority::Normal, |_cx| -> u32 { panic!("boom") });
+/// let err = h.join().unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.to_string(), "task panicked: boom");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panic {
+        payload: SyncWrapper<Box<dyn Any + Send + 'static>>,
+        message: Option<String>,
+    },
+}
+
+/// Makes a `Send` value `Sync` by never handing out `&T`.
+struct SyncWrapper<T>(T);
+
+// SAFETY: the only access to the wrapped value is by value, through
+// `into_inner(self)`; a `&SyncWrapper<T>` gives no access to the `T` at
+// all, so sharing one between threads cannot race. Moving it needs T: Send.
+unsafe impl<T: Send> Sync for SyncWrapper<T> {}
+
+impl<T> SyncWrapper<T> {
+    fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Some((*s).to_owned())
+        } else {
+            payload.downcast_ref::<String>().cloned()
+        };
+        JoinError {
+            repr: Repr::Panic {
+                payload: SyncWrapper(payload),
+                message,
+            },
+        }
+    }
+
+    /// True when the task was cancelled: cancelled before it started (its
+    /// closure never ran), or cancelled while it ran (its suspension
+    /// points returned `ECANCELED` and whatever it returned was dropped).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| 1);
+    /// assert!(ex.cancel(&h)?);
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// True when the task's closure panicked.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| -> () { panic!("oops") });
+    /// assert!(h.join().unwrap_err().is_panic());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic { .. })
+    }
+
+    /// The panic payload, to pass to [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// If this error is not a panic (see [`JoinError::try_into_panic`]).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| -> () { std::panic::panic_any(42_i32) });
+    /// let payload = h.join().unwrap_err().into_panic();
+    /// assert_eq!(payload.downcast_ref::<i32>(), Some(&42));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .expect("JoinError::into_panic on an error that is not a panic")
+    }
+
+    /// The panic payload, or `Err(self)` when the task was cancelled.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| ());
+    /// ex.cancel(&h)?;
+    /// let err = h.join().unwrap_err();
+    /// assert!(err.try_into_panic().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic { payload, .. } => Ok(payload.into_inner()),
+            Repr::Cancelled => Err(self),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic {
+                message: Some(m), ..
+            } => write!(f, "task panicked: {m}"),
+            Repr::Panic { message: None, .. } => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic { message, .. } => f
+                .debug_struct("JoinError::Panic")
+                .field("message", message)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    /// A cancellation becomes `ECANCELED`; a panic becomes an error of kind
+    /// [`io::ErrorKind::Other`] that wraps the `JoinError` (get it back
+    /// with [`io::Error::into_inner`] and `downcast`).
+    fn from(err: JoinError) -> io::Error {
+        match err.repr {
+            Repr::Cancelled => errno(libc::ECANCELED),
+            Repr::Panic { .. } => io::Error::other(err),
+        }
+    }
+}

@@ -1,0 +1,1018 @@
+//! Executors: build one, spawn tasks on it (from its thread or any other),
+//! run it, read its statistics, drop it.
+//!
+//! # Structure
+//!
+//! * [`Executor`] owns the C executor, one context switcher, and the
+//!   owner-thread state (`Local`): the lock-free pool of idle C tasks and
+//!   the count of live local jobs. It is neither `Send` nor `Sync`: the C
+//!   executor belongs to the thread that created it.
+//! * `Shared` (behind an `Arc`) is what other threads may touch: the closed
+//!   flag, the in-flight counter, the mutex-protected pool of tasks used by
+//!   cross-thread spawns, and the count of live remote jobs.
+//!   [`ExecutorHandle`] is a clone of that `Arc`.
+//!
+//! # Invariants
+//!
+//! * A C task is created once and reused: when its work ends its `on_exit`
+//!   hook returns it to the pool it was taken from: `Local::free` (owner
+//!   thread, a `RefCell`, no lock, no atomic read-modify-write) for spawns
+//!   made on the owner thread through [`Executor`] or [`TaskContext`],
+//!   `Shared::remote_free` (a `Mutex`) for spawns through an
+//!   [`ExecutorHandle`]. Every created task is in one of the pools or
+//!   attached; the executor's drop destroys them all.
+//! * No `RefCell` borrow is held across a call into C: C may call
+//!   `on_exit` (which pushes to `Local::free`) from inside `run`, `cancel`
+//!   and `destroy`.
+//! * Another thread touches the C executor only between `Shared::enter`
+//!   (increment the in-flight count, then check `closed`) and the guard's
+//!   drop (decrement it). The drop sets `closed`, then waits for the
+//!   in-flight count to reach zero before destroying, so no thread can
+//!   reach a destroyed executor.
+//! * `Local` lives in a `Box` whose address never changes; jobs keep a raw
+//!   pointer to it, dereferenced only on the owner thread while the job is
+//!   unfinished, which implies the executor is alive.
+//!
+//! [`TaskContext`]: crate::TaskContext
+
+use crate::error::{check, errno, JoinError};
+use crate::sys::{self, atomics};
+use crate::task::{self, Header, JoinHandle, Priority, TaskContext};
+use crate::ticks;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+/// How an executor moves between its own stack and its tasks' stacks.
+///
+/// ```
+/// use monad_async::{Executor, Priority, Switcher};
+///
+/// let ex = Executor::builder().switcher(Switcher::Sjlj).build()?;
+/// let h = ex.spawn(Priority::Normal, |cx| cx.yield_now());
+/// h.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Switcher {
+    /// A hand-written register switch (x86-64 and aarch64): saves exactly
+    /// the ABI's callee-saved registers and the floating-point control
+    /// words. The fastest stackful switcher; the default.
+    #[default]
+    Asm,
+    /// `setjmp`/`longjmp`: portable C.
+    Sjlj,
+    /// No stacks at all: each task runs to completion on the executor's
+    /// stack and cannot suspend ([`TaskContext::yield_now`] and
+    /// [`TaskContext::sleep`] return `ENOTSUP`). The cheapest, for
+    /// run-to-completion work.
+    None,
+}
+
+/// Options for an [`Executor`], from [`Executor::builder`].
+///
+/// ```
+/// use monad_async::{Executor, Switcher};
+///
+/// let ex = Executor::builder()
+///     .ring_entries(0)          // compute only: no io_uring
+///     .time_tracking(false)     // no tick stamps
+///     .stack_size(64 * 1024)    // per task
+///     .switcher(Switcher::Asm)
+///     .build()?;
+/// # drop(ex);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ExecutorBuilder {
+    ring_entries: u32,
+    time_tracking: bool,
+    stack_size: usize,
+    switcher: Switcher,
+}
+
+impl Default for ExecutorBuilder {
+    fn default() -> Self {
+        ExecutorBuilder {
+            ring_entries: ExecutorBuilder::DEFAULT_RING_ENTRIES,
+            time_tracking: true,
+            stack_size: 0,
+            switcher: Switcher::Asm,
+        }
+    }
+}
+
+impl ExecutorBuilder {
+    /// The io_uring submission queue size of [`Executor::new`].
+    ///
+    /// ```
+    /// assert_eq!(monad_async::ExecutorBuilder::DEFAULT_RING_ENTRIES, 64);
+    /// ```
+    pub const DEFAULT_RING_ENTRIES: u32 = 64;
+
+    /// A builder with the defaults: a ring of
+    /// [`DEFAULT_RING_ENTRIES`](Self::DEFAULT_RING_ENTRIES), time tracking
+    /// on, 256 KiB task stacks, the [`Asm`](Switcher::Asm) switcher.
+    ///
+    /// ```
+    /// let ex = monad_async::ExecutorBuilder::new().build()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Submission queue entries of the executor's io_uring; 0 makes a
+    /// compute-only executor with no ring.
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::builder().ring_entries(0).build()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ring_entries(mut self, entries: u32) -> Self {
+        self.ring_entries = entries;
+        self
+    }
+
+    /// Whether to take tick stamps (about 10 ns per task state change).
+    /// Off, every [`TaskStats`](crate::TaskStats) and
+    /// [`ExecutorStats`] time figure is zero.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::builder().time_tracking(false).build()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| ());
+    /// ex.run_until_idle()?;
+    /// assert!(h.stats().unwrap().total.is_zero());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn time_tracking(mut self, on: bool) -> Self {
+        self.time_tracking = on;
+        self
+    }
+
+    /// Usable stack bytes of each task; 0 picks the C default (256 KiB).
+    /// Rounded up to whole pages, with a guard page below that turns an
+    /// overflow into `SIGSEGV`. Pages are committed as they are touched.
+    /// Ignored by [`Switcher::None`].
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::builder().stack_size(1 << 20).build()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// The context switcher every task of this executor uses.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Switcher};
+    ///
+    /// let ex = Executor::builder().switcher(Switcher::None).build()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn switcher(mut self, switcher: Switcher) -> Self {
+        self.switcher = switcher;
+        self
+    }
+
+    /// Creates the executor, bound to the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// The C error: `ENOMEM`; `ENOTSUP` for [`Switcher::Asm`] on an
+    /// architecture without it; io_uring set-up errors when a ring is asked
+    /// for (`EPERM`/`ENOSYS` where io_uring is disabled, `ENOMEM` for
+    /// `RLIMIT_MEMLOCK`, `EINVAL` for too many entries).
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::builder().ring_entries(8).build()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build(self) -> io::Result<Executor> {
+        // Calibrate the tick frequency now rather than on a first stat.
+        let _ = ticks::ticks_per_second();
+
+        let mut sw: sys::monad_async_context_switcher = ptr::null_mut();
+        // SAFETY: `sw` is a valid out-pointer.
+        let r = unsafe {
+            match self.switcher {
+                Switcher::Asm => sys::monad_async_context_switcher_asm_create(&mut sw),
+                Switcher::Sjlj => sys::monad_async_context_switcher_sjlj_create(&mut sw),
+                Switcher::None => sys::monad_async_context_switcher_none_create(&mut sw),
+            }
+        };
+        check(r)?;
+
+        let attr = sys::monad_async_executor_attr {
+            io_uring_ring: sys::monad_async_executor_attr__bindgen_ty_1 {
+                entries: self.ring_entries,
+                flags: 0,
+            },
+            flags: if self.time_tracking {
+                0
+            } else {
+                sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
+            },
+            reserved: [0; 7],
+        };
+        let mut ex: sys::monad_async_executor = ptr::null_mut();
+        // SAFETY: valid out-pointer and attr.
+        if let Err(err) = check(unsafe { sys::monad_async_executor_create(&mut ex, &attr) }) {
+            // SAFETY: the switcher was just created and has no users.
+            let _ = unsafe { sys::monad_async_context_switcher_destroy(sw) };
+            return Err(err);
+        }
+
+        let shared = Arc::new(Shared {
+            ex,
+            switcher: sw,
+            stack_size: self.stack_size,
+            owner: thread::current().id(),
+            local: AtomicPtr::new(ptr::null_mut()),
+            closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            remote_live: AtomicUsize::new(0),
+            remote_free: Mutex::new(Vec::new()),
+            tasks_created: AtomicU64::new(0),
+        });
+        let local = Box::into_raw(Box::new(Local {
+            shared: Arc::clone(&shared),
+            ex,
+            free: RefCell::new(Vec::new()),
+            live: Cell::new(0),
+        }));
+        shared.local.store(local, Ordering::Release);
+        Ok(Executor {
+            // SAFETY: Box::into_raw never returns null.
+            local: unsafe { NonNull::new_unchecked(local) },
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// A C task pointer that may sit in the cross-thread pool.
+struct TaskPtr(sys::monad_async_task);
+
+// SAFETY: an idle (unattached) task is plain memory owned by whoever holds
+// it; the pool's mutex orders the hand-over between threads.
+unsafe impl Send for TaskPtr {}
+
+/// The part of an executor other threads may touch.
+pub(crate) struct Shared {
+    ex: sys::monad_async_executor,
+    switcher: sys::monad_async_context_switcher,
+    stack_size: usize,
+    owner: ThreadId,
+    /// The owner-thread state, for jobs spawned remotely; set once.
+    local: AtomicPtr<Local>,
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+    /// Jobs attached through a handle and not yet exited.
+    remote_live: AtomicUsize,
+    remote_free: Mutex<Vec<TaskPtr>>,
+    tasks_created: AtomicU64,
+}
+
+// SAFETY: the raw pointers are used from other threads only for the C
+// functions documented thread-safe (attach, wake, task_create with the
+// switcher, whose user count is atomic), and only between `enter` and the
+// guard's drop, while the executor is guaranteed alive. Everything else is
+// atomics or behind the mutex.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+/// Proof that the executor cannot be destroyed until this is dropped.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    fn enter(&self) -> io::Result<InFlight<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self);
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(errno(libc::ESHUTDOWN));
+        }
+        Ok(guard)
+    }
+
+    fn remote_pool(&self) -> MutexGuard<'_, Vec<TaskPtr>> {
+        self.remote_free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates a C task (expensive: maps its stack). Thread-safe.
+    fn create_task(&self) -> io::Result<sys::monad_async_task> {
+        let attr = sys::monad_async_task_attr {
+            stack_size: self.stack_size,
+            reserved: [0; 4],
+        };
+        let mut task: sys::monad_async_task = ptr::null_mut();
+        // SAFETY: valid out-pointer and attr; the switcher outlives every
+        // task (destroyed last, in Executor::drop).
+        check(unsafe { sys::monad_async_task_create(&mut task, self.switcher, &attr) })?;
+        self.tasks_created.fetch_add(1, Ordering::Relaxed);
+        Ok(task)
+    }
+}
+
+/// The owner-thread state of an executor.
+pub(crate) struct Local {
+    shared: Arc<Shared>,
+    ex: sys::monad_async_executor,
+    free: RefCell<Vec<sys::monad_async_task>>,
+    /// Jobs spawned on the owner-thread path and not yet exited.
+    live: Cell<usize>,
+}
+
+impl Local {
+    /// The owner-thread spawn path: no lock, no atomic read-modify-write
+    /// beyond the job's `Arc`.
+    pub(crate) fn try_spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+        T: 'static,
+    {
+        let pooled = self.free.borrow_mut().pop();
+        let task = match pooled {
+            Some(task) => task,
+            None => self.shared.create_task()?,
+        };
+        // SAFETY: the task is idle and ours; `self` is the state of the
+        // executor it is attached to next.
+        let handle = unsafe { task::bind(task, priority, f, self, self.shared.owner, false) };
+        self.live.set(self.live.get() + 1);
+        // SAFETY: live executor and task; on the owner thread this is the
+        // O(1) local path.
+        let r = unsafe { sys::monad_async_task_attach(self.ex, task, ptr::null_mut()) };
+        if let Err(err) = check(r) {
+            self.live.set(self.live.get() - 1);
+            // SAFETY: bound above and not attached.
+            unsafe { task::unbind::<F, T>(task) };
+            self.free.borrow_mut().push(task);
+            return Err(err);
+        }
+        Ok(handle)
+    }
+
+    pub(crate) fn handle(&self) -> ExecutorHandle {
+        ExecutorHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Waits, on the owner thread, until `header`'s job is done.
+    pub(crate) fn wait_for(&self, header: &Header) -> Result<(), JoinError> {
+        // SAFETY: the executor is alive (see JoinHandle::join).
+        let current = unsafe { atomics::executor_current_task(self.ex) }.load(Ordering::Relaxed);
+        if !current.is_null() {
+            // We are on the owner thread while it runs a task: inside it.
+            return wait_in_task(current, header);
+        }
+        while !header.is_done() {
+            // SAFETY: owner thread, not inside one of its tasks.
+            let r = unsafe { sys::monad_async_executor_run(self.ex, 1, ptr::null()) };
+            match r.error {
+                0 | libc::ETIME => {}
+                libc::EBUSY => panic!(
+                    "JoinHandle::join called from inside the executor's run loop \
+                     outside any task (from a destructor the executor ran?)"
+                ),
+                e => panic!(
+                    "JoinHandle::join: running the executor failed: {}",
+                    errno(e)
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Suspends the running task `current` until `header`'s job is done.
+fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), JoinError> {
+    const MAX_YIELDS: u32 = 64;
+    const MAX_NAP: Duration = Duration::from_millis(1);
+    let mut yields = 0;
+    let mut nap = Duration::from_micros(1);
+    // SAFETY: `current` is the task running on this thread.
+    let mine = unsafe { (*current).priority.cpu.0 };
+    while !header.is_done() {
+        // SAFETY: the joined job is not done, so its task is live and
+        // carries it; only this thread writes its priority.
+        let theirs = unsafe { (*header.task()).priority.cpu.0 };
+        // A yield lets the joined task run only if it is at least as urgent
+        // as we are; otherwise (or once it is evidently sleeping) nap, which
+        // takes us off the ready queues.
+        let r = if theirs <= mine && yields < MAX_YIELDS {
+            yields += 1;
+            // SAFETY: `current` is the task running on this thread.
+            unsafe { sys::monad_async_task_yield(current) }
+        } else {
+            let ns = nap.as_nanos() as u64;
+            nap = (nap * 2).min(MAX_NAP);
+            // SAFETY: as above.
+            unsafe { sys::monad_async_task_suspend_for_duration(current, ns) }
+        };
+        match r.error {
+            0 => {}
+            _ if header.is_done() => break,
+            libc::ECANCELED => return Err(JoinError::cancelled()),
+            e => panic!(
+                "JoinHandle::join inside a task that cannot suspend ({}): \
+                 the joined task has not finished",
+                errno(e)
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Returns an exited task to the pool it came from. Called by `on_exit`.
+///
+/// # Safety
+/// On the executor's thread; `local` is its live owner-thread state;
+/// `task` is exited and no longer used by the caller.
+pub(crate) unsafe fn release_task(local: *const Local, task: sys::monad_async_task, remote: bool) {
+    // SAFETY: per the contract.
+    let local = unsafe { &*local };
+    if remote {
+        local.shared.remote_pool().push(TaskPtr(task));
+        local.shared.remote_live.fetch_sub(1, Ordering::SeqCst);
+    } else {
+        local.free.borrow_mut().push(task);
+        local.live.set(local.live.get() - 1);
+    }
+}
+
+/// Statistics of an executor, from [`Executor::stats`].
+///
+/// The counters are maintained by the C executor on its thread; the times
+/// are its tick totals converted with [`ticks_per_second`](crate::ticks_per_second)
+/// (all zero without time tracking).
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+///
+/// let ex = Executor::new()?;
+/// for _ in 0..3 {
+///     ex.spawn(Priority::Normal, |cx| cx.yield_now());
+/// }
+/// ex.run_until_idle()?;
+/// let s = ex.stats();
+/// assert_eq!((s.attached, s.launched, s.resumed, s.exited), (3, 3, 3, 3));
+/// assert_eq!(s.tasks_attached, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ExecutorStats {
+    /// Tasks attached and not yet exited.
+    pub tasks_attached: u64,
+    /// Tasks ready to run now, per priority (`[high, normal, low]`).
+    pub tasks_runnable: [u64; 3],
+    /// Tasks sleeping in [`TaskContext::sleep`].
+    pub tasks_sleeping: u64,
+    /// Tasks attached, ever (both paths).
+    pub attached: u64,
+    /// First slices run (launches).
+    pub launched: u64,
+    /// Later slices run (resumptions).
+    pub resumed: u64,
+    /// Suspensions (yields, sleeps).
+    pub suspended: u64,
+    /// Tasks whose work ended, cancelled ones included.
+    pub exited: u64,
+    /// Tasks cancelled (pending or started).
+    pub cancelled: u64,
+    /// Attaches and cancels received from other threads.
+    pub inbox_drained: u64,
+    /// Times `run` waited for work.
+    pub sleeps: u64,
+    /// Time inside `run`, overall.
+    pub time_in_run: Duration,
+    /// Time running first slices.
+    pub time_launching: Duration,
+    /// Time running later slices.
+    pub time_resuming: Duration,
+    /// Time waiting for work.
+    pub time_sleeping: Duration,
+    /// C tasks (each with its own stack) created for this executor so far.
+    /// Tasks are pooled and reused, so this stays near the largest number
+    /// of tasks alive at once, not the number of spawns.
+    pub tasks_created: u64,
+}
+
+/// A priority-based executor of tasks with their own stacks, bound to the
+/// thread that built it.
+///
+/// Spawn closures with [`spawn`](Executor::spawn) (from this thread, no
+/// `Send` needed) or through an [`ExecutorHandle`] (from any thread); run
+/// them with [`run`](Executor::run), [`run_until_idle`](Executor::run_until_idle)
+/// or by [`join`](JoinHandle::join)ing them.
+///
+/// Dropping the executor cancels every task still attached: tasks that
+/// never started never run (their closures are dropped, their handles
+/// report [`Cancelled`](JoinError::is_cancelled)); started ones resume with
+/// `ECANCELED` from their suspension point and run to their end (their
+/// handles also report `Cancelled`). Then it frees every task and its
+/// stack. Dropped from inside one of its own tasks (only possible through
+/// shared ownership such as `Rc<Executor>`), it cannot free what is
+/// running, so it leaks the executor instead; handles of its unfinished
+/// tasks then never finish.
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+///
+/// let ex = Executor::new()?;
+/// let a = ex.spawn(Priority::Low, |_cx| "low");
+/// let b = ex.spawn(Priority::High, |_cx| "high");
+/// assert_eq!(ex.run_until_idle()?, 2);
+/// assert_eq!((a.join().unwrap(), b.join().unwrap()), ("low", "high"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Executor {
+    local: NonNull<Local>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Executor {
+    /// A builder for an executor with non-default options.
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::builder().time_tracking(false).build()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::new()
+    }
+
+    /// An executor with the default options (see [`ExecutorBuilder::new`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ExecutorBuilder::build`].
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::new()?;
+    /// # drop(ex);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> io::Result<Executor> {
+        ExecutorBuilder::new().build()
+    }
+
+    #[inline]
+    fn local(&self) -> &Local {
+        // SAFETY: `local` came from Box::into_raw in build and is freed only
+        // in drop.
+        unsafe { self.local.as_ref() }
+    }
+
+    /// Spawns `f` as a task of this executor at `priority`; it runs on its
+    /// own stack when the executor next runs it.
+    ///
+    /// The closure needs no `Send`: it only ever runs (or is dropped) on
+    /// this thread. Spawning reuses an idle task when there is one (no
+    /// system call, no lock); the first spawns, and any beyond the number
+    /// of tasks alive at once, create a task and map its stack.
+    ///
+    /// # Panics
+    ///
+    /// When a new task cannot be created (out of memory or mappings); see
+    /// [`try_spawn`](Executor::try_spawn).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::rc::Rc;
+    ///
+    /// let ex = Executor::new()?;
+    /// let shared = Rc::new(5); // not Send: fine on the executor's thread
+    /// let h = ex.spawn(Priority::Normal, move |_cx| *shared * 2);
+    /// assert_eq!(h.join().unwrap(), 10);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, T>(&self, priority: Priority, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+        T: 'static,
+    {
+        match self.try_spawn(priority, f) {
+            Ok(handle) => handle,
+            Err(err) => panic!("monad_async: failed to spawn a task: {err}"),
+        }
+    }
+
+    /// As [`spawn`](Executor::spawn), returning the error instead of
+    /// panicking.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` or the `mmap` error when a new task's stack cannot be made.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.try_spawn(Priority::Normal, |_cx| 1)?;
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+        T: 'static,
+    {
+        self.local().try_spawn(priority, f)
+    }
+
+    /// Runs tasks on this thread: up to `max_items` slices (a task's launch
+    /// or one resumption, until it suspends or exits). Returns once it has
+    /// done `max_items`, or at least one and nothing more is runnable right
+    /// now. With nothing runnable at the start it first waits up to
+    /// `timeout` for work (`None`: until work arrives, a sleeping task's
+    /// time comes, or [`ExecutorHandle::wake`]; `Some(Duration::ZERO)`:
+    /// not at all).
+    ///
+    /// # Errors
+    ///
+    /// `ETIME` when the timeout passed with nothing done; `EINVAL` when
+    /// `max_items` is 0.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::time::Duration;
+    ///
+    /// let ex = Executor::new()?;
+    /// let err = ex.run(1, Some(Duration::ZERO)).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ETIME));
+    ///
+    /// ex.spawn(Priority::Normal, |_cx| ());
+    /// assert_eq!(ex.run(16, Some(Duration::ZERO))?, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run(&self, max_items: usize, timeout: Option<Duration>) -> io::Result<usize> {
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: live executor on its owner thread (Executor is !Send);
+        // ts_ptr is null or points to a valid timespec for the call.
+        let r = unsafe { sys::monad_async_executor_run(self.local().ex, max_items, ts_ptr) };
+        check(r).map(|n| n as usize)
+    }
+
+    /// Runs until every task spawned so far has finished, waiting for
+    /// sleeping tasks as needed. Returns the number of slices run.
+    ///
+    /// "Spawned so far" counts every spawn that has returned, from any
+    /// thread, and every task those tasks spawn meanwhile. A task that
+    /// never finishes (sleeps for an hour, waits for I/O that never comes)
+    /// makes this wait as long.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`run`](Executor::run) other than `ETIME`.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::time::Duration;
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(1)));
+    /// assert_eq!(ex.run_until_idle()?, 2); // launch, then resume after the sleep
+    /// assert!(h.is_finished());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_until_idle(&self) -> io::Result<usize> {
+        let local = self.local();
+        let mut total = 0;
+        while local.live.get() != 0 || local.shared.remote_live.load(Ordering::SeqCst) != 0 {
+            match self.run(usize::MAX, None) {
+                Ok(n) => total += n,
+                Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Requests cancellation of `handle`'s task, which must belong to this
+    /// executor.
+    ///
+    /// A task that has not started is unlinked at once and never runs: its
+    /// closure is dropped and its handle reports
+    /// [`Cancelled`](JoinError::is_cancelled). A started task is marked
+    /// cancelled: its current and every later suspension point returns
+    /// `ECANCELED` (a sleep ends early) and, whatever its closure returns,
+    /// its handle reports `Cancelled`.
+    ///
+    /// Returns `Ok(true)` if the task had not finished (cancellation
+    /// requested), `Ok(false)` if it had.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when the handle belongs to another executor.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| unreachable!());
+    /// assert!(ex.cancel(&h)?);
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn cancel<T: 'static>(&self, handle: &JoinHandle<T>) -> io::Result<bool> {
+        let header = handle.header();
+        if !ptr::eq(header.local, self.local.as_ptr()) {
+            return Err(errno(libc::EINVAL));
+        }
+        if header.is_done() {
+            return Ok(false);
+        }
+        // SAFETY: owner thread; the job is not done, so its task is live
+        // and attached to this executor. A pending task's on_exit runs
+        // inside this call; no RefCell borrow is held.
+        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, header.task()) };
+        match r.error {
+            0 | libc::EAGAIN => Ok(true),
+            e => Err(errno(e)),
+        }
+    }
+
+    /// A handle for spawning onto (and waking) this executor from other
+    /// threads.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let handle = ex.handle();
+    /// let h = std::thread::spawn(move || handle.spawn(Priority::High, |_cx| 1))
+    ///     .join()
+    ///     .unwrap()?;
+    /// ex.run_until_idle()?;
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle(&self) -> ExecutorHandle {
+        self.local().handle()
+    }
+
+    /// A snapshot of the executor's counters and times.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// for _ in 0..1000 {
+    ///     ex.spawn(Priority::Normal, |_cx| ()).join().unwrap();
+    /// }
+    /// let s = ex.stats();
+    /// assert_eq!(s.exited, 1000);
+    /// assert_eq!(s.tasks_created, 1); // one task, reused
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> ExecutorStats {
+        let local = self.local();
+        let ex = local.ex;
+        // SAFETY: live executor; its plain fields are written only by this
+        // thread, which is not inside a C call now. Reads go through
+        // addr_of! so no reference to the head is formed.
+        let (attached, runnable, timed, c, t) = unsafe {
+            (
+                ptr::addr_of!((*ex).tasks_attached).read(),
+                ptr::addr_of!((*ex).tasks_runnable).read(),
+                ptr::addr_of!((*ex).tasks_timed).read(),
+                ptr::addr_of!((*ex).counters).read(),
+                ptr::addr_of!((*ex).ticks).read(),
+            )
+        };
+        ExecutorStats {
+            tasks_attached: attached,
+            tasks_runnable: runnable,
+            tasks_sleeping: timed,
+            attached: c.attached,
+            launched: c.launched,
+            resumed: c.resumed,
+            suspended: c.suspended,
+            exited: c.exited,
+            cancelled: c.cancelled,
+            inbox_drained: c.inbox_drained,
+            sleeps: c.sleeps,
+            time_in_run: ticks::ticks_to_duration(t.in_run),
+            time_launching: ticks::ticks_to_duration(t.launching),
+            time_resuming: ticks::ticks_to_duration(t.resuming),
+            time_sleeping: ticks::ticks_to_duration(t.sleeping),
+            tasks_created: local.shared.tasks_created.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local = self.local();
+        f.debug_struct("Executor")
+            .field("ex", &local.ex)
+            .field("live_local", &local.live.get())
+            .field(
+                "live_remote",
+                &local.shared.remote_live.load(Ordering::Relaxed),
+            )
+            .field("pooled", &local.free.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        let local_ptr = self.local.as_ptr();
+        let local = self.local();
+        let shared = &*local.shared;
+        // No other thread may enter from now on; wait out those inside.
+        shared.closed.store(true, Ordering::SeqCst);
+        while shared.in_flight.load(Ordering::SeqCst) != 0 {
+            thread::yield_now();
+        }
+        // SAFETY: owner thread (Executor is !Send). Cancels and drains every
+        // attached task; their on_exit hooks run here, pooling their tasks.
+        let r = unsafe { sys::monad_async_executor_destroy(local.ex) };
+        if r.error != 0 {
+            // EBUSY: dropped from inside its own run. What runs now lives in
+            // this executor: leak it all rather than free it underneath.
+            return;
+        }
+        let mut tasks = local.free.take();
+        tasks.extend(shared.remote_pool().drain(..).map(|t| t.0));
+        let mut all_freed = true;
+        for task in tasks {
+            // SAFETY: every task exited (destroy drained them) and is idle.
+            let r = unsafe { sys::monad_async_task_destroy(task) };
+            all_freed &= r.error == 0;
+        }
+        if all_freed {
+            // SAFETY: no task uses the switcher any more.
+            let _ = unsafe { sys::monad_async_context_switcher_destroy(shared.switcher) };
+        }
+        // SAFETY: from Box::into_raw in build; nothing uses it any more
+        // (all jobs are done, handles see `closed`).
+        drop(unsafe { Box::from_raw(local_ptr) });
+    }
+}
+
+/// A cloneable, thread-safe handle to an [`Executor`], for spawning onto it
+/// and waking it from any thread.
+///
+/// It never reaches a destroyed executor: once the executor is dropped,
+/// [`spawn`](ExecutorHandle::spawn) and [`wake`](ExecutorHandle::wake)
+/// return `ESHUTDOWN`.
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+///
+/// let ex = Executor::new()?;
+/// let handle = ex.handle();
+/// let producers: Vec<_> = (0..2)
+///     .map(|i| {
+///         let handle = handle.clone();
+///         std::thread::spawn(move || handle.spawn(Priority::Normal, move |_cx| i).unwrap())
+///     })
+///     .collect();
+/// let handles: Vec<_> = producers.into_iter().map(|t| t.join().unwrap()).collect();
+/// ex.run_until_idle()?;
+/// let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ExecutorHandle {
+    shared: Arc<Shared>,
+}
+
+impl ExecutorHandle {
+    /// Spawns `f` onto the executor from any thread: the task goes through
+    /// the executor's lock-free inbox, and a waiting executor is woken.
+    ///
+    /// This path takes a mutex (for its pool of idle tasks) and is slower
+    /// than [`Executor::spawn`]; the closure and its result must be `Send`.
+    ///
+    /// # Errors
+    ///
+    /// `ESHUTDOWN` once the executor has been dropped (or while it is
+    /// being dropped); `ENOMEM` or the `mmap` error when a new task's stack
+    /// cannot be made.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let handle = ex.handle();
+    /// drop(ex);
+    /// let err = handle.spawn(Priority::Normal, |_cx| ()).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ESHUTDOWN));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = &*self.shared;
+        let _in_flight = shared.enter()?;
+        let pooled = shared.remote_pool().pop();
+        let task = match pooled {
+            Some(task) => task.0,
+            None => shared.create_task()?,
+        };
+        let local = shared.local.load(Ordering::Acquire).cast_const();
+        // SAFETY: the task is idle and ours; `local` is the state of the
+        // executor it goes to (only dereferenced on that executor's thread).
+        let handle = unsafe { task::bind(task, priority, f, local, shared.owner, true) };
+        shared.remote_live.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the executor is alive while we are in flight; attach is
+        // thread-safe.
+        let r = unsafe { sys::monad_async_task_attach(shared.ex, task, ptr::null_mut()) };
+        if let Err(err) = check(r) {
+            shared.remote_live.fetch_sub(1, Ordering::SeqCst);
+            // SAFETY: bound above and not attached; F: Send, so dropping the
+            // closure on this thread is fine.
+            unsafe { task::unbind::<F, T>(task) };
+            shared.remote_pool().push(TaskPtr(task));
+            // run_until_idle may be waiting on the count we just undid.
+            // SAFETY: alive while in flight; wake is thread-safe.
+            let _ = unsafe { sys::monad_async_executor_wake(shared.ex) };
+            return Err(err);
+        }
+        Ok(handle)
+    }
+
+    /// Makes the executor's waiting [`run`](Executor::run) return (with 0
+    /// items done), or its next wait if it is not waiting.
+    ///
+    /// # Errors
+    ///
+    /// `ESHUTDOWN` once the executor has been dropped.
+    ///
+    /// ```
+    /// use monad_async::Executor;
+    ///
+    /// let ex = Executor::new()?;
+    /// ex.handle().wake()?;
+    /// assert_eq!(ex.run(1, None)?, 0); // returns at once: woken
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wake(&self) -> io::Result<()> {
+        let _in_flight = self.shared.enter()?;
+        // SAFETY: alive while in flight; wake is thread-safe.
+        check(unsafe { sys::monad_async_executor_wake(self.shared.ex) }).map(drop)
+    }
+
+    /// True once the executor has been dropped (or is being dropped).
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::new()?;
+    /// let handle = ex.handle();
+    /// assert!(!handle.is_closed());
+    /// drop(ex);
+    /// assert!(handle.is_closed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for ExecutorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorHandle")
+            .field("ex", &self.shared.ex)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
