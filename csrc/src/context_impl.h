@@ -84,7 +84,7 @@ void ma_context_destroy(struct ma_context *ctx);
 __attribute__((noreturn)) void ma_context_main(struct ma_context *ctx);
 
 /* Sanitizer hand-offs around a switch (no-ops in plain builds). */
-static inline void ma_context_before_resume(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_before_resume(struct ma_context *ctx)
 {
 #if MA_ASAN
     __sanitizer_start_switch_fiber(
@@ -93,7 +93,7 @@ static inline void ma_context_before_resume(struct ma_context *ctx)
     (void)ctx;
 }
 
-static inline void ma_context_after_resume(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_after_resume(struct ma_context *ctx)
 {
 #if MA_ASAN
     __sanitizer_finish_switch_fiber(ctx->asan_resumer_fake_stack, NULL, NULL);
@@ -101,7 +101,7 @@ static inline void ma_context_after_resume(struct ma_context *ctx)
     (void)ctx;
 }
 
-static inline void ma_context_before_suspend(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_before_suspend(struct ma_context *ctx)
 {
 #if MA_ASAN
     __sanitizer_start_switch_fiber(
@@ -112,7 +112,7 @@ static inline void ma_context_before_suspend(struct ma_context *ctx)
     (void)ctx;
 }
 
-static inline void ma_context_after_suspend(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_after_suspend(struct ma_context *ctx)
 {
 #if MA_ASAN
     __sanitizer_finish_switch_fiber(
@@ -125,8 +125,13 @@ static inline void ma_context_after_suspend(struct ma_context *ctx)
 
 /* ThreadSanitizer keeps its view of setjmp buffers per fiber, so the
  * switchers tell it of the switch at the one point where the old side's
- * state is saved and the new side's not yet restored. */
-static inline void ma_context_tsan_to_task(struct ma_context *ctx)
+ * state is saved and the new side's not yet restored.
+ *
+ * Every helper here is always inlined: an out-of-line copy under TSan
+ * would record its function entry on one fiber and its exit on the other,
+ * corrupting both shadow call stacks (clang does not inline them at
+ * -fsanitize=thread otherwise). */
+__attribute__((always_inline)) static inline void ma_context_tsan_to_task(struct ma_context *ctx)
 {
 #if MA_TSAN
     ctx->tsan_resumer_fiber = __tsan_get_current_fiber();
@@ -135,7 +140,7 @@ static inline void ma_context_tsan_to_task(struct ma_context *ctx)
     (void)ctx;
 }
 
-static inline void ma_context_tsan_to_resumer(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_tsan_to_resumer(struct ma_context *ctx)
 {
 #if MA_TSAN
     __tsan_switch_to_fiber(ctx->tsan_resumer_fiber, 0);
@@ -144,7 +149,7 @@ static inline void ma_context_tsan_to_resumer(struct ma_context *ctx)
 }
 
 /* Executor side: run the context until it next suspends. */
-static inline void ma_context_resume(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_resume(struct ma_context *ctx)
 {
     struct ma_switcher_ops const *const ops = ctx->sw->ops;
     if (!ctx->sw->has_stacks) {
@@ -163,7 +168,7 @@ static inline void ma_context_resume(struct ma_context *ctx)
 }
 
 /* Task side: give control back to the resumer. */
-static inline void ma_context_suspend(struct ma_context *ctx)
+__attribute__((always_inline)) static inline void ma_context_suspend(struct ma_context *ctx)
 {
     ma_context_before_suspend(ctx);
     ctx->sw->ops->suspend(ctx);

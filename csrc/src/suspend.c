@@ -63,9 +63,10 @@ monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns)
     }
     struct ma_task *const t = ma_task_from(task);
     uint64_t const now = ma_ticks_read();
-    /* Pad by 50 ppm and a microsecond: the tick rate is calibrated, not
-     * exact, and a sleep must never be shorter than asked in wall time. */
-    uint64_t const padded = ns + ns / 20000 + 1000;
+    /* Pad by 500 ppm and a microsecond: the tick rate is calibrated, not
+     * exact, and NTP may slew CLOCK_MONOTONIC by up to 500 ppm against
+     * the tick counter; a sleep must never be shorter than asked. */
+    uint64_t const padded = ns + ns / 2000 + 1000;
     uint64_t const span =
         ma_ns_to_ticks(padded < ns ? UINT64_MAX : padded, ex->ticks_per_second);
     t->timer_deadline = span > UINT64_MAX - now ? UINT64_MAX : now + span;

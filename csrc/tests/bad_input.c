@@ -317,15 +317,6 @@ struct foreign
     int run_err, run_err0, destroy_err, wake_err, cancel_err, attach_err;
 };
 
-/* An errno value observed on another thread, as a result for CHECK_ERROR. */
-static monad_async_result err_result(int e)
-{
-    monad_async_result r;
-    r.value = 0;
-    r.error = e;
-    return r;
-}
-
 static void *foreign_main(void *arg)
 {
     struct foreign *f = (struct foreign *)arg;
@@ -356,12 +347,12 @@ static void check_foreign(void)
         pthread_t th;
         CHECK_EQ(pthread_create(&th, NULL, foreign_main, &f), 0);
         CHECK_EQ(pthread_join(th, NULL), 0);
-        CHECK_ERROR(err_result(f.run_err), EPERM);
-        CHECK_ERROR(err_result(f.run_err0), EPERM);
-        CHECK_ERROR(err_result(f.destroy_err), EPERM);
-        CHECK_ERROR(err_result(f.wake_err), 0);
-        CHECK_ERROR(err_result(f.cancel_err), ENOENT);
-        CHECK_ERROR(err_result(f.attach_err), 0);
+        CHECK_ERROR(test_errno_result(f.run_err), EPERM);
+        CHECK_ERROR(test_errno_result(f.run_err0), EPERM);
+        CHECK_ERROR(test_errno_result(f.destroy_err), EPERM);
+        CHECK_ERROR(test_errno_result(f.wake_err), 0);
+        CHECK_ERROR(test_errno_result(f.cancel_err), ENOENT);
+        CHECK_ERROR(test_errno_result(f.attach_err), 0);
         /* The executor survived and runs the foreign attach. */
         ran = 0;
         test_run_until_detached(ex, t, 5000);

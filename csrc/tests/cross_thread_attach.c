@@ -199,7 +199,7 @@ static void many_producers(unsigned entries)
     struct monad_async_executor_counters const before = g_ex->counters;
 
     atomic_store(&all_done, 0);
-    watchdog_seconds = 120;
+    watchdog_seconds = 60;
     watchdog_phase = entries ? "many producers (ring executor)"
                              : "many producers (compute-only executor)";
     pthread_t wd;

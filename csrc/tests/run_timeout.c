@@ -52,7 +52,8 @@ static void check_zero_timeout(monad_async_executor ex)
         monad_async_result r = monad_async_executor_run(ex, 1, &zero);
         uint64_t const el = test_now_ns() - t0;
         CHECK_ERROR(r, ETIME);
-        CHECK_MSG(el < 50 * MS, "run with {0,0} took %" PRIu64 " ns", el);
+        CHECK_MSG(el < 1000 * MS, "run with {0,0} took %" PRIu64 " ns",
+                  el);
     }
     /* {0, 0} with work: the work is done, no ETIME. */
     monad_async_context_switcher sw = test_make_switcher(TEST_SWITCHER_NONE);
@@ -191,7 +192,7 @@ static void check_work_ends_wait(monad_async_executor ex)
 
 int main(void)
 {
-    test_watchdog(120, "run_timeout (a wait that never returned?)");
+    test_watchdog(60, "run_timeout (a wait that never returned?)");
     for (unsigned entries = 0; entries <= 64; entries += 64) {
         monad_async_executor ex = test_make_executor(entries, 0);
         check_zero_timeout(ex);

@@ -133,6 +133,7 @@ static char const *test_errno_name(int e)
 #define CHECK_MSG(cond, ...)                                                 \
     do {                                                                     \
         if (!(cond)) {                                                       \
+            fflush(stdout);                                                  \
             fprintf(stderr, "FAILED %s:%d: CHECK(%s) is false: ", __FILE__,  \
                     __LINE__, #cond);                                        \
             fprintf(stderr, __VA_ARGS__);                                    \
@@ -188,6 +189,18 @@ static char const *test_errno_name(int e)
 #define CHECK_LE(a, b) CHECK_CMP_(a, <=, b)
 #define CHECK_GT(a, b) CHECK_CMP_(a, >, b)
 #define CHECK_GE(a, b) CHECK_CMP_(a, >=, b)
+
+/* An errno value observed elsewhere (another thread, a child), as a result
+ * for CHECK_ERROR: test_errno_result(0) is a success. */
+static monad_async_result test_errno_result(int e) __attribute__((unused));
+
+static monad_async_result test_errno_result(int e)
+{
+    monad_async_result r;
+    r.value = 0;
+    r.error = e;
+    return r;
+}
 
 /* ---- scale, time, watchdog ---- */
 

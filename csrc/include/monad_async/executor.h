@@ -82,8 +82,9 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_create(
 /* Destroys an executor, on its own thread (EPERM otherwise; EBUSY from
  * inside one of its tasks). Tasks still attached are cancelled first:
  * pending ones never run, started ones resume with ECANCELED and are run
- * to their exit. Attaches racing with destroy from other threads get
- * ESHUTDOWN or are cancelled; none is lost. */
+ * to their exit. Attaches from other threads that begin before destroy
+ * returns get ESHUTDOWN or are cancelled, none is lost; the caller must
+ * make sure none begins after destroy returns (the executor is gone). */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_executor_destroy(monad_async_executor ex);
 

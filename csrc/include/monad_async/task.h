@@ -68,7 +68,10 @@ struct monad_async_task_head
     /* Optional. Called on the executor's thread once the task's work is
      * over, whether it ran to its return or was cancelled before it
      * launched (then `result.error` is ECANCELED and user_code never ran).
-     * The task is already reusable: the hook may attach it again. */
+     * The task is already reusable: the hook may attach it again. So
+     * may any other thread that sees EXITED in `state`, racing with the
+     * hook: where other threads re-attach tasks by watching `state`, the
+     * hook must not read the task's fields. */
     void (*user_on_exit)(monad_async_task task);
 
     /* --- read-only from here on --- */
