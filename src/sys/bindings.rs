@@ -253,7 +253,10 @@ pub struct monad_async_task_head {
     /** Optional. Called on the executor's thread once the task's work is
  over, whether it ran to its return or was cancelled before it
  launched (then `result.error` is ECANCELED and user_code never ran).
- The task is already reusable: the hook may attach it again.*/
+ The task is already reusable: the hook may attach it again. So
+ may any other thread that sees EXITED in `state`, racing with the
+ hook: where other threads re-attach tasks by watching `state`, the
+ hook must not read the task's fields.*/
     pub user_on_exit: ::std::option::Option<
         unsafe extern "C" fn(task: monad_async_task),
     >,
@@ -751,8 +754,9 @@ unsafe extern "C" {
     /** Destroys an executor, on its own thread (EPERM otherwise; EBUSY from
  inside one of its tasks). Tasks still attached are cancelled first:
  pending ones never run, started ones resume with ECANCELED and are run
- to their exit. Attaches racing with destroy from other threads get
- ESHUTDOWN or are cancelled; none is lost.*/
+ to their exit. Attaches from other threads that begin before destroy
+ returns get ESHUTDOWN or are cancelled, none is lost; the caller must
+ make sure none begins after destroy returns (the executor is gone).*/
     pub fn monad_async_executor_destroy(ex: monad_async_executor) -> monad_async_result;
     #[must_use]
     /** Runs tasks on the calling (owning) thread.
