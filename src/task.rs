@@ -132,23 +132,50 @@ pub struct TaskStats {
     pub suspensions: u64,
 }
 
-impl TaskStats {
+/// The raw figures of a finished piece of work, captured at its exit: a
+/// few plain copies, converted to a [`TaskStats`] only when someone asks
+/// (the conversion divides by the tick rate, which costs more than the
+/// whole copy).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawStats {
+    attached: u64,
+    launched: u64,
+    exited: u64,
+    executing: u64,
+    suspensions: u64,
+}
+
+impl RawStats {
     /// The figures of a task whose work is over.
     ///
     /// # Safety
     /// `task` must be live and exited, read on its executor's thread.
-    unsafe fn of_exited(task: sys::monad_async_task) -> TaskStats {
+    #[inline]
+    pub(crate) unsafe fn of_exited(task: sys::monad_async_task) -> RawStats {
         // SAFETY: per the contract the task is live and no other thread
         // writes these plain fields now.
-        let (t, suspensions) = unsafe { ((*task).ticks, (*task).suspensions) };
-        TaskStats {
-            launch_latency: ticks::span(t.attached, t.launched),
-            executing: ticks::ticks_to_duration(t.executing),
-            total: ticks::span(t.attached, t.exited),
+        let (t, suspensions) = unsafe { (&(*task).ticks, (*task).suspensions) };
+        RawStats {
+            attached: t.attached,
+            launched: t.launched,
+            exited: t.exited,
+            executing: t.executing,
             suspensions,
         }
     }
 
+    /// Converts the ticks to times.
+    pub(crate) fn to_stats(self) -> TaskStats {
+        TaskStats {
+            launch_latency: ticks::span(self.attached, self.launched),
+            executing: ticks::ticks_to_duration(self.executing),
+            total: ticks::span(self.attached, self.exited),
+            suspensions: self.suspensions,
+        }
+    }
+}
+
+impl TaskStats {
     /// The figures so far of the task running now.
     ///
     /// # Safety
@@ -189,7 +216,7 @@ pub(crate) struct Header {
     /// The C task carrying this job; meaningful until `DONE`.
     task: AtomicPtr<sys::monad_async_task_head>,
     /// Written once, on the executor's thread, before `DONE`.
-    stats: UnsafeCell<TaskStats>,
+    stats: UnsafeCell<RawStats>,
     /// The executor's owning thread.
     pub(crate) owner: ThreadId,
     /// The executor's owner-thread state; dereferenced only on `owner`.
@@ -287,7 +314,7 @@ where
             lock: Mutex::new(()),
             cond: Condvar::new(),
             task: AtomicPtr::new(task),
-            stats: UnsafeCell::new(TaskStats::default()),
+            stats: UnsafeCell::new(RawStats::default()),
             owner,
             local,
             remote,
@@ -390,7 +417,7 @@ where
             // user_code never ran: cancelled before launch (ECANCELED).
             *output = Some(Err(JoinError::cancelled()));
         }
-        *job.header.stats.get() = TaskStats::of_exited(task);
+        *job.header.stats.get() = RawStats::of_exited(task);
         unrun
     };
     // From here on the task may carry other work: don't touch it again.
@@ -681,7 +708,7 @@ impl<T: 'static> JoinHandle<T> {
         let header = self.header();
         if header.is_done() {
             // SAFETY: written before DONE was released; DONE observed.
-            Some(unsafe { *header.stats.get() })
+            Some(unsafe { *header.stats.get() }.to_stats())
         } else {
             None
         }
