@@ -4,42 +4,43 @@
 //! # Structure
 //!
 //! * [`Executor`] owns the C executor, one context switcher, and the
-//!   owner-thread state (`Local`): the lock-free pool of idle C tasks and
-//!   the count of live local jobs. It is neither `Send` nor `Sync`: the C
-//!   executor belongs to the thread that created it.
+//!   owner-thread state (`Local`): the pool of idle tasks for owner-thread
+//!   spawns and the count of live local work. It is neither `Send` nor
+//!   `Sync`: the C executor belongs to the thread that created it.
 //! * `Shared` (behind an `Arc`) is what other threads may touch: the closed
-//!   flag, the in-flight counter, the mutex-protected pool of tasks used by
-//!   cross-thread spawns, and the count of live remote jobs.
+//!   flag, the in-flight counter, the pool of idle tasks used by
+//!   cross-thread spawns, and the count of live remote work.
 //!   [`ExecutorHandle`] is a clone of that `Arc`.
 //!
 //! # Invariants
 //!
-//! * A C task is created once and reused: when its work ends its `on_exit`
-//!   hook returns it to the pool it was taken from: `Local::free` (owner
-//!   thread, a `RefCell`, no lock, no atomic read-modify-write) for spawns
-//!   made on the owner thread through [`Executor`] or [`TaskContext`],
-//!   `Shared::remote_free` (a `Mutex`) for spawns through an
-//!   [`ExecutorHandle`]. Every created task is in one of the pools or
-//!   attached; the executor's drop destroys them all.
-//! * No `RefCell` borrow is held across a call into C: C may call
-//!   `on_exit` (which pushes to `Local::free`) from inside `run`, `cancel`
-//!   and `destroy`.
+//! * A C task is created once, with its `Slot`, and reused: when its work
+//!   ends its `on_exit` hook returns it to the pool it was taken from.
+//!   Pools hold slots (each names its task), linked through `Slot::next`.
+//!   `Local::free` (owner thread only: a `Cell`, no lock, no atomic) serves
+//!   spawns made on the owner thread through [`Executor`] or
+//!   [`TaskContext`]; `Shared::remote_free` (a `Mutex`) serves spawns
+//!   through an [`ExecutorHandle`]. Every created task is in one of the
+//!   pools or attached; the executor's drop destroys them all.
+//! * A pool operation calls neither C nor user code, so none can re-enter
+//!   another: C may call `on_exit` (which pushes) from inside `run`,
+//!   `cancel` and `destroy`.
 //! * Another thread touches the C executor only between `Shared::enter`
 //!   (increment the in-flight count, then check `closed`) and the guard's
 //!   drop (decrement it). The drop sets `closed`, then waits for the
 //!   in-flight count to reach zero before destroying, so no thread can
 //!   reach a destroyed executor.
-//! * `Local` lives in a `Box` whose address never changes; jobs keep a raw
-//!   pointer to it, dereferenced only on the owner thread while the job is
-//!   unfinished, which implies the executor is alive.
+//! * `Local` lives in a `Box` whose address never changes; slots keep a
+//!   raw pointer to it, dereferenced only on the owner thread while their
+//!   work is unfinished, which implies the executor is alive.
 //!
 //! [`TaskContext`]: crate::TaskContext
 
 use crate::error::{check, errno, JoinError};
 use crate::sys::{self, atomics};
-use crate::task::{self, Header, JoinHandle, Priority, TaskContext};
+use crate::task::{self, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -253,7 +254,7 @@ impl ExecutorBuilder {
         let local = Box::into_raw(Box::new(Local {
             shared: Arc::clone(&shared),
             ex,
-            free: RefCell::new(Vec::new()),
+            free: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
         }));
         shared.local.store(local, Ordering::Release);
@@ -265,12 +266,12 @@ impl ExecutorBuilder {
     }
 }
 
-/// A C task pointer that may sit in the cross-thread pool.
-struct TaskPtr(sys::monad_async_task);
+/// A slot pointer that may sit in the cross-thread pool.
+struct SlotPtr(NonNull<Slot>);
 
-// SAFETY: an idle (unattached) task is plain memory owned by whoever holds
-// it; the pool's mutex orders the hand-over between threads.
-unsafe impl Send for TaskPtr {}
+// SAFETY: an idle slot (and its unattached task) is plain memory owned by
+// whoever holds it; the pool's mutex orders the hand-over between threads.
+unsafe impl Send for SlotPtr {}
 
 /// The part of an executor other threads may touch.
 pub(crate) struct Shared {
@@ -282,9 +283,9 @@ pub(crate) struct Shared {
     local: AtomicPtr<Local>,
     closed: AtomicBool,
     in_flight: AtomicUsize,
-    /// Jobs attached through a handle and not yet exited.
+    /// Work attached through a handle and not yet exited.
     remote_live: AtomicUsize,
-    remote_free: Mutex<Vec<TaskPtr>>,
+    remote_free: Mutex<Vec<SlotPtr>>,
     tasks_created: AtomicU64,
 }
 
@@ -316,14 +317,15 @@ impl Shared {
         Ok(guard)
     }
 
-    fn remote_pool(&self) -> MutexGuard<'_, Vec<TaskPtr>> {
+    fn remote_pool(&self) -> MutexGuard<'_, Vec<SlotPtr>> {
         self.remote_free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Creates a C task (expensive: maps its stack). Thread-safe.
-    fn create_task(&self) -> io::Result<sys::monad_async_task> {
+    /// Creates a C task (expensive: maps its stack) and its slot.
+    /// Thread-safe.
+    fn create_task(&self, remote: bool) -> io::Result<NonNull<Slot>> {
         let attr = sys::monad_async_task_attr {
             stack_size: self.stack_size,
             reserved: [0; 4],
@@ -333,7 +335,10 @@ impl Shared {
         // task (destroyed last, in Executor::drop).
         check(unsafe { sys::monad_async_task_create(&mut task, self.switcher, &attr) })?;
         self.tasks_created.fetch_add(1, Ordering::Relaxed);
-        Ok(task)
+        let local = self.local.load(Ordering::Acquire).cast_const();
+        // SAFETY: the task was just created and is ours; `local` is the
+        // state of the executor it will be attached to.
+        Ok(unsafe { Slot::create(task, local, self.owner, remote) })
     }
 }
 
@@ -341,39 +346,72 @@ impl Shared {
 pub(crate) struct Local {
     shared: Arc<Shared>,
     ex: sys::monad_async_executor,
-    free: RefCell<Vec<sys::monad_async_task>>,
-    /// Jobs spawned on the owner-thread path and not yet exited.
+    /// Idle slots of owner-thread spawns, linked through `Slot::next`.
+    free: Cell<*mut Slot>,
+    /// Work spawned on the owner-thread path and not yet exited.
     live: Cell<usize>,
 }
 
 impl Local {
-    /// The owner-thread spawn path: no lock, no atomic read-modify-write
-    /// beyond the job's `Arc`.
+    /// The owner-thread spawn path: no lock, no allocation once warm, no
+    /// atomic read-modify-write.
+    #[inline]
     pub(crate) fn try_spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
         T: 'static,
     {
-        let pooled = self.free.borrow_mut().pop();
-        let task = match pooled {
-            Some(task) => task,
-            None => self.shared.create_task()?,
+        let slot = match self.pop_free() {
+            // SAFETY: popped from our pool: idle and ours.
+            Some(slot) => unsafe { Slot::claim(slot) },
+            None => self.shared.create_task(false)?,
         };
-        // SAFETY: the task is idle and ours; `self` is the state of the
-        // executor it is attached to next.
-        let handle = unsafe { task::bind(task, priority, f, self, self.shared.owner, false) };
+        // SAFETY: claimed or fresh, so ours, its task unattached.
+        let s = unsafe { slot.as_ref() };
+        // SAFETY: as above.
+        unsafe { task::bind(s, priority, f) };
         self.live.set(self.live.get() + 1);
         // SAFETY: live executor and task; on the owner thread this is the
         // O(1) local path.
-        let r = unsafe { sys::monad_async_task_attach(self.ex, task, ptr::null_mut()) };
+        let r = unsafe { sys::monad_async_task_attach(self.ex, s.task, ptr::null_mut()) };
         if let Err(err) = check(r) {
             self.live.set(self.live.get() - 1);
-            // SAFETY: bound above and not attached.
-            unsafe { task::unbind::<F, T>(task) };
-            self.free.borrow_mut().push(task);
+            // SAFETY: bound above with an F and not attached.
+            let f = unsafe { s.unbind::<F>() };
+            self.push_free(slot);
+            drop(f);
             return Err(err);
         }
-        Ok(handle)
+        // SAFETY: bound for a T and attached; the only handle.
+        Ok(unsafe { JoinHandle::new(slot) })
+    }
+
+    #[inline]
+    fn pop_free(&self) -> Option<NonNull<Slot>> {
+        let slot = NonNull::new(self.free.get())?;
+        // SAFETY: slots in the pool are idle and owned by it; `next` is
+        // only touched on this thread while they are.
+        self.free.set(unsafe { *slot.as_ref().next.get() });
+        Some(slot)
+    }
+
+    #[inline]
+    fn push_free(&self, slot: NonNull<Slot>) {
+        // SAFETY: the caller hands an idle local slot to the pool.
+        unsafe { *slot.as_ref().next.get() = self.free.get() };
+        self.free.set(slot.as_ptr());
+    }
+
+    /// How many idle slots the owner-thread pool holds.
+    fn pooled(&self) -> usize {
+        let mut n = 0;
+        let mut p = self.free.get();
+        while let Some(slot) = NonNull::new(p) {
+            n += 1;
+            // SAFETY: pooled slots are idle; `next` is owner-thread state.
+            p = unsafe { *slot.as_ref().next.get() };
+        }
+        n
     }
 
     pub(crate) fn handle(&self) -> ExecutorHandle {
@@ -382,15 +420,15 @@ impl Local {
         }
     }
 
-    /// Waits, on the owner thread, until `header`'s job is done.
-    pub(crate) fn wait_for(&self, header: &Header) -> Result<(), JoinError> {
+    /// Waits, on the owner thread, until `slot`'s work is done.
+    pub(crate) fn wait_for(&self, slot: &Slot) -> Result<(), JoinError> {
         // SAFETY: the executor is alive (see JoinHandle::join).
         let current = unsafe { atomics::executor_current_task(self.ex) }.load(Ordering::Relaxed);
         if !current.is_null() {
             // We are on the owner thread while it runs a task: inside it.
-            return wait_in_task(current, header);
+            return wait_in_task(current, slot);
         }
-        while !header.is_done() {
+        while !slot.is_done() {
             // SAFETY: owner thread, not inside one of its tasks.
             let r = unsafe { sys::monad_async_executor_run(self.ex, 1, ptr::null()) };
             match r.error {
@@ -409,18 +447,18 @@ impl Local {
     }
 }
 
-/// Suspends the running task `current` until `header`'s job is done.
-fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), JoinError> {
+/// Suspends the running task `current` until `slot`'s work is done.
+fn wait_in_task(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinError> {
     const MAX_YIELDS: u32 = 64;
     const MAX_NAP: Duration = Duration::from_millis(1);
     let mut yields = 0;
     let mut nap = Duration::from_micros(1);
     // SAFETY: `current` is the task running on this thread.
     let mine = unsafe { (*current).priority.cpu.0 };
-    while !header.is_done() {
-        // SAFETY: the joined job is not done, so its task is live and
+    while !slot.is_done() {
+        // SAFETY: the joined work is not done, so its task is live and
         // carries it; only this thread writes its priority.
-        let theirs = unsafe { (*header.task()).priority.cpu.0 };
+        let theirs = unsafe { (*slot.task).priority.cpu.0 };
         // A yield lets the joined task run only if it is at least as urgent
         // as we are; otherwise (or once it is evidently sleeping) nap, which
         // takes us off the ready queues.
@@ -436,7 +474,7 @@ fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), J
         };
         match r.error {
             0 => {}
-            _ if header.is_done() => break,
+            _ if slot.is_done() => break,
             libc::ECANCELED => return Err(JoinError::cancelled()),
             e => panic!(
                 "JoinHandle::join inside a task that cannot suspend ({}): \
@@ -448,20 +486,23 @@ fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), J
     Ok(())
 }
 
-/// Returns an exited task to the pool it came from. Called by `on_exit`.
+/// Returns an exited task's slot to the pool it came from. Called by
+/// `on_exit`, as its last touch of the slot.
 ///
 /// # Safety
-/// On the executor's thread; `local` is its live owner-thread state;
-/// `task` is exited and no longer used by the caller.
-pub(crate) unsafe fn release_task(local: *const Local, task: sys::monad_async_task, remote: bool) {
+/// On the executor's thread; the slot's `local` is its live owner-thread
+/// state; the slot is idle (its work done) and no longer used by the
+/// caller.
+#[inline]
+pub(crate) unsafe fn release_slot(slot: NonNull<Slot>) {
     // SAFETY: per the contract.
-    let local = unsafe { &*local };
+    let (local, remote) = unsafe { (&*slot.as_ref().local, slot.as_ref().remote) };
     if remote {
-        local.shared.remote_pool().push(TaskPtr(task));
         local.shared.remote_live.fetch_sub(1, Ordering::SeqCst);
+        local.shared.remote_pool().push(SlotPtr(slot));
     } else {
-        local.free.borrow_mut().push(task);
         local.live.set(local.live.get() - 1);
+        local.push_free(slot);
     }
 }
 
@@ -749,17 +790,17 @@ impl Executor {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn cancel<T: 'static>(&self, handle: &JoinHandle<T>) -> io::Result<bool> {
-        let header = handle.header();
-        if !ptr::eq(header.local, self.local.as_ptr()) {
+        let slot = handle.slot();
+        if !ptr::eq(slot.local, self.local.as_ptr()) {
             return Err(errno(libc::EINVAL));
         }
-        if header.is_done() {
+        if slot.is_done() {
             return Ok(false);
         }
-        // SAFETY: owner thread; the job is not done, so its task is live
+        // SAFETY: owner thread; the work is not done, so its task is live
         // and attached to this executor. A pending task's on_exit runs
-        // inside this call; no RefCell borrow is held.
-        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, header.task()) };
+        // inside this call (and pushes to a pool, which nothing holds).
+        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, slot.task) };
         match r.error {
             0 | libc::EAGAIN => Ok(true),
             e => Err(errno(e)),
@@ -845,7 +886,7 @@ impl fmt::Debug for Executor {
                 "live_remote",
                 &local.shared.remote_live.load(Ordering::Relaxed),
             )
-            .field("pooled", &local.free.borrow().len())
+            .field("pooled", &local.pooled())
             .finish_non_exhaustive()
     }
 }
@@ -868,13 +909,24 @@ impl Drop for Executor {
             // this executor: leak it all rather than free it underneath.
             return;
         }
-        let mut tasks = local.free.take();
-        tasks.extend(shared.remote_pool().drain(..).map(|t| t.0));
+        let mut slots = Vec::new();
+        while let Some(slot) = local.pop_free() {
+            slots.push(slot);
+        }
+        slots.extend(shared.remote_pool().drain(..).map(|s| s.0));
         let mut all_freed = true;
-        for task in tasks {
-            // SAFETY: every task exited (destroy drained them) and is idle.
-            let r = unsafe { sys::monad_async_task_destroy(task) };
-            all_freed &= r.error == 0;
+        for slot in slots {
+            // SAFETY: every task exited (destroy drained them) and is idle;
+            // its slot is ours (out of the pools).
+            let r = unsafe { sys::monad_async_task_destroy(slot.as_ref().task) };
+            if r.error == 0 {
+                // SAFETY: idle and ours; never used here again. A live
+                // handle keeps (and later frees) it.
+                unsafe { Slot::abandon(slot) };
+            } else {
+                // The task is not ours to free, so neither is its slot.
+                all_freed = false;
+            }
         }
         if all_freed {
             // SAFETY: no task uses the switcher any more.
@@ -946,30 +998,33 @@ impl ExecutorHandle {
         let shared = &*self.shared;
         let _in_flight = shared.enter()?;
         let pooled = shared.remote_pool().pop();
-        let task = match pooled {
-            Some(task) => task.0,
-            None => shared.create_task()?,
+        let slot = match pooled.map(|s| s.0) {
+            // SAFETY: popped from the pool: idle and ours.
+            Some(slot) => unsafe { Slot::claim(slot) },
+            None => shared.create_task(true)?,
         };
-        let local = shared.local.load(Ordering::Acquire).cast_const();
-        // SAFETY: the task is idle and ours; `local` is the state of the
-        // executor it goes to (only dereferenced on that executor's thread).
-        let handle = unsafe { task::bind(task, priority, f, local, shared.owner, true) };
+        // SAFETY: claimed or fresh, so ours, its task unattached.
+        let s = unsafe { slot.as_ref() };
+        // SAFETY: as above.
+        unsafe { task::bind(s, priority, f) };
         shared.remote_live.fetch_add(1, Ordering::SeqCst);
         // SAFETY: the executor is alive while we are in flight; attach is
-        // thread-safe.
-        let r = unsafe { sys::monad_async_task_attach(shared.ex, task, ptr::null_mut()) };
+        // thread-safe, and publishes the bound slot to the executor.
+        let r = unsafe { sys::monad_async_task_attach(shared.ex, s.task, ptr::null_mut()) };
         if let Err(err) = check(r) {
             shared.remote_live.fetch_sub(1, Ordering::SeqCst);
-            // SAFETY: bound above and not attached; F: Send, so dropping the
-            // closure on this thread is fine.
-            unsafe { task::unbind::<F, T>(task) };
-            shared.remote_pool().push(TaskPtr(task));
+            // SAFETY: bound above and not attached; F: Send, so dropping
+            // the closure on this thread is fine.
+            let f = unsafe { s.unbind::<F>() };
+            shared.remote_pool().push(SlotPtr(slot));
+            drop(f);
             // run_until_idle may be waiting on the count we just undid.
             // SAFETY: alive while in flight; wake is thread-safe.
             let _ = unsafe { sys::monad_async_executor_wake(shared.ex) };
             return Err(err);
         }
-        Ok(handle)
+        // SAFETY: bound for a T and attached; the only handle.
+        Ok(unsafe { JoinHandle::new(slot) })
     }
 
     /// Makes the executor's waiting [`run`](Executor::run) return (with 0
