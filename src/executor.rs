@@ -19,9 +19,12 @@
 //!   Pools hold slots (each names its task), linked through `Slot::next`.
 //!   `Local::free` (owner thread only: a `Cell`, no lock, no atomic) serves
 //!   spawns made on the owner thread through [`Executor`] or
-//!   [`TaskContext`]; `Shared::remote_free` (a `Mutex`) serves spawns
-//!   through an [`ExecutorHandle`]. Every created task is in one of the
-//!   pools or attached; the executor's drop destroys them all.
+//!   [`TaskContext`]; `Shared::returned` serves spawns through an
+//!   [`ExecutorHandle`]: a lock-free stack that only the owner thread
+//!   pushes to on the hot path (in `on_exit`), and that spawners pop from
+//!   one at a time (`Shared::poppers`), so a pop never races another pop
+//!   and needs no ABA guard. Every created task is in one of the pools or
+//!   attached; the executor's drop destroys them all.
 //! * A pool operation calls neither C nor user code, so none can re-enter
 //!   another: C may call `on_exit` (which pushes) from inside `run`,
 //!   `cancel` and `destroy`.
@@ -46,7 +49,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -248,7 +251,8 @@ impl ExecutorBuilder {
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             remote_live: AtomicUsize::new(0),
-            remote_free: Mutex::new(Vec::new()),
+            returned: Padded(AtomicPtr::new(ptr::null_mut())),
+            poppers: Mutex::new(()),
             tasks_created: AtomicU64::new(0),
         });
         let local = Box::into_raw(Box::new(Local {
@@ -266,12 +270,10 @@ impl ExecutorBuilder {
     }
 }
 
-/// A slot pointer that may sit in the cross-thread pool.
-struct SlotPtr(NonNull<Slot>);
-
-// SAFETY: an idle slot (and its unattached task) is plain memory owned by
-// whoever holds it; the pool's mutex orders the hand-over between threads.
-unsafe impl Send for SlotPtr {}
+/// Keeps a field on its own cache line (the owner thread writes it while
+/// other threads write their neighbours).
+#[repr(align(64))]
+struct Padded<T>(T);
 
 /// The part of an executor other threads may touch.
 pub(crate) struct Shared {
@@ -285,7 +287,13 @@ pub(crate) struct Shared {
     in_flight: AtomicUsize,
     /// Work attached through a handle and not yet exited.
     remote_live: AtomicUsize,
-    remote_free: Mutex<Vec<SlotPtr>>,
+    /// Idle slots of cross-thread spawns (a stack linked through
+    /// `Slot::next`): pushed by the owner thread in `on_exit` (and by a
+    /// spawner whose attach failed), popped by spawners holding `poppers`.
+    returned: Padded<AtomicPtr<Slot>>,
+    /// Serialises pops of `returned`: with one popper at a time, the node
+    /// a pop reads cannot be popped, reused and pushed back under it (ABA).
+    poppers: Mutex<()>,
     tasks_created: AtomicU64,
 }
 
@@ -293,7 +301,7 @@ pub(crate) struct Shared {
 // functions documented thread-safe (attach, wake, task_create with the
 // switcher, whose user count is atomic), and only between `enter` and the
 // guard's drop, while the executor is guaranteed alive. Everything else is
-// atomics or behind the mutex.
+// atomics; the slots in `returned` are handed over by its atomics.
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
@@ -317,10 +325,52 @@ impl Shared {
         Ok(guard)
     }
 
-    fn remote_pool(&self) -> MutexGuard<'_, Vec<SlotPtr>> {
-        self.remote_free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Returns an idle remote slot to `returned`. Any thread.
+    ///
+    /// # Safety
+    /// `slot` must be an idle remote slot of this executor, owned by the
+    /// caller, who does not touch it afterwards.
+    unsafe fn push_returned(&self, slot: NonNull<Slot>) {
+        let mut head = self.returned.0.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the slot is ours until the exchange publishes it.
+            unsafe { *slot.as_ref().next.get() = head };
+            match self.returned.0.compare_exchange_weak(
+                head,
+                slot.as_ptr(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Takes an idle remote slot from `returned`, if there is one.
+    fn pop_returned(&self) -> Option<NonNull<Slot>> {
+        if self.returned.0.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let _one_popper = self.poppers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut head = self.returned.0.load(Ordering::Acquire);
+        loop {
+            let slot = NonNull::new(head)?;
+            // SAFETY: `slot` is in the stack and, as we are the only
+            // popper, stays there until our exchange takes it: it is not
+            // freed, and its `next` (written before its push was released,
+            // which our acquire saw) does not change.
+            let next = unsafe { *slot.as_ref().next.get() };
+            match self.returned.0.compare_exchange_weak(
+                head,
+                next,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(slot),
+                Err(now) => head = now,
+            }
+        }
     }
 
     /// Creates a C task (expensive: maps its stack) and its slot.
@@ -499,7 +549,8 @@ pub(crate) unsafe fn release_slot(slot: NonNull<Slot>) {
     let (local, remote) = unsafe { (&*slot.as_ref().local, slot.as_ref().remote) };
     if remote {
         local.shared.remote_live.fetch_sub(1, Ordering::SeqCst);
-        local.shared.remote_pool().push(SlotPtr(slot));
+        // SAFETY: an idle remote slot of this executor, handed over.
+        unsafe { local.shared.push_returned(slot) };
     } else {
         local.live.set(local.live.get() - 1);
         local.push_free(slot);
@@ -913,7 +964,12 @@ impl Drop for Executor {
         while let Some(slot) = local.pop_free() {
             slots.push(slot);
         }
-        slots.extend(shared.remote_pool().drain(..).map(|s| s.0));
+        let mut head = shared.returned.0.swap(ptr::null_mut(), Ordering::Acquire);
+        while let Some(slot) = NonNull::new(head) {
+            // SAFETY: taken whole from the stack; no thread is in flight.
+            head = unsafe { *slot.as_ref().next.get() };
+            slots.push(slot);
+        }
         let mut all_freed = true;
         for slot in slots {
             // SAFETY: every task exited (destroy drained them) and is idle;
@@ -997,8 +1053,7 @@ impl ExecutorHandle {
     {
         let shared = &*self.shared;
         let _in_flight = shared.enter()?;
-        let pooled = shared.remote_pool().pop();
-        let slot = match pooled.map(|s| s.0) {
+        let slot = match shared.pop_returned() {
             // SAFETY: popped from the pool: idle and ours.
             Some(slot) => unsafe { Slot::claim(slot) },
             None => shared.create_task(true)?,
@@ -1016,7 +1071,8 @@ impl ExecutorHandle {
             // SAFETY: bound above and not attached; F: Send, so dropping
             // the closure on this thread is fine.
             let f = unsafe { s.unbind::<F>() };
-            shared.remote_pool().push(SlotPtr(slot));
+            // SAFETY: idle again and ours.
+            unsafe { shared.push_returned(slot) };
             drop(f);
             // run_until_idle may be waiting on the count we just undid.
             // SAFETY: alive while in flight; wake is thread-safe.
