@@ -5,11 +5,13 @@
 //!
 //! * [`Executor`] owns the C executor, one context switcher, and the
 //!   owner-thread state (`Local`): the pool of idle tasks for owner-thread
-//!   spawns and the count of live local work. It is neither `Send` nor
-//!   `Sync`: the C executor belongs to the thread that created it.
+//!   spawns, the count of live local work and the count of finished remote
+//!   work. It is neither `Send` nor `Sync`: the C executor belongs to the
+//!   thread that created it.
 //! * `Shared` (behind an `Arc`) is what other threads may touch: the closed
 //!   flag, the in-flight counter, the pool of idle tasks used by
-//!   cross-thread spawns, and the count of live remote work.
+//!   cross-thread spawns, and the count of remote spawns. What spawners
+//!   write and what the owner thread writes sit on separate cache lines.
 //!   [`ExecutorHandle`] is a clone of that `Arc`.
 //!
 //! # Invariants
@@ -249,17 +251,20 @@ impl ExecutorBuilder {
             owner: thread::current().id(),
             local: AtomicPtr::new(ptr::null_mut()),
             closed: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            remote_live: AtomicUsize::new(0),
-            returned: Padded(AtomicPtr::new(ptr::null_mut())),
-            poppers: Mutex::new(()),
             tasks_created: AtomicU64::new(0),
+            spawners: Padded(Spawners {
+                in_flight: AtomicUsize::new(0),
+                remote_spawned: AtomicUsize::new(0),
+                poppers: Mutex::new(()),
+            }),
+            returned: Padded(AtomicPtr::new(ptr::null_mut())),
         });
         let local = Box::into_raw(Box::new(Local {
             shared: Arc::clone(&shared),
             ex,
             free: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
+            remote_done: Cell::new(0),
         }));
         shared.local.store(local, Ordering::Release);
         Ok(Executor {
@@ -284,17 +289,29 @@ pub(crate) struct Shared {
     /// The owner-thread state, for jobs spawned remotely; set once.
     local: AtomicPtr<Local>,
     closed: AtomicBool,
-    in_flight: AtomicUsize,
-    /// Work attached through a handle and not yet exited.
-    remote_live: AtomicUsize,
+    tasks_created: AtomicU64,
+    /// Written by spawning threads on every cross-thread spawn; the owner
+    /// thread only reads it. On its own cache line, away from what the
+    /// owner writes.
+    spawners: Padded<Spawners>,
     /// Idle slots of cross-thread spawns (a stack linked through
     /// `Slot::next`): pushed by the owner thread in `on_exit` (and by a
-    /// spawner whose attach failed), popped by spawners holding `poppers`.
+    /// spawner whose attach failed), popped by spawners holding
+    /// `Spawners::poppers`.
     returned: Padded<AtomicPtr<Slot>>,
-    /// Serialises pops of `returned`: with one popper at a time, the node
-    /// a pop reads cannot be popped, reused and pushed back under it (ABA).
+}
+
+/// The part of `Shared` that spawning threads write.
+struct Spawners {
+    /// Threads between `Shared::enter` and the guard's drop.
+    in_flight: AtomicUsize,
+    /// Work attached through a handle, ever (less failed attaches). With
+    /// `Local::remote_done`, the work attached remotely and not yet over.
+    remote_spawned: AtomicUsize,
+    /// Serialises pops of `Shared::returned`: with one popper at a time,
+    /// the node a pop reads cannot be popped, reused and pushed back under
+    /// it (ABA).
     poppers: Mutex<()>,
-    tasks_created: AtomicU64,
 }
 
 // SAFETY: the raw pointers are used from other threads only for the C
@@ -311,13 +328,13 @@ struct InFlight<'a>(&'a Shared);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.spawners.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Shared {
     fn enter(&self) -> io::Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.spawners.0.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
         if self.closed.load(Ordering::SeqCst) {
             return Err(errno(libc::ESHUTDOWN));
@@ -352,7 +369,12 @@ impl Shared {
         if self.returned.0.load(Ordering::Relaxed).is_null() {
             return None;
         }
-        let _one_popper = self.poppers.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_popper = self
+            .spawners
+            .0
+            .poppers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut head = self.returned.0.load(Ordering::Acquire);
         loop {
             let slot = NonNull::new(head)?;
@@ -400,6 +422,10 @@ pub(crate) struct Local {
     free: Cell<*mut Slot>,
     /// Work spawned on the owner-thread path and not yet exited.
     live: Cell<usize>,
+    /// Work attached through a handle that has exited, ever. Counted here,
+    /// on the owner thread alone, so that a remote task's exit costs no
+    /// atomic read-modify-write (see `Spawners::remote_spawned`).
+    remote_done: Cell<usize>,
 }
 
 impl Local {
@@ -450,6 +476,14 @@ impl Local {
         // SAFETY: the caller hands an idle local slot to the pool.
         unsafe { *slot.as_ref().next.get() = self.free.get() };
         self.free.set(slot.as_ptr());
+    }
+
+    /// Work attached through a handle and not yet exited, as far as this
+    /// (the owner) thread can tell: every spawn that returned before
+    /// (happens-before) this call is counted.
+    fn remote_live(&self) -> usize {
+        let spawned = self.shared.spawners.0.remote_spawned.load(Ordering::SeqCst);
+        spawned.wrapping_sub(self.remote_done.get())
     }
 
     /// How many idle slots the owner-thread pool holds.
@@ -548,7 +582,9 @@ pub(crate) unsafe fn release_slot(slot: NonNull<Slot>) {
     // SAFETY: per the contract.
     let (local, remote) = unsafe { (&*slot.as_ref().local, slot.as_ref().remote) };
     if remote {
-        local.shared.remote_live.fetch_sub(1, Ordering::SeqCst);
+        local
+            .remote_done
+            .set(local.remote_done.get().wrapping_add(1));
         // SAFETY: an idle remote slot of this executor, handed over.
         unsafe { local.shared.push_returned(slot) };
     } else {
@@ -804,7 +840,7 @@ impl Executor {
     pub fn run_until_idle(&self) -> io::Result<usize> {
         let local = self.local();
         let mut total = 0;
-        while local.live.get() != 0 || local.shared.remote_live.load(Ordering::SeqCst) != 0 {
+        while local.live.get() != 0 || local.remote_live() != 0 {
             match self.run(usize::MAX, None) {
                 Ok(n) => total += n,
                 Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
@@ -933,10 +969,7 @@ impl fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("ex", &local.ex)
             .field("live_local", &local.live.get())
-            .field(
-                "live_remote",
-                &local.shared.remote_live.load(Ordering::Relaxed),
-            )
+            .field("live_remote", &local.remote_live())
             .field("pooled", &local.pooled())
             .finish_non_exhaustive()
     }
@@ -949,7 +982,7 @@ impl Drop for Executor {
         let shared = &*local.shared;
         // No other thread may enter from now on; wait out those inside.
         shared.closed.store(true, Ordering::SeqCst);
-        while shared.in_flight.load(Ordering::SeqCst) != 0 {
+        while shared.spawners.0.in_flight.load(Ordering::SeqCst) != 0 {
             thread::yield_now();
         }
         // SAFETY: owner thread (Executor is !Send). Cancels and drains every
@@ -1062,12 +1095,20 @@ impl ExecutorHandle {
         let s = unsafe { slot.as_ref() };
         // SAFETY: as above.
         unsafe { task::bind(s, priority, f) };
-        shared.remote_live.fetch_add(1, Ordering::SeqCst);
+        shared
+            .spawners
+            .0
+            .remote_spawned
+            .fetch_add(1, Ordering::SeqCst);
         // SAFETY: the executor is alive while we are in flight; attach is
         // thread-safe, and publishes the bound slot to the executor.
         let r = unsafe { sys::monad_async_task_attach(shared.ex, s.task, ptr::null_mut()) };
         if let Err(err) = check(r) {
-            shared.remote_live.fetch_sub(1, Ordering::SeqCst);
+            shared
+                .spawners
+                .0
+                .remote_spawned
+                .fetch_sub(1, Ordering::SeqCst);
             // SAFETY: bound above and not attached; F: Send, so dropping
             // the closure on this thread is fine.
             let f = unsafe { s.unbind::<F>() };
