@@ -123,29 +123,43 @@ unsafe fn take<X>(storage: *mut Storage) -> X {
 }
 
 /// The Rust side of one C task. See the [module docs](self).
+///
+/// Laid out in three cache lines by who touches what: the state word
+/// (which a handle on another thread may update while the executor runs
+/// the work) on its own line with fields that are only read; the storage
+/// (the closure going to the executor, the outcome coming back) and the
+/// pool link on the second; the executor's own data on the third.
 #[repr(C, align(64))]
 pub(crate) struct Slot {
+    // --- line 0: the state word; read-only fields
     state: AtomicU32,
-    /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
-    /// party that owns the storage at the time (see the module invariants).
-    kind: UnsafeCell<u8>,
     /// Belongs to the cross-thread pool: spawned through an
     /// [`ExecutorHandle`](crate::ExecutorHandle). Fixed at creation.
     pub(crate) remote: bool,
-    /// The next idle slot in its pool, while this one is in it.
-    pub(crate) next: UnsafeCell<*mut Slot>,
     /// The C task this slot belongs to (until it is orphaned).
     pub(crate) task: sys::monad_async_task,
+    /// The executor's thread.
+    pub(crate) owner: ThreadId,
+    _pad0: [u8; 40],
+    // --- line 1: the work going in and the outcome coming out
+    /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
+    /// party that owns the storage at the time (see the module invariants).
+    kind: UnsafeCell<u8>,
+    /// The next idle slot in its pool, while this one is in it.
+    pub(crate) next: UnsafeCell<*mut Slot>,
+    storage: UnsafeCell<Storage>,
+    // --- line 2: the executor's
     /// The owner-thread state of the task's executor; dereferenced only on
     /// the executor's thread.
     pub(crate) local: *const Local,
-    storage: UnsafeCell<Storage>,
     stats: UnsafeCell<RawStats>,
-    /// The executor's thread.
-    pub(crate) owner: ThreadId,
 }
 
-const _: () = assert!(size_of::<Slot>() == 128);
+const _: () = {
+    assert!(size_of::<Slot>() == 192);
+    assert!(std::mem::offset_of!(Slot, kind) == 64);
+    assert!(std::mem::offset_of!(Slot, local) == 128);
+};
 
 impl Slot {
     /// A new, idle slot for `task`, pointed to by the task's `user_ptr`.
@@ -160,14 +174,15 @@ impl Slot {
     ) -> NonNull<Slot> {
         let slot = NonNull::from(Box::leak(Box::new(Slot {
             state: AtomicU32::new(DONE),
-            kind: UnsafeCell::new(EMPTY),
             remote,
-            next: UnsafeCell::new(ptr::null_mut()),
             task,
-            local,
-            storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
-            stats: UnsafeCell::new(RawStats::default()),
             owner,
+            _pad0: [0; 40],
+            kind: UnsafeCell::new(EMPTY),
+            next: UnsafeCell::new(ptr::null_mut()),
+            storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
+            local,
+            stats: UnsafeCell::new(RawStats::default()),
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
