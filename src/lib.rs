@@ -64,6 +64,7 @@ mod assertions {
     assert_impl_all!(JoinHandle<u32>: Send, Sync);
     assert_not_impl_any!(JoinHandle<Rc<u32>>: Send);
     assert_impl_all!(JoinHandle<Rc<u32>>: Sync);
+    assert_impl_all!(JoinHandle<std::marker::PhantomPinned>: Unpin);
     assert_impl_all!(JoinError: Send, Sync, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);
     assert_impl_all!(ExecutorStats: Send, Sync, Copy);

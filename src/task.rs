@@ -544,6 +544,9 @@ unsafe impl<T: Send> Send for JoinHandle<T> {}
 // state word and the published, Copy raw stats; the T is never reached.
 unsafe impl<T> Sync for JoinHandle<T> {}
 
+// Nothing in a handle is ever pinned (its T, when taken, is moved out).
+impl<T> Unpin for JoinHandle<T> {}
+
 // A handle holds no state a panic could leave half-updated: its slot is
 // updated by the executor and the handle with atomics only.
 impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
