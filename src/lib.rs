@@ -43,6 +43,7 @@
 
 pub mod error;
 pub mod executor;
+mod fpstatus;
 pub mod sys;
 pub mod task;
 mod ticks;
