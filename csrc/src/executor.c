@@ -74,6 +74,7 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
                 ex, ma_task_from_link(ex->sqe_waiters[p].head));
         }
     }
+    ma_io_cancel_all_buffer_waits(ex);
     for (uint32_t i = 0; i < ex->io_slot_count; i++) {
         struct monad_async_io_status *const st = ex->io_slots[i].status;
         if (st != NULL) {
@@ -135,6 +136,8 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
     assert(ex->io_slots_used == 0 &&
            ex->head.io.submitted == ex->head.io.completed);
     ma_ring_teardown(ex);
+    ma_io_free_buffer_pools(ex);
+    ma_io_free_buffer_rings(ex);
     free(ex);
     return monad_async_make_success(0);
 }

@@ -62,6 +62,9 @@ struct ma_executor
     uint16_t ioprio[monad_async_priority_max]; /* SQE ioprio per level */
     bool has_op_socket; /* the kernel knows IORING_OP_SOCKET */
     bool has_buffers;   /* buffers registered */
+    struct ma_list buffer_pools; /* its pools (io_buffers.c) */
+    struct ma_list buffer_rings; /* its provided-buffer rings */
+    uint16_t next_buffer_group;
     /* Wakes a ring-sleeping executor: other threads write it, the ring
      * reads it (see io_pump.c). */
     int wake_fd;
@@ -164,5 +167,15 @@ void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t);
 void ma_io_cancel_sqe_wait(struct ma_executor *ex, struct ma_task *t);
 /* Gives set-aside slots to waiting tasks, highest I/O priority first. */
 void ma_io_grant_waiters(struct ma_executor *ex);
+
+/* Buffer pools (io_buffers.c). */
+/* Owner thread: cancel of a task waiting for a buffer (unlinks it). */
+void ma_io_cancel_buffer_wait(struct ma_executor *ex, struct ma_task *t);
+/* Owner thread: cancels every task waiting for a buffer (destroy). */
+void ma_io_cancel_all_buffer_waits(struct ma_executor *ex);
+/* Frees the pools still alive when the executor goes. */
+void ma_io_free_buffer_pools(struct ma_executor *ex);
+/* Frees the provided-buffer rings still alive (io_buffer_ring.c). */
+void ma_io_free_buffer_rings(struct ma_executor *ex);
 
 #endif

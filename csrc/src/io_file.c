@@ -1,5 +1,5 @@
-/* File operations through the ring, and buffer registration for the
- * fixed-buffer ones. Offsets of -1 mean the file position (as
+/* File operations through the ring (buffer registration for the fixed
+ * ones is in io_buffers.c). Offsets of -1 mean the file position (as
  * preadv2/pwritev2). */
 #define _GNU_SOURCE 1 /* IOV_MAX from <limits.h> */
 #include "io_impl.h"
@@ -183,52 +183,4 @@ monad_async_result monad_async_io_sync_file_range(monad_async_task task,
     io_uring_prep_sync_file_range(op.sqe, fd, (unsigned)len, (uint64_t)offset,
                                   (int)flags);
     return ma_io_commit(&op, 0);
-}
-
-monad_async_result monad_async_io_buffers_register(monad_async_executor ex_,
-                                                   struct iovec const *iov,
-                                                   unsigned count)
-{
-    if (ex_ == NULL || iov == NULL || count == 0) {
-        return monad_async_make_failure(EINVAL);
-    }
-    struct ma_executor *const ex = ma_executor_from(ex_);
-    if (!ma_executor_is_owner(ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (!ex->has_ring) {
-        return monad_async_make_failure(ENOTSUP);
-    }
-    if (ex->has_buffers) {
-        return monad_async_make_failure(EBUSY);
-    }
-    int const ret = io_uring_register_buffers(&ex->ring, iov, count);
-    if (ret < 0) {
-        return monad_async_make_failure(-ret);
-    }
-    ex->has_buffers = true;
-    return monad_async_make_success(0);
-}
-
-monad_async_result monad_async_io_buffers_unregister(monad_async_executor ex_)
-{
-    if (ex_ == NULL) {
-        return monad_async_make_failure(EINVAL);
-    }
-    struct ma_executor *const ex = ma_executor_from(ex_);
-    if (!ma_executor_is_owner(ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (!ex->has_ring) {
-        return monad_async_make_failure(ENOTSUP);
-    }
-    if (!ex->has_buffers) {
-        return monad_async_make_failure(ENOENT);
-    }
-    int const ret = io_uring_unregister_buffers(&ex->ring);
-    if (ret < 0) {
-        return monad_async_make_failure(-ret);
-    }
-    ex->has_buffers = false;
-    return monad_async_make_success(0);
 }

@@ -19,7 +19,10 @@ enum ma_task_where
     MA_TASK_TIMERS, /* the timer list: sleeping */
     MA_TASK_SQE_WAIT, /* an executor's queue of tasks waiting for an SQE */
     MA_TASK_IO_WAIT,  /* on no list: suspended until a completion */
+    MA_TASK_BUF_WAIT, /* a buffer pool's queue of tasks waiting for one */
 };
+
+struct ma_buffer_pool;
 
 struct ma_task
 {
@@ -51,6 +54,10 @@ struct ma_task
     /* user_code returned with operations in flight: it is recorded as
      * exited once the kernel has finished them. */
     bool io_draining;
+    /* While MA_TASK_BUF_WAIT: the pool; the index handed over on
+     * release (UINT32_MAX until then). */
+    struct ma_buffer_pool *buf_pool;
+    uint32_t buf_index;
 
     /* Cross-thread messages to the executor. */
     struct ma_inbox_node attach_node;

@@ -831,6 +831,152 @@ impl Default for monad_async_io_status {
         }
     }
 }
+/** A pool of equally sized, page-aligned buffers registered with an
+ executor's ring, for the *_fixed operations. Tasks claim a buffer (or
+ wait for one, first come first served) and release it when done.*/
+pub type monad_async_io_buffer_pool = *mut monad_async_io_buffer_pool_head;
+/// The public part of a pool: read-only.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_buffer_pool_head {
+    pub executor: monad_async_executor,
+    /// bytes per buffer (a multiple of the page size)
+    pub buffer_size: usize,
+    /// buffers in the pool
+    pub count: ::std::os::raw::c_uint,
+    /// buffers not claimed right now
+    pub free: ::std::os::raw::c_uint,
+    /// times a task waited for a buffer
+    pub waits: u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_buffer_pool_head",
+    ][::std::mem::size_of::<monad_async_io_buffer_pool_head>() - 32usize];
+    [
+        "Alignment of monad_async_io_buffer_pool_head",
+    ][::std::mem::align_of::<monad_async_io_buffer_pool_head>() - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::executor",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, executor) - 0usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::buffer_size",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, buffer_size) - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::count",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, count) - 16usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::free",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, free) - 20usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::waits",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, waits) - 24usize];
+};
+impl Default for monad_async_io_buffer_pool_head {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+/** A claimed buffer: pass `data` and `index` to monad_async_io_read_fixed
+ / monad_async_io_write_fixed (buf_index = index).*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_buffer {
+    pub data: *mut ::std::os::raw::c_void,
+    pub size: usize,
+    pub index: ::std::os::raw::c_uint,
+    pub reserved: ::std::os::raw::c_uint,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_buffer",
+    ][::std::mem::size_of::<monad_async_io_buffer>() - 24usize];
+    [
+        "Alignment of monad_async_io_buffer",
+    ][::std::mem::align_of::<monad_async_io_buffer>() - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer::data",
+    ][::std::mem::offset_of!(monad_async_io_buffer, data) - 0usize];
+    [
+        "Offset of field: monad_async_io_buffer::size",
+    ][::std::mem::offset_of!(monad_async_io_buffer, size) - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer::index",
+    ][::std::mem::offset_of!(monad_async_io_buffer, index) - 16usize];
+    [
+        "Offset of field: monad_async_io_buffer::reserved",
+    ][::std::mem::offset_of!(monad_async_io_buffer, reserved) - 20usize];
+};
+impl Default for monad_async_io_buffer {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+/** A ring of equally sized buffers the kernel picks from when a receive
+ completes (io_uring provided buffers, IOSQE_BUFFER_SELECT): receives on
+ many sockets share a few buffers instead of holding one each while
+ they wait.*/
+pub type monad_async_io_buffer_ring = *mut monad_async_io_buffer_ring_head;
+/// The public part of a buffer ring: read-only.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_buffer_ring_head {
+    pub executor: monad_async_executor,
+    pub buffer_size: usize,
+    /// buffers
+    pub count: ::std::os::raw::c_uint,
+    /// handed out by receives, not yet released
+    pub outstanding: ::std::os::raw::c_uint,
+    /// the kernel buffer group id
+    pub group: u16,
+    pub reserved: [u16; 3usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_buffer_ring_head",
+    ][::std::mem::size_of::<monad_async_io_buffer_ring_head>() - 32usize];
+    [
+        "Alignment of monad_async_io_buffer_ring_head",
+    ][::std::mem::align_of::<monad_async_io_buffer_ring_head>() - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::executor",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, executor) - 0usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::buffer_size",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, buffer_size) - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::count",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, count) - 16usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::outstanding",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, outstanding) - 20usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::group",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, group) - 24usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::reserved",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, reserved) - 26usize];
+};
+impl Default for monad_async_io_buffer_ring_head {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 impl monad_async_layout_item {
     pub const MONAD_ASYNC_LAYOUT_TASK_SIZE: monad_async_layout_item = monad_async_layout_item(
         0,
@@ -1154,8 +1300,8 @@ unsafe extern "C" {
     ) -> monad_async_result;
     #[must_use]
     /** Read into a buffer registered with the executor
- (monad_async_io_buffers_register); `buf` must lie inside registered
- buffer `buf_index`.*/
+ (monad_async_io_buffers_register, or a buffer pool); `buf` must lie
+ inside registered buffer `buf_index`.*/
     pub fn monad_async_io_read_fixed(
         task: monad_async_task,
         opt_status: *mut monad_async_io_status,
@@ -1224,6 +1370,98 @@ unsafe extern "C" {
     /// Unregisters them. ENOENT: none registered.
     pub fn monad_async_io_buffers_unregister(
         ex: monad_async_executor,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates a pool of `count` buffers of `buffer_size` bytes (rounded up to
+ whole pages) and registers them with `ex`'s ring; on the executor's
+ thread. An executor has at most one registration: EBUSY if buffers are
+ registered already (monad_async_io_buffers_register or another pool).
+ EINVAL: zero size or count, or count > 16384. ENOTSUP: no ring.
+ EPERM: not the executor's thread. ENOMEM, or the kernel's error.*/
+    pub fn monad_async_io_buffer_pool_create(
+        pool: *mut monad_async_io_buffer_pool,
+        ex: monad_async_executor,
+        buffer_size: usize,
+        count: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Unregisters and frees the pool. EBUSY while a buffer is claimed or a
+ task waits for one. Pools still alive when their executor is destroyed
+ are freed with it (their handles become invalid).*/
+    pub fn monad_async_io_buffer_pool_destroy(
+        pool: monad_async_io_buffer_pool,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Inside a task of the pool's executor: claims a free buffer into `*buf`,
+ suspending until one is released if none is free (waiters are served
+ in arrival order). `value` is the buffer's index. A cancellation point:
+ ECANCELED (also when cancelled while waiting). EINVAL: bad arguments or
+ another executor's pool.*/
+    pub fn monad_async_io_buffer_claim(
+        task: monad_async_task,
+        pool: monad_async_io_buffer_pool,
+        buf: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /// As monad_async_io_buffer_claim without waiting: EAGAIN if none free.
+    pub fn monad_async_io_buffer_try_claim(
+        task: monad_async_task,
+        pool: monad_async_io_buffer_pool,
+        buf: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Releases a claimed buffer (on the executor's thread, in a task or not):
+ the first waiter, if any, gets it. EINVAL: not a claimed buffer of this
+ pool.*/
+    pub fn monad_async_io_buffer_release(
+        pool: monad_async_io_buffer_pool,
+        buf: *const monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates `count` buffers (a power of two, at most 32768) of
+ `buffer_size` bytes and gives them to the kernel as a new buffer group;
+ on the executor's thread. EINVAL: bad sizes; ENOTSUP: no ring, or a
+ kernel without buffer rings (before 5.19); EPERM: not the executor's
+ thread.*/
+    pub fn monad_async_io_buffer_ring_create(
+        ring: *mut monad_async_io_buffer_ring,
+        ex: monad_async_executor,
+        buffer_size: usize,
+        count: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /// Unregisters and frees it. EBUSY while buffers are outstanding.
+    pub fn monad_async_io_buffer_ring_destroy(
+        ring: monad_async_io_buffer_ring,
+    ) -> monad_async_result;
+    #[must_use]
+    /** recv(2) into a buffer the kernel picks from `ring`: value is the bytes
+ received, ENOBUFS if every buffer is outstanding. Blocking form: `*out`
+ is the buffer (data NULL if none was used); release it with
+ monad_async_io_buffer_ring_release. Initiate form: `out` is unused;
+ after reaping, get the buffer with monad_async_io_buffer_ring_take.*/
+    pub fn monad_async_io_recv_provided(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        ring: monad_async_io_buffer_ring,
+        flags: ::std::os::raw::c_int,
+        out: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** The buffer a reaped initiate-form monad_async_io_recv_provided used:
+ ENOENT if it used none.*/
+    pub fn monad_async_io_buffer_ring_take(
+        ring: monad_async_io_buffer_ring,
+        status: *const monad_async_io_status,
+        out: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Gives a buffer back to the kernel. EINVAL: not an outstanding buffer of
+ this ring.*/
+    pub fn monad_async_io_buffer_ring_release(
+        ring: monad_async_io_buffer_ring,
+        buf: *const monad_async_io_buffer,
     ) -> monad_async_result;
     #[must_use]
     /** socket(2): through the ring where the kernel has IORING_OP_SOCKET, else

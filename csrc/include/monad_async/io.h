@@ -168,8 +168,8 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_writev(
     struct iovec const *iov, unsigned iovcnt, int64_t offset);
 
 /* Read into a buffer registered with the executor
- * (monad_async_io_buffers_register); `buf` must lie inside registered
- * buffer `buf_index`. */
+ * (monad_async_io_buffers_register, or a buffer pool); `buf` must lie
+ * inside registered buffer `buf_index`. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_read_fixed(
     monad_async_task task, struct monad_async_io_status *opt_status, int fd,
     void *buf, size_t len, int64_t offset, unsigned buf_index);
@@ -207,6 +207,122 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffers_register(
 /* Unregisters them. ENOENT: none registered. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_io_buffers_unregister(monad_async_executor ex);
+
+/* ---- registered buffer pools ---- */
+
+/* A pool of equally sized, page-aligned buffers registered with an
+ * executor's ring, for the *_fixed operations. Tasks claim a buffer (or
+ * wait for one, first come first served) and release it when done. */
+typedef struct monad_async_io_buffer_pool_head *monad_async_io_buffer_pool;
+
+/* The public part of a pool: read-only. */
+struct monad_async_io_buffer_pool_head
+{
+    monad_async_executor executor;
+    size_t buffer_size; /* bytes per buffer (a multiple of the page size) */
+    unsigned count;     /* buffers in the pool */
+    unsigned free;      /* buffers not claimed right now */
+    uint64_t waits;     /* times a task waited for a buffer */
+};
+
+/* A claimed buffer: pass `data` and `index` to monad_async_io_read_fixed
+ * / monad_async_io_write_fixed (buf_index = index). */
+struct monad_async_io_buffer
+{
+    void *data;
+    size_t size;
+    unsigned index;
+    unsigned reserved;
+};
+
+/* Creates a pool of `count` buffers of `buffer_size` bytes (rounded up to
+ * whole pages) and registers them with `ex`'s ring; on the executor's
+ * thread. An executor has at most one registration: EBUSY if buffers are
+ * registered already (monad_async_io_buffers_register or another pool).
+ * EINVAL: zero size or count, or count > 16384. ENOTSUP: no ring.
+ * EPERM: not the executor's thread. ENOMEM, or the kernel's error. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_pool_create(
+    monad_async_io_buffer_pool *pool, monad_async_executor ex,
+    size_t buffer_size, unsigned count);
+
+/* Unregisters and frees the pool. EBUSY while a buffer is claimed or a
+ * task waits for one. Pools still alive when their executor is destroyed
+ * are freed with it (their handles become invalid). */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_io_buffer_pool_destroy(monad_async_io_buffer_pool pool);
+
+/* Inside a task of the pool's executor: claims a free buffer into `*buf`,
+ * suspending until one is released if none is free (waiters are served
+ * in arrival order). `value` is the buffer's index. A cancellation point:
+ * ECANCELED (also when cancelled while waiting). EINVAL: bad arguments or
+ * another executor's pool. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_claim(
+    monad_async_task task, monad_async_io_buffer_pool pool,
+    struct monad_async_io_buffer *buf);
+
+/* As monad_async_io_buffer_claim without waiting: EAGAIN if none free. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_try_claim(
+    monad_async_task task, monad_async_io_buffer_pool pool,
+    struct monad_async_io_buffer *buf);
+
+/* Releases a claimed buffer (on the executor's thread, in a task or not):
+ * the first waiter, if any, gets it. EINVAL: not a claimed buffer of this
+ * pool. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_release(
+    monad_async_io_buffer_pool pool, struct monad_async_io_buffer const *buf);
+
+/* ---- kernel-provided receive buffers ---- */
+
+/* A ring of equally sized buffers the kernel picks from when a receive
+ * completes (io_uring provided buffers, IOSQE_BUFFER_SELECT): receives on
+ * many sockets share a few buffers instead of holding one each while
+ * they wait. */
+typedef struct monad_async_io_buffer_ring_head *monad_async_io_buffer_ring;
+
+/* The public part of a buffer ring: read-only. */
+struct monad_async_io_buffer_ring_head
+{
+    monad_async_executor executor;
+    size_t buffer_size;
+    unsigned count;       /* buffers */
+    unsigned outstanding; /* handed out by receives, not yet released */
+    uint16_t group;       /* the kernel buffer group id */
+    uint16_t reserved[3];
+};
+
+/* Creates `count` buffers (a power of two, at most 32768) of
+ * `buffer_size` bytes and gives them to the kernel as a new buffer group;
+ * on the executor's thread. EINVAL: bad sizes; ENOTSUP: no ring, or a
+ * kernel without buffer rings (before 5.19); EPERM: not the executor's
+ * thread. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_ring_create(
+    monad_async_io_buffer_ring *ring, monad_async_executor ex,
+    size_t buffer_size, unsigned count);
+
+/* Unregisters and frees it. EBUSY while buffers are outstanding. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_io_buffer_ring_destroy(monad_async_io_buffer_ring ring);
+
+/* recv(2) into a buffer the kernel picks from `ring`: value is the bytes
+ * received, ENOBUFS if every buffer is outstanding. Blocking form: `*out`
+ * is the buffer (data NULL if none was used); release it with
+ * monad_async_io_buffer_ring_release. Initiate form: `out` is unused;
+ * after reaping, get the buffer with monad_async_io_buffer_ring_take. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_recv_provided(
+    monad_async_task task, struct monad_async_io_status *opt_status, int fd,
+    monad_async_io_buffer_ring ring, int flags,
+    struct monad_async_io_buffer *out);
+
+/* The buffer a reaped initiate-form monad_async_io_recv_provided used:
+ * ENOENT if it used none. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_ring_take(
+    monad_async_io_buffer_ring ring, struct monad_async_io_status const *status,
+    struct monad_async_io_buffer *out);
+
+/* Gives a buffer back to the kernel. EINVAL: not an outstanding buffer of
+ * this ring. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_ring_release(
+    monad_async_io_buffer_ring ring, struct monad_async_io_buffer const *buf);
 
 /* ---- sockets ---- */
 
