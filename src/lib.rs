@@ -44,6 +44,7 @@
 
 pub mod error;
 pub mod executor;
+mod fpstatus;
 pub mod io;
 pub mod sys;
 pub mod task;
@@ -66,6 +67,7 @@ mod assertions {
     assert_impl_all!(JoinHandle<u32>: Send, Sync);
     assert_not_impl_any!(JoinHandle<Rc<u32>>: Send);
     assert_impl_all!(JoinHandle<Rc<u32>>: Sync);
+    assert_impl_all!(JoinHandle<std::marker::PhantomPinned>: Unpin);
     assert_impl_all!(JoinError: Send, Sync, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);
     assert_impl_all!(ExecutorStats: Send, Sync, Copy);
