@@ -235,7 +235,8 @@ impl ExecutorBuilder {
             } else {
                 sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
             },
-            reserved: [0; 7],
+            io_inflight_limit: 0,
+            reserved: [0; 6],
         };
         let mut ex: sys::monad_async_executor = ptr::null_mut();
         // SAFETY: valid out-pointer and attr.

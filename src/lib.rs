@@ -24,6 +24,7 @@
 //!   views of the C `_Atomic` fields.
 //! * [`error`]: errno values as [`std::io::Error`], and [`JoinError`].
 //! * [`executor`] and [`task`]: the safe types.
+//! * [`io`]: files and sockets through the executor's io_uring.
 //!
 //! # Invariants
 //!
@@ -44,6 +45,7 @@
 pub mod error;
 pub mod executor;
 mod fpstatus;
+pub mod io;
 pub mod sys;
 pub mod task;
 mod ticks;
@@ -72,4 +74,8 @@ mod assertions {
     assert_impl_all!(TaskStats: Send, Sync, Copy);
     assert_impl_all!(Priority: Send, Sync, Copy);
     assert_impl_all!(Switcher: Send, Sync, Copy);
+    assert_impl_all!(io::File: Send, Sync);
+    assert_impl_all!(io::TcpListener: Send, Sync);
+    assert_impl_all!(io::TcpStream: Send, Sync);
+    assert_impl_all!(io::UdpSocket: Send, Sync);
 }

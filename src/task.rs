@@ -339,6 +339,12 @@ pub struct TaskContext<'a> {
 }
 
 impl TaskContext<'_> {
+    /// The C task this context belongs to, for the I/O layer.
+    #[inline]
+    pub(crate) fn raw_task(&self) -> sys::monad_async_task {
+        self.task
+    }
+
     /// Goes to the back of this task's priority level and lets other tasks
     /// run; returns when resumed.
     ///
