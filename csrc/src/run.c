@@ -192,6 +192,12 @@ monad_async_result monad_async_executor_run(
             (ex->slices_since_pump >= MA_IO_PUMP_INTERVAL ||
              !ma_executor_any_ready(ex))) {
             ma_io_pump(ex);
+            /* The pump is a system call: the next slice starts after it,
+             * not at the previous slice's end, or the task resumed next
+             * would be charged for the kernel's time. */
+            if (ex->track_time) {
+                now = ma_ticks_read();
+            }
         }
         struct ma_task *const t = ma_executor_pop_ready(ex);
         if (t != NULL) {
