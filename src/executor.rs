@@ -805,6 +805,7 @@ impl Executor {
     /// assert_eq!(ex.run(16, Some(Duration::ZERO))?, 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn run(&self, max_items: usize, timeout: Option<Duration>) -> io::Result<usize> {
         let ts = timeout.map(|d| libc::timespec {
             tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),

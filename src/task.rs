@@ -361,6 +361,7 @@ impl TaskContext<'_> {
     /// h.join().unwrap()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn yield_now(&mut self) -> io::Result<()> {
         fpstatus::clear();
         // SAFETY: self.task is the task running on this thread (a
@@ -387,6 +388,7 @@ impl TaskContext<'_> {
     /// assert!(h.join().unwrap()? >= Duration::from_millis(1));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn sleep(&mut self, duration: Duration) -> io::Result<()> {
         let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         fpstatus::clear();
