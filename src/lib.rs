@@ -44,7 +44,6 @@
 
 pub mod error;
 pub mod executor;
-mod fpstatus;
 pub mod io;
 pub mod sys;
 pub mod task;

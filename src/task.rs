@@ -34,7 +34,6 @@
 
 use crate::error::{check, JoinError};
 use crate::executor::{ExecutorHandle, Local};
-use crate::fpstatus;
 use crate::sys::{self, atomics};
 use crate::ticks;
 use std::fmt;
@@ -274,8 +273,6 @@ where
         // SAFETY: as above.
         Err(payload) => unsafe { slot.set_panic(payload) },
     }
-    // The switch back to the executor reloads its MXCSR: keep them equal.
-    fpstatus::clear();
     sys::monad_async_make_success(0)
 }
 
@@ -306,7 +303,6 @@ where
             drop(unrun);
             drop(orphaned);
         }));
-        fpstatus::clear();
     }
 }
 
@@ -363,7 +359,6 @@ impl TaskContext<'_> {
     /// ```
     #[inline]
     pub fn yield_now(&mut self) -> io::Result<()> {
-        fpstatus::clear();
         // SAFETY: self.task is the task running on this thread (a
         // TaskContext exists only inside its own closure call).
         check(unsafe { sys::monad_async_task_yield(self.task) }).map(drop)
@@ -391,7 +386,6 @@ impl TaskContext<'_> {
     #[inline]
     pub fn sleep(&mut self, duration: Duration) -> io::Result<()> {
         let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        fpstatus::clear();
         // SAFETY: self.task is the task running on this thread.
         check(unsafe { sys::monad_async_task_suspend_for_duration(self.task, ns) }).map(drop)
     }
