@@ -397,9 +397,59 @@ impl Shared {
         }
     }
 
+    /// Asks the executor's thread to cancel piece of work `generation` of
+    /// `task`, from any thread. Does not go through the C inbox's
+    /// task-only cancel: by the time the executor drains it, the task may
+    /// be running later work. Instead a small high-priority task checks,
+    /// on the executor's thread (where the work cannot end meanwhile),
+    /// that the task still runs that very piece of work, and only then
+    /// cancels it.
+    ///
+    /// # Errors
+    ///
+    /// `ESHUTDOWN` once the executor is being dropped (which cancels all
+    /// work itself); `ENOMEM` as for a spawn.
+    pub(crate) fn cancel_remote(
+        self: &Arc<Self>,
+        task: sys::monad_async_task,
+        generation: u64,
+    ) -> io::Result<()> {
+        let (ex, task) = (self.ex as usize, task as usize);
+        let handle = ExecutorHandle {
+            shared: Arc::clone(self),
+        };
+        let h = handle.spawn(Priority::High, move |_cx| {
+            let (ex, task) = (
+                ex as sys::monad_async_executor,
+                task as sys::monad_async_task,
+            );
+            // SAFETY: on the executor's thread, inside one of its tasks, so
+            // the executor and every task it created are alive (tasks are
+            // destroyed only by its drop).
+            let state = unsafe { atomics::task_state(task) }.load(Ordering::Acquire);
+            let attached = sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_ATTACHED.0;
+            let exited = sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_EXITED.0;
+            if state & attached == 0 || state & exited != 0 {
+                return; // idle: the work is over (and it may be in a pool,
+                        // being re-bound by another thread: touch nothing)
+            }
+            // SAFETY: attached, and it cannot exit while we run on its
+            // thread, so its slot (published by the attach, which our
+            // acquire load saw) is held by the executor side.
+            let slot = unsafe { Slot::of(task) };
+            if slot.generation.load(Ordering::Relaxed) != generation || slot.is_done() {
+                return; // later work: not ours to cancel
+            }
+            // SAFETY: owner thread; that work is live and attached here.
+            let _ = unsafe { sys::monad_async_task_cancel(ex, task) };
+        })?;
+        drop(h);
+        Ok(())
+    }
+
     /// Creates a C task (expensive: maps its stack) and its slot.
     /// Thread-safe.
-    fn create_task(&self, remote: bool) -> io::Result<NonNull<Slot>> {
+    fn create_task(self: &Arc<Self>, remote: bool) -> io::Result<NonNull<Slot>> {
         let attr = sys::monad_async_task_attr {
             stack_size: self.stack_size,
             reserved: [0; 4],
@@ -412,7 +462,7 @@ impl Shared {
         let local = self.local.load(Ordering::Acquire).cast_const();
         // SAFETY: the task was just created and is ours; `local` is the
         // state of the executor it will be attached to.
-        Ok(unsafe { Slot::create(task, local, self.owner, remote) })
+        Ok(unsafe { Slot::create(task, local, self.owner, remote, Arc::clone(self), 0) })
     }
 }
 
@@ -431,6 +481,22 @@ pub(crate) struct Local {
 }
 
 impl Local {
+    /// Cancels the work of `slot` (a slot of this executor whose handle
+    /// the caller holds) if it is not over. Owner thread only.
+    pub(crate) fn cancel_work(&self, slot: &Slot) -> io::Result<bool> {
+        if slot.is_done() {
+            return Ok(false);
+        }
+        // SAFETY: owner thread; the work is not done, so its task is live
+        // and attached to this executor. A pending task's on_exit runs
+        // inside this call (and pushes to a pool, which nothing holds).
+        let r = unsafe { sys::monad_async_task_cancel(self.ex, slot.task) };
+        match r.error {
+            0 | libc::EAGAIN => Ok(true),
+            e => Err(errno(e)),
+        }
+    }
+
     /// The owner-thread spawn path: no lock, no allocation once warm, no
     /// atomic read-modify-write.
     #[inline]
@@ -886,17 +952,7 @@ impl Executor {
         if !ptr::eq(slot.local, self.local.as_ptr()) {
             return Err(errno(libc::EINVAL));
         }
-        if slot.is_done() {
-            return Ok(false);
-        }
-        // SAFETY: owner thread; the work is not done, so its task is live
-        // and attached to this executor. A pending task's on_exit runs
-        // inside this call (and pushes to a pool, which nothing holds).
-        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, slot.task) };
-        match r.error {
-            0 | libc::EAGAIN => Ok(true),
-            e => Err(errno(e)),
-        }
+        self.local().cancel_work(slot)
     }
 
     /// A handle for spawning onto (and waking) this executor from other
@@ -1094,7 +1150,7 @@ impl ExecutorHandle {
         let slot = match shared.pop_returned() {
             // SAFETY: popped from the pool: idle and ours.
             Some(slot) => unsafe { Slot::claim(slot) },
-            None => shared.create_task(true)?,
+            None => self.shared.create_task(true)?,
         };
         // SAFETY: claimed or fresh, so ours, its task unattached.
         let s = unsafe { slot.as_ref() };
