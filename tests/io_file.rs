@@ -112,7 +112,7 @@ fn many_tasks_share_one_file() -> io::Result<()> {
 #[test]
 fn read_many_at_batch() -> io::Result<()> {
     let ex = Executor::new()?;
-    let path = temp_path("many");
+    let path = temp_path("batch");
     let p = path.clone();
     let h = ex.spawn(Priority::Normal, move |cx| -> io::Result<()> {
         let f = File::create(cx, &p)?;
