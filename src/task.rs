@@ -429,6 +429,51 @@ impl TaskContext<'_> {
         Priority::from_sys(unsafe { (*self.task).priority.cpu })
     }
 
+    /// This task's I/O priority: the order in which its operations get a
+    /// submission entry when the ring is contended (higher first, first
+    /// come first served within a level), and the kernel I/O priority of
+    /// its reads and writes (high: the real-time class where the process
+    /// may use it, else best effort 0; normal: best effort 4; low: idle).
+    /// A spawn starts it at the task's [`priority`](TaskContext::priority).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::High, |cx| cx.io_priority());
+    /// assert_eq!(h.join().unwrap(), Priority::High);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn io_priority(&self) -> Priority {
+        // SAFETY: self.task is live; only this thread writes its priority.
+        Priority::from_sys(unsafe { (*self.task).priority.io })
+    }
+
+    /// Sets this task's [I/O priority](TaskContext::io_priority) for the
+    /// operations it starts from now on (those in flight keep theirs), for
+    /// the rest of this piece of work. Its CPU priority is unchanged.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| {
+    ///     cx.set_io_priority(Priority::Low); // background I/O
+    ///     monad_async::io::nop(cx)?;
+    ///     Ok::<_, std::io::Error>((cx.priority(), cx.io_priority()))
+    /// });
+    /// assert_eq!(h.join().unwrap()?, (Priority::Normal, Priority::Low));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_io_priority(&mut self, priority: Priority) {
+        // SAFETY: self.task is the task running on this thread. The C side
+        // reads `priority.io` only on this thread: when this task starts an
+        // operation, and when it is taken out of a submission-entry wait
+        // queue, which it cannot be in while it runs (it is suspended
+        // there), so the queue it is removed from is the one it joined.
+        unsafe { (*self.task).priority.io = priority.to_sys() };
+    }
+
     /// This task's time figures so far (`total` and `executing` run up to
     /// now).
     ///
