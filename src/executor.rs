@@ -719,6 +719,54 @@ pub struct ExecutorStats {
     /// Tasks are pooled and reused, so this stays near the largest number
     /// of tasks alive at once, not the number of spawns.
     pub tasks_created: u64,
+    /// The ring's I/O counters and shape (all zero without a ring).
+    pub io: IoStats,
+}
+
+/// I/O counters and ring figures of an executor, in
+/// [`ExecutorStats::io`]. Every operation a task starts is `submitted`
+/// once and `completed` once (when its completion is reaped), so once the
+/// executor is idle the two are equal: nothing is left in flight.
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+///
+/// let ex = Executor::new()?;
+/// ex.spawn(Priority::Normal, |cx| monad_async::io::nop(cx)).join().unwrap()?;
+/// let io = ex.stats().io;
+/// assert_eq!((io.submitted, io.completed, io.in_flight), (1, 1, 0));
+/// assert!(io.enters >= 1 && io.sq_entries > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct IoStats {
+    /// Operations queued for the kernel.
+    pub submitted: u64,
+    /// Their completions reaped.
+    pub completed: u64,
+    /// `submitted - completed`.
+    pub in_flight: u64,
+    /// `io_uring_enter` system calls.
+    pub enters: u64,
+    /// Times a task waited for a submission entry (the queue was full or
+    /// the in-flight limit reached).
+    pub sqe_waits: u64,
+    /// Kernel cancel requests (`IORING_OP_ASYNC_CANCEL`) made.
+    pub cancels: u64,
+    /// Completions whose operation was unknown (should stay 0).
+    pub stale: u64,
+    /// Passes that found the completion queue overflowed.
+    pub cq_overflows: u64,
+    /// Submission queue size (0: no ring).
+    pub sq_entries: u32,
+    /// Completion queue size.
+    pub cq_entries: u32,
+    /// Most operations in flight at once.
+    pub inflight_limit: u32,
+    /// High I/O priority maps to the kernel's real-time class (else the
+    /// process may not use it, and best effort level 0 is used instead).
+    pub io_priority_rt: bool,
 }
 
 /// A priority-based executor of tasks with their own stacks, bound to the
@@ -994,13 +1042,15 @@ impl Executor {
         // SAFETY: live executor; its plain fields are written only by this
         // thread, which is not inside a C call now. Reads go through
         // addr_of! so no reference to the head is formed.
-        let (attached, runnable, timed, c, t) = unsafe {
+        let (attached, runnable, timed, c, t, io, ring) = unsafe {
             (
                 ptr::addr_of!((*ex).tasks_attached).read(),
                 ptr::addr_of!((*ex).tasks_runnable).read(),
                 ptr::addr_of!((*ex).tasks_timed).read(),
                 ptr::addr_of!((*ex).counters).read(),
                 ptr::addr_of!((*ex).ticks).read(),
+                ptr::addr_of!((*ex).io).read(),
+                ptr::addr_of!((*ex).ring).read(),
             )
         };
         ExecutorStats {
@@ -1020,6 +1070,20 @@ impl Executor {
             time_resuming: ticks::ticks_to_duration(t.resuming),
             time_sleeping: ticks::ticks_to_duration(t.sleeping),
             tasks_created: local.shared.tasks_created.load(Ordering::Relaxed),
+            io: IoStats {
+                submitted: io.submitted,
+                completed: io.completed,
+                in_flight: io.in_flight,
+                enters: io.enters,
+                sqe_waits: io.sqe_waits,
+                cancels: io.cancels,
+                stale: io.stale,
+                cq_overflows: io.cq_overflows,
+                sq_entries: ring.sq_entries,
+                cq_entries: ring.cq_entries,
+                inflight_limit: ring.inflight_limit,
+                io_priority_rt: ring.io_priority_rt != 0,
+            },
         }
     }
 }

@@ -51,7 +51,7 @@ pub mod task;
 mod ticks;
 
 pub use error::JoinError;
-pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, Switcher};
+pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats};
 pub use ticks::{ticks_now, ticks_per_second};
 

@@ -69,6 +69,8 @@ fn cancel_from_thread<T: Send + 'static>(ex: &Executor, h: &JoinHandle<T>) -> io
 fn check_no_leak(ex: &Executor) {
     let s = ex.stats();
     assert_eq!(s.tasks_attached, 0);
+    assert_eq!(s.io.submitted, s.io.completed, "{:?}", s.io);
+    assert_eq!(s.io.in_flight, 0);
 }
 
 #[test]

@@ -53,6 +53,10 @@ fn high_io_priority_first_when_contended() -> io::Result<()> {
         let ids: Vec<_> = waited.iter().filter(|e| e.1 == p).map(|e| e.0).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{p:?}: {ids:?}");
     }
+    let io = ex.stats().io;
+    assert_eq!(io.sq_entries, 4);
+    assert!(io.sqe_waits >= 32, "{io:?}");
+    assert_eq!((io.submitted, io.completed, io.in_flight), (64, 64, 0));
     Ok(())
 }
 
