@@ -46,11 +46,12 @@ use crate::fpstatus;
 use crate::sys::{self, atomics};
 use crate::task::{self, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
@@ -267,6 +268,7 @@ impl ExecutorBuilder {
             free: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
             remote_done: Cell::new(0),
+            pools: RefCell::new(Vec::new()),
         }));
         shared.local.store(local, Ordering::Release);
         Ok(Executor {
@@ -478,6 +480,9 @@ pub(crate) struct Local {
     /// on the owner thread alone, so that a remote task's exit costs no
     /// atomic read-modify-write (see `Spawners::remote_spawned`).
     remote_done: Cell<usize>,
+    /// Liveness flags of the buffer pools made on this executor, cleared
+    /// once its destroy has freed them.
+    pools: RefCell<Vec<Weak<Cell<bool>>>>,
 }
 
 impl Local {
@@ -830,6 +835,19 @@ impl Executor {
     }
 
     #[inline]
+    /// The C executor, and a flag that stays true until its destroy has
+    /// freed what was registered with it (for [`BufferPool`]).
+    ///
+    /// [`BufferPool`]: crate::io::BufferPool
+    pub(crate) fn raw_with_liveness(&self) -> (sys::monad_async_executor, Rc<Cell<bool>>) {
+        let local = self.local();
+        let alive = Rc::new(Cell::new(true));
+        let mut pools = local.pools.borrow_mut();
+        pools.retain(|w| w.strong_count() > 0);
+        pools.push(Rc::downgrade(&alive));
+        (local.ex, alive)
+    }
+
     fn local(&self) -> &Local {
         // SAFETY: `local` came from Box::into_raw in build and is freed only
         // in drop.
@@ -1117,6 +1135,10 @@ impl Drop for Executor {
             // EBUSY: dropped from inside its own run. What runs now lives in
             // this executor: leak it all rather than free it underneath.
             return;
+        }
+        // Destroy freed the buffer pools still registered.
+        for alive in local.pools.borrow().iter().filter_map(Weak::upgrade) {
+            alive.set(false);
         }
         let mut slots = Vec::new();
         while let Some(slot) = local.pop_free() {

@@ -1,6 +1,6 @@
 //! Files through the ring.
 
-use super::{to_fd, to_usize};
+use super::{to_fd, to_usize, Buffer};
 use crate::error::{check, errno};
 use crate::sys;
 use crate::task::TaskContext;
@@ -281,6 +281,77 @@ impl File {
             offset += n as u64;
         }
         Ok(())
+    }
+
+    /// Reads up to `len` bytes from `offset` into the start of a claimed
+    /// registered buffer (`IORING_OP_READ_FIXED`); returns the bytes read.
+    /// See [`BufferPool`](super::BufferPool) for an example.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if `len` exceeds the buffer or the offset `i64::MAX`;
+    /// the kernel's; `ECANCELED`, `ENOTSUP`.
+    pub fn read_fixed_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        buf: &mut Buffer<'_>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        if len > buf.len() {
+            return Err(errno(libc::EINVAL));
+        }
+        let raw = *buf.raw();
+        // SAFETY: the running task; the call returns only once the kernel
+        // is done with the buffer, which `buf` keeps claimed (and borrowed
+        // mutably) until then; `len` is within it.
+        let r = unsafe {
+            sys::monad_async_io_read_fixed(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                raw.data,
+                len,
+                off,
+                raw.index,
+            )
+        };
+        check(r).map(to_usize)
+    }
+
+    /// Writes the first `len` bytes of a claimed registered buffer at
+    /// `offset` (`IORING_OP_WRITE_FIXED`); returns the bytes written. See
+    /// [`BufferPool`](super::BufferPool) for an example.
+    ///
+    /// # Errors
+    ///
+    /// As [`File::read_fixed_at`].
+    pub fn write_fixed_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        buf: &Buffer<'_>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        if len > buf.len() {
+            return Err(errno(libc::EINVAL));
+        }
+        let raw = *buf.raw();
+        // SAFETY: as for read_fixed_at; the kernel only reads the buffer.
+        let r = unsafe {
+            sys::monad_async_io_write_fixed(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                raw.data,
+                len,
+                off,
+                raw.index,
+            )
+        };
+        check(r).map(to_usize)
     }
 
     /// `fsync(2)` through the ring.

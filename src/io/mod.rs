@@ -26,9 +26,11 @@
 //!
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
+mod buffer;
 mod file;
 mod net;
 
+pub use buffer::{Buffer, BufferPool};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
 
