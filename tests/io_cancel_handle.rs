@@ -210,3 +210,66 @@ fn stale_handle_cancel_is_a_no_op() -> io::Result<()> {
     assert_eq!(old.join().unwrap(), 3);
     Ok(())
 }
+
+/// Stress for the generation guard: every other task's handle goes to a
+/// thread that cancels it while the executor keeps finishing tasks and
+/// reusing their C tasks for new spawns. Late requests must never cancel
+/// the tasks whose handles stayed here.
+#[test]
+fn remote_cancels_never_hit_later_work() -> io::Result<()> {
+    use std::sync::mpsc;
+    let ex = Executor::new()?;
+    let (tx, rx) = mpsc::channel::<JoinHandle<io::Result<u32>>>();
+    let (back_tx, back_rx) = mpsc::channel();
+    let canceller = std::thread::spawn(move || {
+        for h in rx {
+            let requested = h.cancel().unwrap();
+            back_tx.send((h, requested)).unwrap();
+        }
+    });
+    let mut kept = Vec::new();
+    for i in 0..6000u32 {
+        let h = ex.spawn(Priority::Normal, move |cx| -> io::Result<u32> {
+            for _ in 0..=i % 7 * 4 {
+                cx.yield_now()?;
+            }
+            Ok(i)
+        });
+        if i % 2 == 0 {
+            tx.send(h).unwrap();
+        } else {
+            kept.push((i, h));
+        }
+        if i % 64 == 0 {
+            std::thread::sleep(Duration::from_micros(200)); // let requests land
+        }
+        match ex.run(8, Some(Duration::ZERO)) {
+            Err(e) if e.raw_os_error() != Some(libc::ETIME) => return Err(e),
+            _ => {}
+        }
+    }
+    drop(tx);
+    ex.run_until_idle()?;
+    canceller.join().unwrap();
+    ex.run_until_idle()?; // the last requests
+    for (i, h) in kept {
+        assert_eq!(
+            h.join().unwrap()?,
+            i,
+            "task {i} was cancelled by a stale request"
+        );
+    }
+    let mut cancelled = 0;
+    for (h, requested) in back_rx {
+        match h.join() {
+            Ok(v) => assert!(v.is_ok()),
+            Err(e) => {
+                assert!(e.is_cancelled() && requested);
+                cancelled += 1;
+            }
+        }
+    }
+    assert!(ex.stats().tasks_created < 6000);
+    eprintln!("{cancelled} of 3000 targeted tasks were cancelled");
+    Ok(())
+}
