@@ -78,4 +78,8 @@ mod assertions {
     assert_impl_all!(io::TcpListener: Send, Sync);
     assert_impl_all!(io::TcpStream: Send, Sync);
     assert_impl_all!(io::UdpSocket: Send, Sync);
+    assert_impl_all!(IoStats: Send, Sync, Copy);
+    // Pools and their buffers belong to the executor's thread.
+    assert_not_impl_any!(io::BufferPool: Send, Sync);
+    assert_not_impl_any!(io::Buffer<'static>: Send, Sync);
 }
