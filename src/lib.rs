@@ -50,7 +50,7 @@ pub mod task;
 mod ticks;
 
 pub use error::JoinError;
-pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, Switcher};
+pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats};
 pub use ticks::{ticks_now, ticks_per_second};
 
@@ -77,4 +77,8 @@ mod assertions {
     assert_impl_all!(io::TcpListener: Send, Sync);
     assert_impl_all!(io::TcpStream: Send, Sync);
     assert_impl_all!(io::UdpSocket: Send, Sync);
+    assert_impl_all!(IoStats: Send, Sync, Copy);
+    // Pools and their buffers belong to the executor's thread.
+    assert_not_impl_any!(io::BufferPool: Send, Sync);
+    assert_not_impl_any!(io::Buffer<'static>: Send, Sync);
 }

@@ -51,13 +51,14 @@
 
 use super::{on_thread, RawStats};
 use crate::error::JoinError;
-use crate::executor::Local;
+use crate::executor::{Local, Shared};
 use crate::sys;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::ThreadId;
 
 /// State bit: the work is over; the outcome and the stats are final.
@@ -140,7 +141,16 @@ pub(crate) struct Slot {
     pub(crate) task: sys::monad_async_task,
     /// The executor's thread.
     pub(crate) owner: ThreadId,
-    _pad0: [u8; 40],
+    /// The executor's shared part, for a handle's cross-thread
+    /// [`cancel`](super::JoinHandle::cancel). Fixed at creation.
+    pub(crate) shared: Arc<Shared>,
+    /// Counts the pieces of work bound to this slot's task (carried over
+    /// to a replacement slot): with the task, it names one piece of work,
+    /// so that a cancel request reaching the executor's thread late cannot
+    /// hit a later one. Written by the binder before the attach publishes
+    /// it; read on the executor's thread.
+    pub(crate) generation: AtomicU64,
+    _pad0: [u8; 24],
     // --- line 1: the work going in and the outcome coming out
     /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
     /// party that owns the storage at the time (see the module invariants).
@@ -171,13 +181,17 @@ impl Slot {
         local: *const Local,
         owner: ThreadId,
         remote: bool,
+        shared: Arc<Shared>,
+        generation: u64,
     ) -> NonNull<Slot> {
         let slot = NonNull::from(Box::leak(Box::new(Slot {
             state: AtomicU32::new(DONE),
             remote,
             task,
             owner,
-            _pad0: [0; 40],
+            shared,
+            generation: AtomicU64::new(generation),
+            _pad0: [0; 24],
             kind: UnsafeCell::new(EMPTY),
             next: UnsafeCell::new(ptr::null_mut()),
             storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
@@ -239,6 +253,7 @@ impl Slot {
         // Once ORPHAN is set the handle may free the slot at any moment:
         // read what the replacement needs first.
         let (task, local, owner, remote) = (s.task, s.local, s.owner, s.remote);
+        let (shared, generation) = (Arc::clone(&s.shared), s.generation.load(Ordering::Relaxed));
         let prev = s.state.fetch_or(ORPHAN, Ordering::AcqRel);
         if prev & HANDLE == 0 {
             // The handle went between the two reads, and saw no ORPHAN.
@@ -248,7 +263,7 @@ impl Slot {
         // The stale handle frees the orphan: never touch it again. The
         // task is still ours.
         // SAFETY: the task is idle and owned by the caller.
-        unsafe { Slot::create(task, local, owner, remote) }
+        unsafe { Slot::create(task, local, owner, remote, shared, generation) }
     }
 
     /// Lets go of the executor side of an idle slot whose task is being
@@ -282,6 +297,9 @@ impl Slot {
             put(self.storage.get(), f);
             *self.kind.get() = CLOSURE;
         }
+        // Only the binder writes it; the attach publishes it.
+        let g = self.generation.load(Ordering::Relaxed);
+        self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
         // No other thread can see the slot until the attach publishes it.
         self.state.store(HANDLE, Ordering::Relaxed);
     }
