@@ -36,21 +36,37 @@ static void ma_io_reap(struct ma_executor *ex)
          * nothing is lost (IORING_FEAT_NODROP). */
         ex->head.io.cq_overflows++;
     }
-    struct io_uring_cqe *cqe;
-    while (io_uring_peek_cqe(&ex->ring, &cqe) == 0) {
-        uint64_t const ud = cqe->user_data;
-        int const res = cqe->res;
-        uint32_t const flags = cqe->flags;
-        /* Free the CQ entry before handling: handlers may queue more. */
-        io_uring_cqe_seen(&ex->ring, cqe);
-        if (!(ud & MA_UD_INTERNAL)) {
-            ma_io_complete(ex, ud, res, flags);
+    /* In bulk: take up to a batch of entries, copy them out and free
+     * them with one store to the CQ head (before handling: handlers may
+     * queue more), then handle them. peek_batch flushes the kernel's
+     * overflow list when the CQ is empty, as peek did. */
+    enum { MA_REAP_BATCH = 32 };
+    struct io_uring_cqe *cqes[MA_REAP_BATCH];
+    unsigned n;
+    while ((n = io_uring_peek_batch_cqe(&ex->ring, cqes, MA_REAP_BATCH)) != 0) {
+        uint64_t ud[MA_REAP_BATCH];
+        int res[MA_REAP_BATCH];
+        uint32_t flags[MA_REAP_BATCH];
+        for (unsigned i = 0; i < n; i++) {
+            ud[i] = cqes[i]->user_data;
+            res[i] = cqes[i]->res;
+            flags[i] = cqes[i]->flags;
         }
-        else if (ud == MA_UD_WAKE) {
-            ex->wake_armed = false;
-            ma_io_arm_wake(ex);
+        io_uring_cq_advance(&ex->ring, n);
+        for (unsigned i = 0; i < n; i++) {
+            if (__builtin_expect(!(ud[i] & MA_UD_INTERNAL), 1)) {
+                ma_io_complete(ex, ud[i], res[i], flags[i]);
+            }
+            else if (ud[i] == MA_UD_WAKE) {
+                ex->wake_armed = false;
+                ma_io_arm_wake(ex);
+            }
+            /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
         }
-        /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
+        if (n < MA_REAP_BATCH &&
+            !(IO_URING_READ_ONCE(*ex->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+            break; /* all there was; the next pump collects later ones */
+        }
     }
 }
 
