@@ -132,6 +132,18 @@ int ma_io_begin(struct ma_io_op *op, monad_async_task task,
     }
     op->ex = ex;
     op->t = t;
+    /* The common case: nobody queued for an entry, none set aside for a
+     * woken waiter, a slot free and an SQE to hand. Exactly when
+     * ma_io_acquire would return at once without queueing. */
+    if (__builtin_expect(ex->sqe_waiters_count == 0 && ex->io_granted == 0 &&
+                             ex->io_slots_used < ex->io_slot_count,
+                         1)) {
+        op->sqe = io_uring_get_sqe(&ex->ring);
+        if (__builtin_expect(op->sqe != NULL, 1)) {
+            return 0;
+        }
+        /* The queue is full: ma_io_acquire sees no space and waits. */
+    }
     int const err = ma_io_acquire(ex, t);
     if (err != 0) {
         return err;
