@@ -40,13 +40,6 @@ static inline uint32_t ma_io_available(struct ma_executor *ex)
     return a > ex->io_granted ? a - ex->io_granted : 0;
 }
 
-static inline monad_async_priority ma_io_prio(struct ma_task const *t)
-{
-    unsigned const p = (unsigned)t->head.priority.io;
-    return p < monad_async_priority_max ? (monad_async_priority)p
-                                        : monad_async_priority_normal;
-}
-
 void ma_io_grant_waiters(struct ma_executor *ex)
 {
     while (ex->sqe_waiters_count != 0 && ma_io_available(ex) != 0) {
@@ -105,46 +98,10 @@ static int ma_io_acquire(struct ma_executor *ex, struct ma_task *t)
     return r.error != 0 ? r.error : EAGAIN;
 }
 
-int ma_io_begin(struct ma_io_op *op, monad_async_task task,
-                struct monad_async_io_status *opt_status)
+int ma_io_begin_slow(struct ma_io_op *op)
 {
-    struct ma_executor *const ex = ma_tls_executor;
-    if (task == NULL || ex == NULL ||
-        atomic_load_explicit(&ex->head.current_task, memory_order_relaxed) !=
-            task) {
-        return EINVAL;
-    }
-    if (!ex->has_ring || !task->switcher->has_stacks) {
-        return ENOTSUP;
-    }
-    struct ma_task *const t = ma_task_from(task);
-    if (ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED) {
-        return ECANCELED;
-    }
-    if (opt_status != NULL) {
-        if (opt_status->state != MONAD_ASYNC_IO_STATE_IDLE) {
-            return EBUSY;
-        }
-        op->st = opt_status;
-    }
-    else {
-        op->st = &op->local;
-    }
-    op->ex = ex;
-    op->t = t;
-    /* The common case: nobody queued for an entry, none set aside for a
-     * woken waiter, a slot free and an SQE to hand. Exactly when
-     * ma_io_acquire would return at once without queueing. */
-    if (__builtin_expect(ex->sqe_waiters_count == 0 && ex->io_granted == 0 &&
-                             ex->io_slots_used < ex->io_slot_count,
-                         1)) {
-        op->sqe = io_uring_get_sqe(&ex->ring);
-        if (__builtin_expect(op->sqe != NULL, 1)) {
-            return 0;
-        }
-        /* The queue is full: ma_io_acquire sees no space and waits. */
-    }
-    int const err = ma_io_acquire(ex, t);
+    struct ma_executor *const ex = op->ex;
+    int const err = ma_io_acquire(ex, op->t);
     if (err != 0) {
         return err;
     }
@@ -156,63 +113,6 @@ int ma_io_begin(struct ma_io_op *op, monad_async_task task,
         return EBUSY;
     }
     return 0;
-}
-
-monad_async_result ma_io_commit(struct ma_io_op *op, unsigned flags)
-{
-    struct ma_executor *const ex = op->ex;
-    struct ma_task *const t = op->t;
-    struct monad_async_io_status *const st = op->st;
-    bool const blocking = st == &op->local;
-
-    uint32_t const idx = ex->io_free_slot;
-    assert(idx != MA_IO_NO_SLOT); /* ma_io_acquire saw a free slot */
-    struct ma_io_slot *const slot = &ex->io_slots[idx];
-    ex->io_free_slot = slot->next_free;
-    ex->io_slots_used++;
-    uint32_t gen = (slot->generation + 1) & 0x7fffffffu;
-    if (gen == 0) {
-        gen = 1; /* user_data is never 0 */
-    }
-    slot->generation = gen;
-    slot->status = st;
-    uint64_t const ud = ((uint64_t)gen << 32) | idx;
-    io_uring_sqe_set_data64(op->sqe, ud);
-    if (flags & MA_IO_COMMIT_RW) {
-        /* Only reads and writes take ioprio as a priority; other
-         * operations read that field as flags. */
-        op->sqe->ioprio = ex->ioprio[ma_io_prio(t)];
-    }
-
-    st->user_data = ud;
-    st->task = &t->head;
-    st->state = MONAD_ASYNC_IO_STATE_IN_FLIGHT;
-    st->cqe_flags = 0;
-    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) |
-                (blocking ? MA_IO_ST_BLOCKING : 0);
-    if (!(flags & MA_IO_ST_PRESET)) {
-        st->result = monad_async_make_success(0);
-    }
-    st->prev = NULL;
-    st->next = t->io_inflight_head;
-    if (st->next != NULL) {
-        st->next->prev = st;
-    }
-    t->io_inflight_head = st;
-    t->io_inflight++;
-    ex->head.io.submitted++;
-    ex->head.io.in_flight++;
-    if (!blocking) {
-        return monad_async_make_success(0);
-    }
-    /* Resumed only by this completion: a cancel asks the kernel to end
-     * the operation early and still waits for it to say it has. */
-    t->io_waiting_for = st;
-    t->where = MA_TASK_IO_WAIT;
-    (void)ma_task_suspend(ex, t);
-    assert(st->state == MONAD_ASYNC_IO_STATE_COMPLETED);
-    st->state = MONAD_ASYNC_IO_STATE_IDLE;
-    return st->result;
 }
 
 /* ---- completion ---- */
