@@ -127,26 +127,31 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
     st->user_data = ud;
     st->task = &t->head;
     st->state = MONAD_ASYNC_IO_STATE_IN_FLIGHT;
-    st->cqe_flags = 0;
-    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) |
-                (blocking ? MA_IO_ST_BLOCKING : 0);
-    if (!(flags & MA_IO_ST_PRESET)) {
-        st->result = monad_async_make_success(0);
-    }
-    st->prev = NULL;
-    st->next = t->io_inflight_head;
-    if (st->next != NULL) {
-        st->next->prev = st;
-    }
-    t->io_inflight_head = st;
-    t->io_inflight++;
     ex->head.io.submitted++;
     ex->head.io.in_flight++;
     if (!blocking) {
+        st->cqe_flags = 0;
+        st->flags = flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET);
+        if (!(flags & MA_IO_ST_PRESET)) {
+            st->result = monad_async_make_success(0);
+        }
+        st->prev = NULL;
+        st->next = t->io_inflight_head;
+        if (st->next != NULL) {
+            st->next->prev = st;
+        }
+        t->io_inflight_head = st;
+        t->io_inflight++;
         return monad_async_make_success(0);
     }
-    /* Resumed only by this completion: a cancel asks the kernel to end
+    /* The blocking form is on no list and not in io_inflight: the task
+     * is suspended on it alone (io_waiting_for, where a cancel finds it,
+     * ma_io_cancel_task_ops) from here until its completion, so it can
+     * neither exit nor reap with it in flight. Its completion writes the
+     * result (unless preset) and cqe_flags before anyone reads them.
+     * Resumed only by this completion: a cancel asks the kernel to end
      * the operation early and still waits for it to say it has. */
+    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) | MA_IO_ST_BLOCKING;
     t->io_waiting_for = st;
     t->where = MA_TASK_IO_WAIT;
     (void)ma_task_suspend(ex, t);

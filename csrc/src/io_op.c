@@ -168,9 +168,9 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     ex->head.io.in_flight--;
 
     struct ma_task *const t = ma_task_from(st->task);
-    ma_io_unlink_inflight(t, st);
-    if (!(st->flags & MA_IO_ST_PRESET)) {
-        if ((st->flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {
+    uint32_t const st_flags = st->flags;
+    if (!(st_flags & MA_IO_ST_PRESET)) {
+        if ((st_flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {
             res = 0; /* a timeout that ran its course */
         }
         st->result = res < 0 ? monad_async_make_failure(-res)
@@ -179,6 +179,15 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     st->cqe_flags = flags;
     st->state = MONAD_ASYNC_IO_STATE_COMPLETED;
 
+    if (st_flags & MA_IO_ST_BLOCKING) {
+        /* Its task has been suspended on this operation alone since it
+         * was committed (ma_io_commit): on no list, resumed only here. */
+        assert(t->where == MA_TASK_IO_WAIT && t->io_waiting_for == st);
+        t->io_waiting_for = NULL;
+        ma_executor_make_ready(ex, t);
+        return;
+    }
+    ma_io_unlink_inflight(t, st);
     if (t->io_draining) {
         /* Its work returned with this in flight: nobody reaps it. */
         if (t->io_inflight == 0) {
@@ -187,21 +196,17 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
         }
         return;
     }
-    bool const blocking = st->flags & MA_IO_ST_BLOCKING;
-    if (!blocking) {
-        st->next = NULL;
-        st->prev = t->io_done_tail;
-        if (t->io_done_tail != NULL) {
-            t->io_done_tail->next = st;
-        }
-        else {
-            t->io_done_head = st;
-        }
-        t->io_done_tail = st;
+    st->next = NULL;
+    st->prev = t->io_done_tail;
+    if (t->io_done_tail != NULL) {
+        t->io_done_tail->next = st;
     }
+    else {
+        t->io_done_head = st;
+    }
+    t->io_done_tail = st;
     if (t->where == MA_TASK_IO_WAIT &&
-        (t->io_waiting_for == st ||
-         (t->io_waiting_for == MA_IO_WAIT_ANY && !blocking))) {
+        (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
         t->io_waiting_for = NULL;
         ma_executor_make_ready(ex, t);
     }
@@ -226,6 +231,12 @@ static void ma_io_cancel_one(struct ma_executor *ex, struct monad_async_io_statu
 
 void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t)
 {
+    struct monad_async_io_status *const w = t->io_waiting_for;
+    if (t->where == MA_TASK_IO_WAIT && w != NULL && w != MA_IO_WAIT_ANY &&
+        (w->flags & MA_IO_ST_BLOCKING)) {
+        /* A blocking-form operation is on no list (ma_io_commit). */
+        ma_io_cancel_one(ex, w);
+    }
     for (struct monad_async_io_status *st = t->io_inflight_head; st != NULL;
          st = st->next) {
         ma_io_cancel_one(ex, st);
