@@ -148,8 +148,10 @@ static void ma_io_unlink_done(struct ma_task *t, struct monad_async_io_status *s
     st->prev = st->next = NULL;
 }
 
-void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
-                    uint32_t flags)
+/* Handles one operation's CQE (ma_io_reap_cqes, inlined there). */
+static inline __attribute__((always_inline)) void
+ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
+               uint32_t flags)
 {
     uint32_t const idx = (uint32_t)user_data;
     uint32_t const gen = (uint32_t)(user_data >> 32);
@@ -209,6 +211,66 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
         (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
         t->io_waiting_for = NULL;
         ma_executor_make_ready(ex, t);
+    }
+}
+
+/* ---- reaping (the run loop, io_pump.c) ---- */
+
+/* Next to ma_io_complete, so that it is inlined into the loop. */
+void ma_io_reap_cqes(struct ma_executor *ex)
+{
+    if (IO_URING_READ_ONCE(*ex->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
+        /* peek flushes the kernel's overflow list once the CQ is empty;
+         * nothing is lost (IORING_FEAT_NODROP). */
+        ex->head.io.cq_overflows++;
+    }
+    /* In bulk, straight from the ring: take up to a batch of entries,
+     * copy them out and free them with one store to the CQ head (before
+     * handling: handlers may queue more), then handle them. When the CQ
+     * is empty and the kernel reports an overflow, one GETEVENTS enter
+     * flushes its overflow list, as peek did (once per reap). */
+    enum { MA_REAP_BATCH = 32 };
+    struct io_uring *const ring = &ex->ring;
+    unsigned const mask = ring->cq.ring_mask;
+    unsigned const shift = io_uring_cqe_shift(ring);
+    bool flushed = false;
+    for (;;) {
+        unsigned const head = *ring->cq.khead;
+        unsigned n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
+        if (n == 0) {
+            if (flushed ||
+                !(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+                break;
+            }
+            flushed = true;
+            (void)io_uring_get_events(ring);
+            ex->head.io.enters++;
+            continue;
+        }
+        if (n > MA_REAP_BATCH) {
+            n = MA_REAP_BATCH;
+        }
+        uint64_t ud[MA_REAP_BATCH];
+        int res[MA_REAP_BATCH];
+        uint32_t flags[MA_REAP_BATCH];
+        for (unsigned i = 0; i < n; i++) {
+            struct io_uring_cqe const *const cqe =
+                &ring->cq.cqes[((head + i) & mask) << shift];
+            ud[i] = cqe->user_data;
+            res[i] = cqe->res;
+            flags[i] = cqe->flags;
+        }
+        io_uring_cq_advance(ring, n);
+        for (unsigned i = 0; i < n; i++) {
+            if (__builtin_expect(!(ud[i] & MA_UD_INTERNAL), 1)) {
+                ma_io_complete(ex, ud[i], res[i], flags[i]);
+            }
+            else if (ud[i] == MA_UD_WAKE) {
+                ex->wake_armed = false;
+                ma_io_arm_wake(ex);
+            }
+            /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
+        }
     }
 }
 

@@ -29,63 +29,6 @@ void ma_io_arm_wake(struct ma_executor *ex)
     ex->wake_armed = true;
 }
 
-static void ma_io_reap(struct ma_executor *ex)
-{
-    if (IO_URING_READ_ONCE(*ex->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
-        /* peek flushes the kernel's overflow list once the CQ is empty;
-         * nothing is lost (IORING_FEAT_NODROP). */
-        ex->head.io.cq_overflows++;
-    }
-    /* In bulk, straight from the ring: take up to a batch of entries,
-     * copy them out and free them with one store to the CQ head (before
-     * handling: handlers may queue more), then handle them. When the CQ
-     * is empty and the kernel reports an overflow, one GETEVENTS enter
-     * flushes its overflow list, as peek did (once per reap). */
-    enum { MA_REAP_BATCH = 32 };
-    struct io_uring *const ring = &ex->ring;
-    unsigned const mask = ring->cq.ring_mask;
-    unsigned const shift = io_uring_cqe_shift(ring);
-    bool flushed = false;
-    for (;;) {
-        unsigned const head = *ring->cq.khead;
-        unsigned n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
-        if (n == 0) {
-            if (flushed ||
-                !(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
-                break;
-            }
-            flushed = true;
-            (void)io_uring_get_events(ring);
-            ex->head.io.enters++;
-            continue;
-        }
-        if (n > MA_REAP_BATCH) {
-            n = MA_REAP_BATCH;
-        }
-        uint64_t ud[MA_REAP_BATCH];
-        int res[MA_REAP_BATCH];
-        uint32_t flags[MA_REAP_BATCH];
-        for (unsigned i = 0; i < n; i++) {
-            struct io_uring_cqe const *const cqe =
-                &ring->cq.cqes[((head + i) & mask) << shift];
-            ud[i] = cqe->user_data;
-            res[i] = cqe->res;
-            flags[i] = cqe->flags;
-        }
-        io_uring_cq_advance(ring, n);
-        for (unsigned i = 0; i < n; i++) {
-            if (__builtin_expect(!(ud[i] & MA_UD_INTERNAL), 1)) {
-                ma_io_complete(ex, ud[i], res[i], flags[i]);
-            }
-            else if (ud[i] == MA_UD_WAKE) {
-                ex->wake_armed = false;
-                ma_io_arm_wake(ex);
-            }
-            /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
-        }
-    }
-}
-
 void ma_io_pump(struct ma_executor *ex)
 {
     ex->slices_since_pump = 0;
@@ -93,7 +36,7 @@ void ma_io_pump(struct ma_executor *ex)
      * tries again. */
     (void)io_uring_submit_and_get_events(&ex->ring);
     ex->head.io.enters++;
-    ma_io_reap(ex);
+    ma_io_reap_cqes(ex);
     ma_io_grant_waiters(ex);
 }
 
@@ -125,7 +68,7 @@ void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks)
     ex->head.io.enters++;
     atomic_store(&ex->sleeping, 0);
     ex->slices_since_pump = 0;
-    ma_io_reap(ex);
+    ma_io_reap_cqes(ex);
     ma_io_grant_waiters(ex);
 }
 
