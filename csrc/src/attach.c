@@ -19,7 +19,10 @@ static int ma_task_claim(struct ma_task *t, struct ma_executor *ex, bool local)
             MONAD_ASYNC_TASK_STATE_ATTACHED |
                 MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH |
                 (local ? 0 : MONAD_ASYNC_TASK_STATE_IN_INBOX),
-            memory_order_acquire,
+            /* acq_rel: whoever sees the claimed state (an owner-thread
+             * cancel checking a task still in the inbox) also sees the
+             * fields the attacher set before attaching. */
+            memory_order_acq_rel,
             memory_order_relaxed)) {
         return EBUSY;
     }

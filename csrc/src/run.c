@@ -224,7 +224,11 @@ monad_async_result monad_async_executor_run(
             deadline = ma_timespec_to_deadline(ex, timeout, wait_start);
             deadline_known = true;
         }
-        if (atomic_exchange_explicit(&ex->wake_pending, 0, memory_order_acquire)) {
+        /* Read before exchanging: an awake executor passes here on every
+         * idle loop, and an exchange would take the line that remote
+         * attachers use. */
+        if (atomic_load_explicit(&ex->wake_pending, memory_order_relaxed) &&
+            atomic_exchange_explicit(&ex->wake_pending, 0, memory_order_acquire)) {
             break; /* woken: return with nothing done */
         }
         if (wait_start >= deadline) {
