@@ -32,7 +32,19 @@ struct ma_task
     int resume_error;           /* delivered by the next resumption */
     bool exiting;               /* user_code returned, set on its stack */
 
-    /* Cross-thread messages to the executor. */
+    /* Told on the executor's thread once this piece of work has ended,
+     * after user_on_exit; cleared before the task becomes reusable, so the
+     * observer gets only `exit_observer_arg`, never the task. A work
+     * dispatcher counts executed tasks with it. */
+    void (*exit_observer)(void *arg);
+    void *exit_observer_arg;
+    /* The state a work dispatcher's claim replaced, restored if that
+     * submission is rolled back. */
+    uint32_t state_before_submit;
+
+    /* Cross-thread messages to the executor. `attach_node` also links the
+     * task into a work dispatcher's queue while it waits there (it is on
+     * no executor's inbox then). */
     struct ma_inbox_node attach_node;
     struct ma_inbox_node cancel_node;
     /* A cancel request for this task sits in some executor's inbox. */
