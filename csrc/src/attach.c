@@ -24,11 +24,11 @@ int ma_task_claim(struct ma_task *t, uint32_t bits, uint32_t *before)
     return 0;
 }
 
-/* Readies a claimed task's fields for its new piece of work on `ex`. */
-static void ma_task_bind(struct ma_task *t, struct ma_executor *ex)
+void ma_task_bind(struct ma_task *t, struct ma_executor *ex)
 {
-    atomic_store_explicit(
-        &t->head.current_executor, &ex->head, memory_order_relaxed);
+    atomic_store_explicit(&t->head.current_executor,
+                          ex != NULL ? &ex->head : NULL,
+                          memory_order_relaxed);
     t->head.result = monad_async_make_success(0);
     t->head.suspensions = 0;
     t->head.ticks.launched = t->head.ticks.suspended = 0;

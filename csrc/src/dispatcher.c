@@ -56,6 +56,7 @@ monad_async_result monad_async_work_dispatcher_create(
     atomic_init(&wd->submitted, 0);
     atomic_init(&wd->dispatched, 0);
     atomic_init(&wd->executed, 0);
+    atomic_init(&wd->cancelled, 0);
     atomic_init(&wd->idle_count, 0);
     atomic_init(&wd->waiters, 0);
     atomic_init(&wd->wake_queued_at, 0);
@@ -125,6 +126,7 @@ monad_async_result monad_async_work_dispatcher_read_counters(
     struct ma_wd *const wd = ma_wd_from(wd_);
     memset(out, 0, sizeof(*out));
     /* Later stages first: each is counted after the one before it. */
+    out->cancelled = atomic_load(&wd->cancelled);
     out->executed = atomic_load(&wd->executed);
     out->dispatched = atomic_load(&wd->dispatched);
     out->submitted = atomic_load(&wd->submitted);
@@ -145,8 +147,7 @@ monad_async_result monad_async_work_dispatcher_read_counters(
         }
         out->busy_ticks +=
             atomic_load_explicit(&e->busy_ticks, memory_order_relaxed);
-        out->idle_ticks +=
-            atomic_load_explicit(&e->idle_ticks, memory_order_relaxed);
+        out->idle_ticks += ma_wd_executor_idle_ticks(e);
     }
     pthread_mutex_unlock(&wd->lock);
     return monad_async_make_success(0);

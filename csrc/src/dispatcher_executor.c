@@ -65,6 +65,7 @@ monad_async_result monad_async_work_dispatcher_executor_create(
     atomic_init(&wex->sleeps, 0);
     atomic_init(&wex->busy_ticks, 0);
     atomic_init(&wex->idle_ticks, 0);
+    atomic_init(&wex->asleep_since, 0);
     atomic_fetch_add(&wd->refs, 1);
     pthread_mutex_lock(&wd->lock);
     if (atomic_load(&wd->closed) & MA_WD_QUIT_ALL) {
@@ -236,8 +237,15 @@ static int ma_wd_sleep(struct ma_wd_executor *wex, intptr_t *done)
     /* Pairs with the submitter's count rise then idle_count check. */
     if (!ma_wd_wanted(wex)) {
         ma_counter_add(&wex->sleeps, 1);
+        if (wex->ex->track_time) {
+            atomic_store_explicit(
+                &wex->asleep_since, ma_ticks_read(), memory_order_relaxed);
+        }
         monad_async_result const r =
             monad_async_executor_run(&wex->ex->head, 1, &wd->idle_period);
+        /* Cleared first: a reader in between undercounts, never counts
+         * the sleep twice. */
+        atomic_store_explicit(&wex->asleep_since, 0, memory_order_relaxed);
         ma_wd_publish_ticks(wex);
         if (r.error != 0) {
             err = -r.error;
@@ -376,7 +384,6 @@ monad_async_result monad_async_work_dispatcher_executor_read_counters(
     out->sleeps = atomic_load_explicit(&wex->sleeps, memory_order_relaxed);
     out->busy_ticks =
         atomic_load_explicit(&wex->busy_ticks, memory_order_relaxed);
-    out->idle_ticks =
-        atomic_load_explicit(&wex->idle_ticks, memory_order_relaxed);
+    out->idle_ticks = ma_wd_executor_idle_ticks(wex);
     return monad_async_make_success(0);
 }

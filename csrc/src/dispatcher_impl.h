@@ -1,8 +1,8 @@
 /* Internal: the private parts of a work dispatcher and of its executors,
  * and what the dispatcher's files share.
  *
- * Files: dispatcher.c (life cycle, counters), dispatcher_queue.c (submit
- * and take: the shared queue), dispatcher_executor.c (an executor's run
+ * Files: dispatcher.c (life cycle, counters), dispatcher_queue.c (submit,
+ * take and cancel: the shared queue), dispatcher_executor.c (an executor's run
  * loop: take, run, spin, sleep, quit), dispatcher_wait.c (wait, quit, and
  * waking the threads blocked in them).
  *
@@ -57,6 +57,7 @@ struct ma_wd
     _Alignas(64) _Atomic uint64_t submitted;
     _Alignas(64) _Atomic uint64_t dispatched;
     _Alignas(64) _Atomic uint64_t executed;
+    _Atomic uint64_t cancelled; /* rare: shares executed's line */
 
     /* --- read by every submission: rarely written --- */
     _Alignas(64) _Atomic uint32_t idle_count; /* executors on `idle` */
@@ -114,7 +115,24 @@ struct ma_wd_executor
     _Atomic uint64_t sleeps;
     _Atomic uint64_t busy_ticks;
     _Atomic uint64_t idle_ticks;
+    /* When its current sleep began (0: awake), so that readers count a
+     * long sleep before it ends. */
+    _Atomic uint64_t asleep_since;
 };
+
+/* An executor's idle ticks as of now, its current sleep included. */
+static inline uint64_t ma_wd_executor_idle_ticks(struct ma_wd_executor *wex)
+{
+    uint64_t const since =
+        atomic_load_explicit(&wex->asleep_since, memory_order_relaxed);
+    uint64_t const published =
+        atomic_load_explicit(&wex->idle_ticks, memory_order_relaxed);
+    if (since == 0) {
+        return published;
+    }
+    uint64_t const now = ma_ticks_read();
+    return published + (now > since ? now - since : 0);
+}
 
 static inline struct ma_wd *ma_wd_from(monad_async_work_dispatcher wd)
 {

@@ -3,6 +3,7 @@
 #include "dispatcher_impl.h"
 
 #include <errno.h>
+#include <sched.h>
 
 /* Said to the dispatcher by the executor that ran one of its tasks, once
  * that task's work is over: the task may already carry other work, so
@@ -160,4 +161,62 @@ int ma_wd_take(struct ma_wd_executor *wex, int below)
         memory_order_relaxed);
     ma_wd_poke_waiters(wd);
     return 1;
+}
+
+monad_async_result
+monad_async_work_dispatcher_cancel_queued(monad_async_work_dispatcher wd_)
+{
+    if (wd_ == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_wd *const wd = ma_wd_from(wd_);
+    /* Empty the queue under the takers' lock, into a private list linked
+     * through the same nodes; end the tasks' work outside it, since their
+     * hooks may submit again. */
+    struct ma_inbox_node *taken = NULL;
+    struct ma_inbox_node *last = NULL;
+    intptr_t count = 0;
+    pthread_mutex_lock(&wd->take_lock);
+    for (int p = 0; p < monad_async_priority_max; p++) {
+        while (atomic_load(&wd->queued[p]) != 0) {
+            struct ma_inbox_node *const n = ma_inbox_pop(&wd->levels[p]);
+            if (n == NULL) {
+                sched_yield(); /* counted, its push half done: wait */
+                continue;
+            }
+            atomic_fetch_sub(&wd->queued[p], 1);
+            atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+            if (last != NULL) {
+                atomic_store_explicit(&last->next, n, memory_order_relaxed);
+            }
+            else {
+                taken = n;
+            }
+            last = n;
+            count++;
+        }
+    }
+    pthread_mutex_unlock(&wd->take_lock);
+    uint64_t const stamp = ma_ticks_read();
+    while (taken != NULL) {
+        struct ma_task *const t =
+            ma_container_of(taken, struct ma_task, attach_node);
+        taken = atomic_load_explicit(&taken->next, memory_order_relaxed);
+        /* As the executor ends a task cancelled before it launched. */
+        void (*const hook)(monad_async_task) = t->head.user_on_exit;
+        ma_task_bind(t, NULL);
+        t->head.result = monad_async_make_failure(ECANCELED);
+        t->head.ticks.exited = stamp;
+        atomic_fetch_add(&wd->dispatched, 1);
+        atomic_fetch_add(&wd->cancelled, 1);
+        /* From this store on the task belongs to whoever attaches it. */
+        atomic_store_explicit(
+            &t->head.state, MONAD_ASYNC_TASK_STATE_EXITED, memory_order_release);
+        if (hook != NULL) {
+            hook(&t->head);
+        }
+        atomic_fetch_add(&wd->executed, 1);
+    }
+    ma_wd_poke_waiters(wd);
+    return monad_async_make_success(count);
 }

@@ -771,11 +771,14 @@ impl Default for monad_async_work_dispatcher_executor_head {
 pub struct monad_async_work_dispatcher_counters {
     /// tasks submitted
     pub submitted: u64,
-    /// tasks an executor took from the queue
+    /** Tasks taken from the queue: by an executor, or by
+ monad_async_work_dispatcher_cancel_queued.*/
     pub dispatched: u64,
     /** Dispatched tasks whose work is over (returned or cancelled), their
  user_on_exit called.*/
     pub executed: u64,
+    /// Of those, tasks monad_async_work_dispatcher_cancel_queued took.
+    pub cancelled: u64,
     /// Tasks in the queue now, per CPU priority; `queued` is their sum.
     pub queued: u64,
     pub queued_by_priority: [u64; 3usize],
@@ -784,8 +787,9 @@ pub struct monad_async_work_dispatcher_counters {
     /// of those, spinning or asleep for lack of work
     pub executors_idle: u64,
     /** Tick totals of every executor that was ever in the pool: running
- task slices, and spinning or sleeping for lack of work. Zero for
- executors created with MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.*/
+ task slices (counted as each slice ends), and spinning or sleeping
+ for lack of work (a sleep counted as it goes). Zero for executors
+ created with MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.*/
     pub busy_ticks: monad_async_cpu_ticks_count_t,
     pub idle_ticks: monad_async_cpu_ticks_count_t,
 }
@@ -793,7 +797,7 @@ pub struct monad_async_work_dispatcher_counters {
 const _: () = {
     [
         "Size of monad_async_work_dispatcher_counters",
-    ][::std::mem::size_of::<monad_async_work_dispatcher_counters>() - 88usize];
+    ][::std::mem::size_of::<monad_async_work_dispatcher_counters>() - 96usize];
     [
         "Alignment of monad_async_work_dispatcher_counters",
     ][::std::mem::align_of::<monad_async_work_dispatcher_counters>() - 8usize];
@@ -807,27 +811,30 @@ const _: () = {
         "Offset of field: monad_async_work_dispatcher_counters::executed",
     ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executed) - 16usize];
     [
+        "Offset of field: monad_async_work_dispatcher_counters::cancelled",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, cancelled) - 24usize];
+    [
         "Offset of field: monad_async_work_dispatcher_counters::queued",
-    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, queued) - 24usize];
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, queued) - 32usize];
     [
         "Offset of field: monad_async_work_dispatcher_counters::queued_by_priority",
     ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, queued_by_priority)
-        - 32usize];
+        - 40usize];
     [
         "Offset of field: monad_async_work_dispatcher_counters::executors",
-    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executors) - 56usize];
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executors) - 64usize];
     [
         "Offset of field: monad_async_work_dispatcher_counters::executors_idle",
     ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executors_idle)
-        - 64usize];
+        - 72usize];
     [
         "Offset of field: monad_async_work_dispatcher_counters::busy_ticks",
     ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, busy_ticks)
-        - 72usize];
+        - 80usize];
     [
         "Offset of field: monad_async_work_dispatcher_counters::idle_ticks",
     ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, idle_ticks)
-        - 80usize];
+        - 88usize];
 };
 /// A snapshot of one executor's counters.
 #[repr(C)]
@@ -1154,7 +1161,8 @@ unsafe extern "C" {
  acknowledge, which it does from its run once its tasks have exited (a
  running task always finishes first). SIZE_MAX tells every executor,
  those created later included: the dispatcher is then quitting for good
- and refuses submissions (ESHUTDOWN). Tasks still queued stay queued.
+ and refuses submissions (ESHUTDOWN). Tasks still queued stay queued
+ (see monad_async_work_dispatcher_cancel_queued).
 
  Success: `value` is the number of executors this call told. ETIME: the
  timeout passed before all acknowledged (they still quit later).
@@ -1163,6 +1171,18 @@ unsafe extern "C" {
         wd: monad_async_work_dispatcher,
         max_executors: usize,
         timeout: *const timespec,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Takes every task still queued out of the queue and ends its work
+ without running it, on the calling thread: its `result` becomes
+ ECANCELED, its state EXITED, and its user_on_exit is called here (not
+ on an executor's thread). For a dispatcher that quit with work left, or
+ for work no longer wanted. Tasks already dispatched are unaffected.
+ Thread-safe.
+
+ Success: `value` is the number of tasks cancelled. EINVAL: NULL.*/
+    pub fn monad_async_work_dispatcher_cancel_queued(
+        wd: monad_async_work_dispatcher,
     ) -> monad_async_result;
     #[must_use]
     /** Copies the dispatcher's counters into `*out`. Thread-safe, any time.

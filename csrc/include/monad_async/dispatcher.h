@@ -80,19 +80,24 @@ struct monad_async_work_dispatcher_executor_head
  * dispatcher's creation. */
 struct monad_async_work_dispatcher_counters
 {
-    uint64_t submitted;  /* tasks submitted */
-    uint64_t dispatched; /* tasks an executor took from the queue */
+    uint64_t submitted; /* tasks submitted */
+    /* Tasks taken from the queue: by an executor, or by
+     * monad_async_work_dispatcher_cancel_queued. */
+    uint64_t dispatched;
     /* Dispatched tasks whose work is over (returned or cancelled), their
      * user_on_exit called. */
     uint64_t executed;
+    /* Of those, tasks monad_async_work_dispatcher_cancel_queued took. */
+    uint64_t cancelled;
     /* Tasks in the queue now, per CPU priority; `queued` is their sum. */
     uint64_t queued;
     uint64_t queued_by_priority[monad_async_priority_max];
     uint64_t executors;      /* executors in the pool now */
     uint64_t executors_idle; /* of those, spinning or asleep for lack of work */
     /* Tick totals of every executor that was ever in the pool: running
-     * task slices, and spinning or sleeping for lack of work. Zero for
-     * executors created with MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING. */
+     * task slices (counted as each slice ends), and spinning or sleeping
+     * for lack of work (a sleep counted as it goes). Zero for executors
+     * created with MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING. */
     monad_async_cpu_ticks_count_t busy_ticks;
     monad_async_cpu_ticks_count_t idle_ticks;
 };
@@ -103,6 +108,7 @@ struct monad_async_work_dispatcher_executor_counters
     uint64_t items;      /* task slices run (launches and resumptions) */
     uint64_t dispatched; /* tasks it took from the dispatcher's queue */
     uint64_t sleeps;     /* times it slept for lack of work */
+    /* As in monad_async_work_dispatcher_counters. */
     monad_async_cpu_ticks_count_t busy_ticks; /* running task slices */
     monad_async_cpu_ticks_count_t idle_ticks; /* spinning or asleep */
 };
@@ -199,7 +205,8 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_work_dispatcher_wait(
  * acknowledge, which it does from its run once its tasks have exited (a
  * running task always finishes first). SIZE_MAX tells every executor,
  * those created later included: the dispatcher is then quitting for good
- * and refuses submissions (ESHUTDOWN). Tasks still queued stay queued.
+ * and refuses submissions (ESHUTDOWN). Tasks still queued stay queued
+ * (see monad_async_work_dispatcher_cancel_queued).
  *
  * Success: `value` is the number of executors this call told. ETIME: the
  * timeout passed before all acknowledged (they still quit later).
@@ -207,6 +214,17 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_work_dispatcher_wait(
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_work_dispatcher_quit(
     monad_async_work_dispatcher wd, size_t max_executors,
     struct timespec const *timeout);
+
+/* Takes every task still queued out of the queue and ends its work
+ * without running it, on the calling thread: its `result` becomes
+ * ECANCELED, its state EXITED, and its user_on_exit is called here (not
+ * on an executor's thread). For a dispatcher that quit with work left, or
+ * for work no longer wanted. Tasks already dispatched are unaffected.
+ * Thread-safe.
+ *
+ * Success: `value` is the number of tasks cancelled. EINVAL: NULL. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_work_dispatcher_cancel_queued(monad_async_work_dispatcher wd);
 
 /* Copies the dispatcher's counters into `*out`. Thread-safe, any time.
  * The figures are read one by one while work goes on, in an order that
