@@ -32,6 +32,43 @@ static inline void ma_counter_add(_Atomic uint64_t *c, uint64_t v)
         memory_order_relaxed);
 }
 
+/* Publishes the executor's tick totals for other threads. */
+static void ma_wd_publish_ticks(struct ma_wd_executor *wex)
+{
+    struct monad_async_executor_ticks const *const t = &wex->ex->head.ticks;
+    atomic_store_explicit(
+        &wex->busy_ticks, t->launching + t->resuming, memory_order_relaxed);
+    atomic_store_explicit(
+        &wex->idle_ticks, t->sleeping + wex->spun_ticks, memory_order_relaxed);
+}
+
+void ma_wd_task_exited(void *arg)
+{
+    ((struct ma_wd_executor *)arg)->exits_pending++;
+}
+
+/* Adds the exits of dispatched tasks to the dispatcher's count. */
+static void ma_wd_flush_exits(struct ma_wd_executor *wex)
+{
+    if (wex->exits_pending != 0) {
+        atomic_fetch_add(&wex->wd->executed, wex->exits_pending);
+        wex->exits_pending = 0;
+        ma_wd_poke_waiters(wex->wd);
+    }
+}
+
+/* After a run of the executor underneath: publishes what other threads
+ * read, the exits last, so that whoever sees a task executed (wait) also
+ * sees the items and ticks of its last slice. */
+static void ma_wd_after_run(struct ma_wd_executor *wex, monad_async_result r)
+{
+    if (r.error == 0 && r.value > 0) {
+        ma_counter_add(&wex->items, (uint64_t)r.value);
+    }
+    ma_wd_publish_ticks(wex);
+    ma_wd_flush_exits(wex);
+}
+
 monad_async_result monad_async_work_dispatcher_executor_create(
     monad_async_work_dispatcher_executor *out, monad_async_work_dispatcher wd_,
     struct monad_async_work_dispatcher_executor_attr const *attr)
@@ -125,25 +162,16 @@ monad_async_result monad_async_work_dispatcher_executor_destroy(
     }
     struct ma_wd *const wd = wex->wd;
     ma_wd_executor_leave(wex);
-    /* Cancels what is still attached; dispatched tasks among them tell
-     * the dispatcher they are over, so it must still be alive here. */
+    /* Cancels what is still attached; dispatched tasks among them count
+     * as executed, so the dispatcher must still be alive here. */
     monad_async_result const r = monad_async_executor_destroy(&wex->ex->head);
     if (r.error != 0) {
         return r; /* not reached: ownership and re-entry were checked */
     }
+    ma_wd_flush_exits(wex);
     free(wex);
     ma_wd_unref(wd);
     return monad_async_make_success(0);
-}
-
-/* Publishes the executor's tick totals for other threads. */
-static void ma_wd_publish_ticks(struct ma_wd_executor *wex)
-{
-    struct monad_async_executor_ticks const *const t = &wex->ex->head.ticks;
-    atomic_store_explicit(
-        &wex->busy_ticks, t->launching + t->resuming, memory_order_relaxed);
-    atomic_store_explicit(
-        &wex->idle_ticks, t->sleeping + wex->spun_ticks, memory_order_relaxed);
 }
 
 /* The most urgent level with a runnable task of the executor's own, or
@@ -173,14 +201,13 @@ static int ma_wd_run_one(struct ma_wd_executor *wex, struct timespec const *wait
 {
     monad_async_result const r =
         monad_async_executor_run(&wex->ex->head, 1, wait);
-    ma_wd_publish_ticks(wex);
+    ma_wd_after_run(wex, r);
     if (r.error == ETIME || (r.error == 0 && r.value == 0)) {
         return 0;
     }
     if (r.error != 0) {
         return -r.error;
     }
-    ma_counter_add(&wex->items, (uint64_t)r.value);
     return (int)r.value;
 }
 
@@ -246,12 +273,11 @@ static int ma_wd_sleep(struct ma_wd_executor *wex, intptr_t *done)
         /* Cleared first: a reader in between undercounts, never counts
          * the sleep twice. */
         atomic_store_explicit(&wex->asleep_since, 0, memory_order_relaxed);
-        ma_wd_publish_ticks(wex);
+        ma_wd_after_run(wex, r);
         if (r.error != 0) {
             err = -r.error;
         }
         else {
-            ma_counter_add(&wex->items, (uint64_t)r.value);
             *done += r.value;
         }
     }

@@ -103,6 +103,9 @@ struct ma_wd_executor
     bool in_run;
     bool left; /* out of the pool: run returns negative */
     uint64_t spun_ticks;
+    /* Dispatched tasks whose work ended since the last run returned:
+     * added to wd->executed after each run (see ma_wd_task_exited). */
+    uint64_t exits_pending;
 
     /* --- any thread --- */
     /* On wd->idle; cleared (under wd->lock) by whoever takes it off. */
@@ -182,6 +185,13 @@ void ma_wd_unref(struct ma_wd *wd);
  * Returns 1 if it took one, 0 if there was none to take, -1 if one is
  * being pushed and will be takeable in a moment. */
 int ma_wd_take(struct ma_wd_executor *wex, int below);
+
+/* The exit observer of a dispatched task (arg: the executor running it),
+ * called on that executor's thread once the task's work is over. It only
+ * counts: the executor adds the count to the dispatcher's after its run
+ * returns, once the slice's own figures are published, so that a thread
+ * that sees the task executed sees those too. */
+void ma_wd_task_exited(void *arg);
 
 /* Wakes up to `n` sleeping executors of the pool. */
 void ma_wd_wake_idle(struct ma_wd *wd, size_t n);

@@ -5,16 +5,6 @@
 #include <errno.h>
 #include <sched.h>
 
-/* Said to the dispatcher by the executor that ran one of its tasks, once
- * that task's work is over: the task may already carry other work, so
- * only the dispatcher is passed. */
-static void ma_wd_task_exited(void *arg)
-{
-    struct ma_wd *const wd = (struct ma_wd *)arg;
-    atomic_fetch_add(&wd->executed, 1);
-    ma_wd_poke_waiters(wd);
-}
-
 static int ma_wd_check_task(monad_async_task task)
 {
     if (task == NULL || task->user_code == NULL ||
@@ -152,7 +142,7 @@ int ma_wd_take(struct ma_wd_executor *wex, int below)
     }
     struct ma_task *const t = ma_container_of(n, struct ma_task, attach_node);
     t->exit_observer = ma_wd_task_exited;
-    t->exit_observer_arg = wd;
+    t->exit_observer_arg = wex;
     ma_executor_attach_claimed(wex->ex, t);
     atomic_fetch_add(&wd->dispatched, 1);
     atomic_store_explicit(
