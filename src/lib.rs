@@ -24,6 +24,8 @@
 //!   views of the C `_Atomic` fields.
 //! * [`error`]: errno values as [`std::io::Error`], and [`JoinError`].
 //! * [`executor`] and [`task`]: the safe types.
+//! * [`pool`]: a priority-based [`ThreadPool`] of executors, on the C
+//!   work dispatcher.
 //!
 //! # Invariants
 //!
@@ -43,12 +45,14 @@
 
 pub mod error;
 pub mod executor;
+pub mod pool;
 pub mod sys;
 pub mod task;
 mod ticks;
 
 pub use error::JoinError;
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, Switcher};
+pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats};
 pub use ticks::{ticks_now, ticks_per_second};
 
@@ -70,4 +74,8 @@ mod assertions {
     assert_impl_all!(TaskStats: Send, Sync, Copy);
     assert_impl_all!(Priority: Send, Sync, Copy);
     assert_impl_all!(Switcher: Send, Sync, Copy);
+    assert_impl_all!(ThreadPool: Send, Sync);
+    assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
+    assert_impl_all!(PoolStats: Send, Sync, Copy);
+    assert_impl_all!(PoolThreadStats: Send, Sync, Copy);
 }

@@ -15,7 +15,9 @@
 //! * The closure `F` is only ever touched on the executor's thread: taken
 //!   and run by the trampoline, or dropped unrun by `on_exit` (a task
 //!   cancelled before it launched), or dropped by the spawning call itself
-//!   when the attach fails. So by the time any other thread can drop the
+//!   when the attach fails. The one exception is a thread pool's job
+//!   cancelled while still queued, whose `on_exit` runs on the cancelling
+//!   thread: [`bind_foreign`] requires `F: Send` for that. So by the time any other thread can drop the
 //!   last reference to a job, its closure slot is empty, which is why a
 //!   [`JoinHandle<T>`] may be `Send` for `T: Send` even when `F` is not.
 //! * A panic never crosses into C: the trampoline runs the closure inside
@@ -190,13 +192,28 @@ pub(crate) struct Header {
     task: AtomicPtr<sys::monad_async_task_head>,
     /// Written once, on the executor's thread, before `DONE`.
     stats: UnsafeCell<TaskStats>,
-    /// The executor's owning thread.
-    pub(crate) owner: ThreadId,
+    /// The executor's owning thread; `None` for a thread pool's job, which
+    /// may run on any of the pool's threads.
+    pub(crate) owner: Option<ThreadId>,
     /// The executor's owner-thread state; dereferenced only on `owner`.
+    /// Null for a thread pool's job (whose closure never sees its
+    /// `TaskContext`, the only other user of it).
     pub(crate) local: *const Local,
-    /// Attached through an [`ExecutorHandle`]: its task goes back to the
-    /// locked pool.
-    remote: bool,
+    home: Home,
+}
+
+/// Where `on_exit` returns a job's C task once its work is over.
+#[derive(Clone, Copy)]
+enum Home {
+    /// Its executor's pools: the locked one if it was attached through an
+    /// [`ExecutorHandle`] (`remote`), else the owner thread's.
+    Executor { remote: bool },
+    /// `release(ctx, task)`, on the thread that ran the task: a thread
+    /// pool's.
+    Foreign {
+        release: unsafe fn(*const (), sys::monad_async_task),
+        ctx: *const (),
+    },
 }
 
 impl Header {
@@ -281,6 +298,59 @@ where
     F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
     T: 'static,
 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        bind_job(
+            task,
+            priority,
+            f,
+            local,
+            Some(owner),
+            Home::Executor { remote },
+        )
+    }
+}
+
+/// As [`bind`], for a task that goes to a thread pool's dispatcher rather
+/// than to an executor: when its work is over, `on_exit` hands the task to
+/// `release(ctx, task)` on the thread that ran it, or on the thread that
+/// cancelled it while it was still queued (hence `F: Send`).
+///
+/// # Safety
+/// `task` must be live, not attached, and owned by the caller; `f` must
+/// never use its `TaskContext` (it has no executor state behind it);
+/// `release` must accept `ctx` for as long as the task may run.
+pub(crate) unsafe fn bind_foreign<F, T>(
+    task: sys::monad_async_task,
+    priority: Priority,
+    f: F,
+    release: unsafe fn(*const (), sys::monad_async_task),
+    ctx: *const (),
+) -> JoinHandle<T>
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+    T: 'static,
+{
+    let home = Home::Foreign { release, ctx };
+    // SAFETY: forwarded contract; a null `local` is never dereferenced
+    // for a job without an owner thread.
+    unsafe { bind_job(task, priority, f, std::ptr::null(), None, home) }
+}
+
+/// # Safety
+/// As [`bind`].
+unsafe fn bind_job<F, T>(
+    task: sys::monad_async_task,
+    priority: Priority,
+    f: F,
+    local: *const Local,
+    owner: Option<ThreadId>,
+    home: Home,
+) -> JoinHandle<T>
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
     let job = Arc::new(Job {
         header: Header {
             state: AtomicU32::new(0),
@@ -290,7 +360,7 @@ where
             stats: UnsafeCell::new(TaskStats::default()),
             owner,
             local,
-            remote,
+            home,
         },
         closure: UnsafeCell::new(Some(f)),
         output: UnsafeCell::new(None),
@@ -394,9 +464,16 @@ where
         unrun
     };
     // From here on the task may carry other work: don't touch it again.
-    // SAFETY: the header's `local` is the live owner-thread state of the
-    // executor we run on; `task` is exited and unused.
-    unsafe { crate::executor::release_task(job.header.local, task, job.header.remote) };
+    match job.header.home {
+        // SAFETY: the header's `local` is the live owner-thread state of
+        // the executor we run on; `task` is exited and unused.
+        Home::Executor { remote } => unsafe {
+            crate::executor::release_task(job.header.local, task, remote)
+        },
+        // SAFETY: bind_foreign's contract: `release` accepts `ctx` while
+        // the task may run, which it still does (this is its exit hook).
+        Home::Foreign { release, ctx } => unsafe { release(ctx, task) },
+    }
     job.header.complete();
     // User drop code (an unrun closure; the output, if the handle is gone)
     // must not unwind into C.
@@ -601,6 +678,46 @@ impl fmt::Debug for TaskContext<'_> {
 // ---------------------------------------------------------------------------
 // JoinHandle
 
+/// The task running on this thread (of whatever executor, or thread pool
+/// executor, is running here), if any.
+fn running_task() -> Option<sys::monad_async_task> {
+    // SAFETY: no preconditions.
+    let ex = unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
+    if ex.is_null() {
+        return None;
+    }
+    // SAFETY: the executor running on this thread is alive while it runs.
+    let task = unsafe { atomics::executor_current_task(ex) }.load(Ordering::Relaxed);
+    (!task.is_null()).then_some(task)
+}
+
+/// Suspends the running task `current` in growing naps until `header`'s
+/// job, which belongs to another thread or to a thread pool, is done.
+/// Naps rather than yields: a nap leaves the executor free to run other
+/// work (a thread pool's executor takes the joined job itself, if it is
+/// still queued), where a yield would come straight back. A task that
+/// cannot suspend (the none switcher) blocks its thread instead.
+fn nap_until_done(current: sys::monad_async_task, header: &Header) -> Result<(), JoinError> {
+    const MAX_NAP: Duration = Duration::from_millis(1);
+    let mut nap = Duration::from_micros(1);
+    while !header.is_done() {
+        // SAFETY: `current` is the task running on this thread.
+        let r =
+            unsafe { sys::monad_async_task_suspend_for_duration(current, nap.as_nanos() as u64) };
+        nap = (nap * 2).min(MAX_NAP);
+        match r.error {
+            0 => {}
+            _ if header.is_done() => break,
+            libc::ECANCELED => return Err(JoinError::cancelled()),
+            _ => {
+                header.block_until_done();
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The calling thread's id, cached: `thread::current()` clones an `Arc`.
 fn current_thread_id() -> ThreadId {
     thread_local! {
@@ -717,6 +834,12 @@ impl<T: 'static> JoinHandle<T> {
     ///   (yielding, then sleeping in short naps) until this task has
     ///   finished; if the calling task is cancelled meanwhile, it returns
     ///   `Err(Cancelled)` at once (the joined task is unaffected);
+    /// * inside any other task (of another executor, or of a
+    ///   [`ThreadPool`](crate::ThreadPool)): it suspends the calling task in
+    ///   short naps, leaving its executor free for other work (a thread
+    ///   pool's task joining one still queued lets its thread run it);
+    ///   cancellation of the calling task returns `Err(Cancelled)` as
+    ///   above; a task that cannot suspend blocks its thread instead;
     /// * on any other thread: it blocks that thread.
     ///
     /// # Errors
@@ -726,8 +849,9 @@ impl<T: 'static> JoinHandle<T> {
     ///
     /// # Panics
     ///
-    /// Inside a task on the [`Switcher::None`](crate::Switcher::None),
-    /// which cannot suspend, when the task has not finished; and when
+    /// Inside a task of the same executor on the
+    /// [`Switcher::None`](crate::Switcher::None), which cannot suspend,
+    /// when the task has not finished; and when
     /// called re-entrantly from the executor's run loop outside any task
     /// (from a destructor run by the executor).
     ///
@@ -747,11 +871,13 @@ impl<T: 'static> JoinHandle<T> {
     pub fn join(self) -> Result<T, JoinError> {
         let header = self.header();
         if !header.is_done() {
-            if header.owner == current_thread_id() {
+            if header.owner == Some(current_thread_id()) {
                 // SAFETY: not DONE and on the owner thread, so the executor
                 // is alive (dropping it completes every job, and it can
                 // only be dropped on this thread, which is here).
                 unsafe { (*header.local).wait_for(header)? };
+            } else if let Some(current) = running_task() {
+                nap_until_done(current, header)?;
             } else {
                 header.block_until_done();
             }
