@@ -86,7 +86,7 @@ impl Default for ThreadPoolBuilder {
             ring_entries: 0,
             time_tracking: true,
             stack_size: 0,
-            switcher: Switcher::Asm,
+            switcher: Switcher::None,
         }
     }
 }
@@ -95,7 +95,8 @@ impl ThreadPoolBuilder {
     /// A builder with the defaults: one thread per core
     /// ([`std::thread::available_parallelism`]), the dispatcher's default
     /// spin (20 µs), compute-only executors (no io_uring), time tracking
-    /// on, 256 KiB task stacks, the [`Asm`](Switcher::Asm) switcher.
+    /// on, the [`None`](Switcher::None) switcher (closures run on their
+    /// worker's own stack).
     ///
     /// ```
     /// let pool = monad_async::ThreadPoolBuilder::new().build()?;
@@ -165,8 +166,10 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Usable stack bytes of each task; 0 picks the C default (256 KiB),
-    /// as for [`ExecutorBuilder::stack_size`](crate::ExecutorBuilder::stack_size).
+    /// Usable stack bytes of each task with a stackful
+    /// [`switcher`](ThreadPoolBuilder::switcher); 0 picks the C default
+    /// (256 KiB), as for
+    /// [`ExecutorBuilder::stack_size`](crate::ExecutorBuilder::stack_size).
     ///
     /// ```
     /// let pool = monad_async::ThreadPool::builder().stack_size(1 << 20).build()?;
@@ -178,16 +181,32 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// The context switcher every task uses. [`Switcher::None`] runs each
-    /// closure on its worker's own stack: the cheapest, but a
-    /// [`join`](JoinHandle::join) inside a task then blocks its worker
-    /// instead of suspending the task.
+    /// The context switcher every task uses.
+    ///
+    /// [`Switcher::None`], the default, runs each closure on its worker's
+    /// own stack: the cheapest, and a queued closure costs no stack; but a
+    /// [`join`](JoinHandle::join) inside a closure then blocks its worker
+    /// until the joined closure is done, so fork-join work needs at least
+    /// as many threads as it nests deep.
+    ///
+    /// [`Switcher::Asm`] (or [`Sjlj`](Switcher::Sjlj)) gives every closure
+    /// its own stack, so a closure that joins another suspends instead,
+    /// leaving its worker free to run the joined one. Each queued or
+    /// running closure then holds a stack of
+    /// [`stack_size`](ThreadPoolBuilder::stack_size), reserved and
+    /// committed as touched, and two memory mappings: Linux's default
+    /// `vm.max_map_count` caps that at roughly 32,000 closures spawned and
+    /// not yet finished (spawn then fails with `ENOMEM`).
     ///
     /// ```
-    /// use monad_async::{Switcher, ThreadPool};
+    /// use monad_async::{Priority, Switcher, ThreadPool};
+    /// use std::sync::Arc;
     ///
-    /// let pool = ThreadPool::builder().switcher(Switcher::None).build()?;
-    /// # drop(pool);
+    /// // One thread, a closure joining another: fine with stacks.
+    /// let pool = Arc::new(ThreadPool::builder().threads(1).switcher(Switcher::Asm).build()?);
+    /// let p = Arc::clone(&pool);
+    /// let h = pool.spawn(Priority::Normal, move || p.spawn(Priority::High, || 2).join().unwrap() * 3);
+    /// assert_eq!(h.join().unwrap(), 6);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn switcher(mut self, switcher: Switcher) -> Self {
@@ -427,7 +446,9 @@ struct Worker {
 /// the most urgent queued first (first in, first out within a level). A
 /// high-priority closure spawned behind thousands of low ones starts as
 /// soon as a worker finishes its current closure. Each closure runs on a
-/// task with its own stack and stays on the worker that started it.
+/// task (on its worker's stack, or with a
+/// [stackful switcher](ThreadPoolBuilder::switcher) on its own) and stays
+/// on the worker that started it.
 ///
 /// Idle workers spin briefly, then sleep until work arrives.
 ///
@@ -785,9 +806,10 @@ pub struct PoolStats {
     pub busy: Duration,
     /// Time the workers spent spinning or asleep for lack of work, summed.
     pub idle: Duration,
-    /// C tasks (each with its own stack) created so far. Tasks are pooled
-    /// and reused, so this stays near the largest number of closures
-    /// queued or running at once, not the number of spawns.
+    /// C tasks (each with its own stack, for a stackful switcher) created
+    /// so far. Tasks are pooled and reused, so this stays near the largest
+    /// number of closures queued or running at once, not the number of
+    /// spawns.
     pub tasks_created: u64,
 }
 

@@ -1,7 +1,8 @@
-//! Joining inside the pool: a closure joining another closure of the same
-//! pool suspends its task (in naps) instead of blocking its thread, so
-//! even a one-thread pool runs fork-join work to the end; on a pool of
-//! stackless tasks (Switcher::None) the join blocks its thread instead.
+//! Joining inside the pool: with stackful tasks (asm, sjlj), a closure
+//! joining another closure of the same pool suspends its task (in naps)
+//! instead of blocking its thread, so even a one-thread pool runs
+//! fork-join work to the end; with stackless ones (Switcher::None, the
+//! default) the join blocks its thread instead.
 //! Tasks never migrate: a joining task resumes on its own thread.
 
 use monad_async::{Priority, Switcher, ThreadPool};
@@ -19,7 +20,13 @@ fn fib(pool: &Arc<ThreadPool>, n: u64) -> u64 {
 
 #[test]
 fn fork_join_on_one_thread() {
-    let pool = Arc::new(ThreadPool::builder().threads(1).build().unwrap());
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .threads(1)
+            .switcher(Switcher::Asm)
+            .build()
+            .unwrap(),
+    );
     let p = Arc::clone(&pool);
     let h = pool.spawn(Priority::Normal, move || {
         let me = std::thread::current().id();
@@ -32,7 +39,13 @@ fn fork_join_on_one_thread() {
 
 #[test]
 fn fork_join_on_two_threads() {
-    let pool = Arc::new(ThreadPool::builder().threads(2).build().unwrap());
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .threads(2)
+            .switcher(Switcher::Sjlj)
+            .build()
+            .unwrap(),
+    );
     let p = Arc::clone(&pool);
     assert_eq!(
         pool.spawn(Priority::High, move || fib(&p, 14))

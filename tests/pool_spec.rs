@@ -1,14 +1,19 @@
 //! The spec's thread-pool example through the safe API: 1,024 closures at
-//! mixed priorities on 2 and on 4 threads, each run exactly once, on a
-//! pool thread, with its result back through its handle.
+//! mixed priorities on 2 and on 4 threads (stackless tasks, the default,
+//! and stackful ones), each run exactly once, on a pool thread, with its
+//! result back through its handle.
 
-use monad_async::{Priority, ThreadPool};
+use monad_async::{Priority, Switcher, ThreadPool};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-fn each_once(threads: usize) {
+fn each_once(threads: usize, switcher: Switcher) {
     const N: usize = 1024;
-    let pool = ThreadPool::builder().threads(threads).build().unwrap();
+    let pool = ThreadPool::builder()
+        .threads(threads)
+        .switcher(switcher)
+        .build()
+        .unwrap();
     assert_eq!(pool.threads(), threads);
     let runs: Arc<Vec<AtomicU32>> = Arc::new((0..N).map(|_| AtomicU32::new(0)).collect());
     let me = std::thread::current().id();
@@ -53,12 +58,18 @@ fn each_once(threads: usize) {
 
 #[test]
 fn spec_example_on_two_threads() {
-    each_once(2);
+    each_once(2, Switcher::None);
 }
 
 #[test]
 fn spec_example_on_four_threads() {
-    each_once(4);
+    each_once(4, Switcher::None);
+}
+
+#[test]
+fn spec_example_with_stackful_tasks() {
+    each_once(2, Switcher::Asm);
+    each_once(4, Switcher::Sjlj);
 }
 
 #[test]
