@@ -75,9 +75,7 @@ monad_async_result monad_async_task_attach(
     monad_async_executor ex_, monad_async_task task,
     monad_async_context_switcher opt_switcher)
 {
-    if (ex_ == NULL || task == NULL || task->user_code == NULL ||
-        (unsigned)task->priority.cpu >= monad_async_priority_max ||
-        (unsigned)task->priority.io >= monad_async_priority_max) {
+    if (ex_ == NULL || !ma_task_is_ready(task)) {
         return monad_async_make_failure(EINVAL);
     }
     struct ma_executor *const ex = ma_executor_from(ex_);

@@ -24,14 +24,6 @@ static inline void ma_cpu_relax(void)
 #endif
 }
 
-/* Relaxed, owner-only counter update that other threads may read. */
-static inline void ma_counter_add(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_store_explicit(
-        c, atomic_load_explicit(c, memory_order_relaxed) + v,
-        memory_order_relaxed);
-}
-
 /* Publishes the executor's tick totals for other threads. */
 static void ma_wd_publish_ticks(struct ma_wd_executor *wex)
 {
@@ -128,11 +120,7 @@ void ma_wd_executor_leave(struct ma_wd_executor *wex)
         ma_list_remove(&wd->executors, &wex->pool_link);
         wd->executors_count--;
         wex->in_pool = false;
-        if (atomic_load(&wex->asleep_listed)) {
-            ma_list_remove(&wd->idle, &wex->idle_link);
-            atomic_store(&wex->asleep_listed, 0);
-            atomic_fetch_sub(&wd->idle_count, 1);
-        }
+        ma_wd_unlist_idle(wd, wex);
         if (atomic_load(&wex->told_to_quit) && !wex->quit_acknowledged) {
             wex->quit_acknowledged = true;
             wd->quit_pending--;
@@ -284,11 +272,7 @@ static int ma_wd_sleep(struct ma_wd_executor *wex, intptr_t *done)
     /* Still listed unless a submitter (or quit) took us off to wake us. */
     if (atomic_load(&wex->asleep_listed)) {
         pthread_mutex_lock(&wd->lock);
-        if (atomic_load(&wex->asleep_listed)) {
-            ma_list_remove(&wd->idle, &wex->idle_link);
-            atomic_store(&wex->asleep_listed, 0);
-            atomic_fetch_sub(&wd->idle_count, 1);
-        }
+        ma_wd_unlist_idle(wd, wex);
         pthread_mutex_unlock(&wd->lock);
     }
     atomic_store_explicit(&wex->activity, MA_WD_BUSY, memory_order_relaxed);
@@ -307,8 +291,9 @@ static intptr_t ma_wd_run_loop(struct ma_wd_executor *wex)
             &wex->told_to_quit, memory_order_relaxed);
         if (!quitting &&
             ma_wd_take(wex, ma_wd_best_local(wex)) < 0) {
-            /* A submitter is between its two steps at a level we want:
-             * let it finish (it may be waiting for our core). */
+            /* Another executor is taking, or a submitter is between its
+             * two steps at a level we want: let them finish (they may be
+             * waiting for our core). */
             if (++takes_pending % 64 == 0) {
                 sched_yield();
             }

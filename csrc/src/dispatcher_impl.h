@@ -177,13 +177,32 @@ static inline int ma_wd_best_queued(struct ma_wd *wd)
     return monad_async_priority_max;
 }
 
+/* A counter only its owner thread writes, which other threads read. */
+static inline void ma_counter_add(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(
+        c, atomic_load_explicit(c, memory_order_relaxed) + v,
+        memory_order_relaxed);
+}
+
+/* Under wd->lock: takes `wex` off the idle list if it is on it. */
+static inline void ma_wd_unlist_idle(struct ma_wd *wd, struct ma_wd_executor *wex)
+{
+    if (atomic_load(&wex->asleep_listed)) {
+        ma_list_remove(&wd->idle, &wex->idle_link);
+        atomic_store(&wex->asleep_listed, 0);
+        atomic_fetch_sub(&wd->idle_count, 1);
+    }
+}
+
 /* Drops a reference; the last one frees the dispatcher. */
 void ma_wd_unref(struct ma_wd *wd);
 
 /* Owner thread of `wex`: takes the most urgent queued task if it is
  * strictly more urgent than `below` and attaches it to wex's executor.
- * Returns 1 if it took one, 0 if there was none to take, -1 if one is
- * being pushed and will be takeable in a moment. */
+ * Returns 1 if it took one, 0 if there was none to take, -1 if there is
+ * one it cannot take this instant (another executor is taking, or its
+ * submitter is mid-push): try again in a moment. */
 int ma_wd_take(struct ma_wd_executor *wex, int below);
 
 /* The exit observer of a dispatched task (arg: the executor running it),
@@ -204,8 +223,8 @@ void ma_wd_poke_waiters(struct ma_wd *wd);
  * wd->lock, wakes quit's waiters. */
 void ma_wd_executor_leave(struct ma_wd_executor *wex);
 
-/* A relative timeout as an absolute CLOCK_MONOTONIC deadline. EINVAL for
- * a tv_nsec out of range; NULL stays "no deadline" (returns 1). */
+/* A relative timeout as an absolute CLOCK_MONOTONIC deadline: 0, or
+ * EINVAL for a tv_nsec out of range. NULL sets `*forever` instead. */
 int ma_wd_deadline(struct timespec const *timeout, struct timespec *deadline,
                    bool *forever);
 

@@ -5,16 +5,6 @@
 #include <errno.h>
 #include <sched.h>
 
-static int ma_wd_check_task(monad_async_task task)
-{
-    if (task == NULL || task->user_code == NULL ||
-        (unsigned)task->priority.cpu >= monad_async_priority_max ||
-        (unsigned)task->priority.io >= monad_async_priority_max) {
-        return EINVAL;
-    }
-    return 0;
-}
-
 /* Claims every task for the queue, or none: on a task already attached
  * or queued (EBUSY) the claims made so far are undone. */
 static int ma_wd_claim_all(monad_async_task const *tasks, size_t n)
@@ -42,7 +32,7 @@ monad_async_result monad_async_work_dispatcher_submit(
         return monad_async_make_failure(EINVAL);
     }
     for (size_t i = 0; i < n; i++) {
-        if (ma_wd_check_task(tasks[i]) != 0) {
+        if (!ma_task_is_ready(tasks[i])) {
             return monad_async_make_failure(EINVAL);
         }
     }
@@ -107,9 +97,7 @@ void ma_wd_wake_idle(struct ma_wd *wd, size_t n)
     while (n-- > 0 && (l = wd->idle.tail) != NULL) {
         struct ma_wd_executor *const e =
             ma_container_of(l, struct ma_wd_executor, idle_link);
-        ma_list_remove(&wd->idle, l);
-        atomic_store(&e->asleep_listed, 0);
-        atomic_fetch_sub(&wd->idle_count, 1);
+        ma_wd_unlist_idle(wd, e);
         monad_async_result const r = monad_async_executor_wake(&e->ex->head);
         (void)r;
     }
@@ -124,7 +112,11 @@ int ma_wd_take(struct ma_wd_executor *wex, int below)
     if (ma_wd_best_queued(wd) >= below) {
         return 0;
     }
-    pthread_mutex_lock(&wd->take_lock);
+    /* Another taker holds the lock for a few dozen nanoseconds: retry
+     * from the run loop rather than sleep in the kernel for it. */
+    if (pthread_mutex_trylock(&wd->take_lock) != 0) {
+        return -1;
+    }
     struct ma_inbox_node *n = NULL;
     int p = ma_wd_best_queued(wd);
     if (p < below) {
@@ -145,10 +137,7 @@ int ma_wd_take(struct ma_wd_executor *wex, int below)
     t->exit_observer_arg = wex;
     ma_executor_attach_claimed(wex->ex, t);
     atomic_fetch_add(&wd->dispatched, 1);
-    atomic_store_explicit(
-        &wex->dispatched,
-        atomic_load_explicit(&wex->dispatched, memory_order_relaxed) + 1,
-        memory_order_relaxed);
+    ma_counter_add(&wex->dispatched, 1);
     ma_wd_poke_waiters(wd);
     return 1;
 }

@@ -162,11 +162,7 @@ static size_t ma_wd_tell(struct ma_wd *wd, size_t max, uint32_t activity)
         atomic_store(&e->told_to_quit, 1);
         wd->quit_pending++;
         told++;
-        if (atomic_load(&e->asleep_listed)) {
-            ma_list_remove(&wd->idle, &e->idle_link);
-            atomic_store(&e->asleep_listed, 0);
-            atomic_fetch_sub(&wd->idle_count, 1);
-        }
+        ma_wd_unlist_idle(wd, e);
         monad_async_result const r = monad_async_executor_wake(&e->ex->head);
         (void)r;
     }

@@ -61,6 +61,15 @@ static inline struct ma_task *ma_task_from_link(struct ma_link *l)
     return ma_container_of(l, struct ma_task, link);
 }
 
+/* A task ready to be given work: code to run and priorities in range
+ * (attach and submit say EINVAL otherwise). */
+static inline bool ma_task_is_ready(monad_async_task task)
+{
+    return task != NULL && task->user_code != NULL &&
+           (unsigned)task->priority.cpu < monad_async_priority_max &&
+           (unsigned)task->priority.io < monad_async_priority_max;
+}
+
 /* Plain owner-thread state transitions: while a task is attached only its
  * executor's thread writes `state`, so a release store suffices; the
  * cancel bit is kept across them. */
