@@ -97,7 +97,10 @@ monad_async_work_dispatcher_destroy(monad_async_work_dispatcher wd_)
     }
     struct ma_wd *const wd = ma_wd_from(wd_);
     pthread_mutex_lock(&wd->lock);
-    if (wd->executors_count != 0 || atomic_load(&wd->waiters) != 0) {
+    /* Threads blocked in wait or quit touch the dispatcher when they
+     * wake: it must outlive them. */
+    if (wd->executors_count != 0 || atomic_load(&wd->waiters) != 0 ||
+        wd->quit_waiters != 0) {
         pthread_mutex_unlock(&wd->lock);
         return monad_async_make_failure(EBUSY);
     }

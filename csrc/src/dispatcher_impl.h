@@ -77,6 +77,7 @@ struct ma_wd
     struct ma_list idle;      /* asleep, most recent at the back */
     uint64_t executors_count;
     uint64_t quit_pending; /* told to quit, not yet acknowledged */
+    uint64_t quit_waiters; /* threads blocked in quit */
     struct ma_list wait_records; /* threads blocked in wait */
     /* Tick totals of executors that have left the pool. */
     uint64_t departed_busy_ticks;

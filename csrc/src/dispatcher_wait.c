@@ -197,12 +197,14 @@ monad_async_result monad_async_work_dispatcher_quit(
     size_t told = ma_wd_tell(wd, max_executors, MA_WD_SLEEPING);
     told += ma_wd_tell(wd, max_executors - told, MA_WD_SPINNING);
     told += ma_wd_tell(wd, max_executors - told, MA_WD_ANY_ACTIVITY);
+    wd->quit_waiters++;
     while (wd->quit_pending != 0) {
         err = ma_wd_block(wd, &deadline, forever);
         if (err != 0) {
             break;
         }
     }
+    wd->quit_waiters--;
     pthread_mutex_unlock(&wd->lock);
     return err ? monad_async_make_failure(err)
                : monad_async_make_success((intptr_t)told);

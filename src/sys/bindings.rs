@@ -1068,7 +1068,8 @@ unsafe extern "C" {
     ) -> monad_async_result;
     #[must_use]
     /** Destroys a dispatcher. EBUSY while executors are in its pool (created
- and not yet quit or destroyed) or tasks are queued. Executors that have
+ and not yet quit or destroyed), tasks are queued, or threads are
+ blocked in its wait or quit. Executors that have
  quit may be destroyed after their dispatcher: it is freed once the last
  of them is. Submissions racing with destroy get ESHUTDOWN.*/
     pub fn monad_async_work_dispatcher_destroy(
