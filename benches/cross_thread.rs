@@ -6,7 +6,9 @@
 //! is kept awake by a yielding task or left to park.
 //!
 //! Each figure is a full round trip: spawn, the executor notices, runs the
-//! task, the bench thread sees its effect.
+//! task, the bench thread sees its effect. The `awake/join` pair instead
+//! joins the task's handle from the bench thread (tokio: `block_on` of its
+//! `JoinHandle`), so it also measures how a blocked joiner is woken.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::{Executor, ExecutorHandle, Priority};
@@ -78,6 +80,20 @@ fn cross_thread(c: &mut Criterion) {
                 start.elapsed()
             })
         });
+        if awake {
+            // Spawn, then join from this (non-executor) thread: the join
+            // blocks until the executor has run the task.
+            g.bench_function("monad_async/awake/join", |b| {
+                b.iter(|| {
+                    remote
+                        .handle
+                        .spawn(Priority::Normal, |_cx| 1u64)
+                        .unwrap()
+                        .join()
+                        .unwrap()
+                })
+            });
+        }
         drop(remote);
     }
 
@@ -110,6 +126,11 @@ fn cross_thread(c: &mut Criterion) {
                 start.elapsed()
             })
         });
+        if awake {
+            g.bench_function("tokio/awake/join", |b| {
+                b.iter(|| rt.block_on(rt.spawn(async { 1u64 })).unwrap())
+            });
+        }
         stop.store(true, Ordering::Relaxed);
         if let Some(k) = keeper {
             rt.block_on(k).unwrap();

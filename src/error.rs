@@ -54,13 +54,20 @@ pub struct JoinError {
     repr: Repr,
 }
 
+/// Pointer-sized: the (rare) panic is boxed, so that a
+/// `Result<T, JoinError>` is barely larger than `T` (a `Result<u64, _>`
+/// comes back from `join` in two registers).
 enum Repr {
     Cancelled,
-    Panic {
-        payload: SyncWrapper<Box<dyn Any + Send + 'static>>,
-        message: Option<String>,
-    },
+    Panic(Box<Panic>),
 }
+
+struct Panic {
+    payload: SyncWrapper<Box<dyn Any + Send + 'static>>,
+    message: Option<String>,
+}
+
+const _: () = assert!(std::mem::size_of::<JoinError>() == std::mem::size_of::<usize>());
 
 /// Makes a `Send` value `Sync` by never handing out `&T`.
 struct SyncWrapper<T>(T);
@@ -90,10 +97,10 @@ impl JoinError {
             payload.downcast_ref::<String>().cloned()
         };
         JoinError {
-            repr: Repr::Panic {
+            repr: Repr::Panic(Box::new(Panic {
                 payload: SyncWrapper(payload),
                 message,
-            },
+            })),
         }
     }
 
@@ -125,7 +132,7 @@ impl JoinError {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic { .. })
+        matches!(self.repr, Repr::Panic(_))
     }
 
     /// The panic payload, to pass to [`std::panic::resume_unwind`].
@@ -163,7 +170,7 @@ impl JoinError {
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic { payload, .. } => Ok(payload.into_inner()),
+            Repr::Panic(panic) => Ok(panic.payload.into_inner()),
             Repr::Cancelled => Err(self),
         }
     }
@@ -173,10 +180,10 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panic {
-                message: Some(m), ..
-            } => write!(f, "task panicked: {m}"),
-            Repr::Panic { message: None, .. } => f.write_str("task panicked"),
+            Repr::Panic(panic) => match &panic.message {
+                Some(m) => write!(f, "task panicked: {m}"),
+                None => f.write_str("task panicked"),
+            },
         }
     }
 }
@@ -185,9 +192,9 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic { message, .. } => f
+            Repr::Panic(panic) => f
                 .debug_struct("JoinError::Panic")
-                .field("message", message)
+                .field("message", &panic.message)
                 .finish_non_exhaustive(),
         }
     }
@@ -202,7 +209,7 @@ impl From<JoinError> for io::Error {
     fn from(err: JoinError) -> io::Error {
         match err.repr {
             Repr::Cancelled => errno(libc::ECANCELED),
-            Repr::Panic { .. } => io::Error::other(err),
+            Repr::Panic(_) => io::Error::other(err),
         }
     }
 }

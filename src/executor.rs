@@ -4,48 +4,55 @@
 //! # Structure
 //!
 //! * [`Executor`] owns the C executor, one context switcher, and the
-//!   owner-thread state (`Local`): the lock-free pool of idle C tasks and
-//!   the count of live local jobs. It is neither `Send` nor `Sync`: the C
-//!   executor belongs to the thread that created it.
+//!   owner-thread state (`Local`): the pool of idle tasks for owner-thread
+//!   spawns, the count of live local work and the count of finished remote
+//!   work. It is neither `Send` nor `Sync`: the C executor belongs to the
+//!   thread that created it.
 //! * `Shared` (behind an `Arc`) is what other threads may touch: the closed
-//!   flag, the in-flight counter, the mutex-protected pool of tasks used by
-//!   cross-thread spawns, and the count of live remote jobs.
+//!   flag, the in-flight counter, the pool of idle tasks used by
+//!   cross-thread spawns, and the count of remote spawns. What spawners
+//!   write and what the owner thread writes sit on separate cache lines.
 //!   [`ExecutorHandle`] is a clone of that `Arc`.
 //!
 //! # Invariants
 //!
-//! * A C task is created once and reused: when its work ends its `on_exit`
-//!   hook returns it to the pool it was taken from: `Local::free` (owner
-//!   thread, a `RefCell`, no lock, no atomic read-modify-write) for spawns
-//!   made on the owner thread through [`Executor`] or [`TaskContext`],
-//!   `Shared::remote_free` (a `Mutex`) for spawns through an
-//!   [`ExecutorHandle`]. Every created task is in one of the pools or
+//! * A C task is created once, with its `Slot`, and reused: when its work
+//!   ends its `on_exit` hook returns it to the pool it was taken from.
+//!   Pools hold slots (each names its task), linked through `Slot::next`.
+//!   `Local::free` (owner thread only: a `Cell`, no lock, no atomic) serves
+//!   spawns made on the owner thread through [`Executor`] or
+//!   [`TaskContext`]; `Shared::returned` serves spawns through an
+//!   [`ExecutorHandle`]: a lock-free stack that only the owner thread
+//!   pushes to on the hot path (in `on_exit`), and that spawners pop from
+//!   one at a time (`Shared::poppers`), so a pop never races another pop
+//!   and needs no ABA guard. Every created task is in one of the pools or
 //!   attached; the executor's drop destroys them all.
-//! * No `RefCell` borrow is held across a call into C: C may call
-//!   `on_exit` (which pushes to `Local::free`) from inside `run`, `cancel`
-//!   and `destroy`.
+//! * A pool operation calls neither C nor user code, so none can re-enter
+//!   another: C may call `on_exit` (which pushes) from inside `run`,
+//!   `cancel` and `destroy`.
 //! * Another thread touches the C executor only between `Shared::enter`
 //!   (increment the in-flight count, then check `closed`) and the guard's
 //!   drop (decrement it). The drop sets `closed`, then waits for the
 //!   in-flight count to reach zero before destroying, so no thread can
 //!   reach a destroyed executor.
-//! * `Local` lives in a `Box` whose address never changes; jobs keep a raw
-//!   pointer to it, dereferenced only on the owner thread while the job is
-//!   unfinished, which implies the executor is alive.
+//! * `Local` lives in a `Box` whose address never changes; slots keep a
+//!   raw pointer to it, dereferenced only on the owner thread while their
+//!   work is unfinished, which implies the executor is alive.
 //!
 //! [`TaskContext`]: crate::TaskContext
 
 use crate::error::{check, errno, JoinError};
+use crate::fpstatus;
 use crate::sys::{self, atomics};
-use crate::task::{self, Header, JoinHandle, Priority, TaskContext};
+use crate::task::{self, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -228,7 +235,8 @@ impl ExecutorBuilder {
             } else {
                 sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
             },
-            reserved: [0; 7],
+            io_inflight_limit: 0,
+            reserved: [0; 6],
         };
         let mut ex: sys::monad_async_executor = ptr::null_mut();
         // SAFETY: valid out-pointer and attr.
@@ -245,16 +253,20 @@ impl ExecutorBuilder {
             owner: thread::current().id(),
             local: AtomicPtr::new(ptr::null_mut()),
             closed: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            remote_live: AtomicUsize::new(0),
-            remote_free: Mutex::new(Vec::new()),
             tasks_created: AtomicU64::new(0),
+            spawners: Padded(Spawners {
+                in_flight: AtomicUsize::new(0),
+                remote_spawned: AtomicUsize::new(0),
+                poppers: Mutex::new(()),
+            }),
+            returned: Padded(AtomicPtr::new(ptr::null_mut())),
         });
         let local = Box::into_raw(Box::new(Local {
             shared: Arc::clone(&shared),
             ex,
-            free: RefCell::new(Vec::new()),
+            free: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
+            remote_done: Cell::new(0),
         }));
         shared.local.store(local, Ordering::Release);
         Ok(Executor {
@@ -265,12 +277,10 @@ impl ExecutorBuilder {
     }
 }
 
-/// A C task pointer that may sit in the cross-thread pool.
-struct TaskPtr(sys::monad_async_task);
-
-// SAFETY: an idle (unattached) task is plain memory owned by whoever holds
-// it; the pool's mutex orders the hand-over between threads.
-unsafe impl Send for TaskPtr {}
+/// Keeps a field on its own cache line (the owner thread writes it while
+/// other threads write their neighbours).
+#[repr(align(64))]
+struct Padded<T>(T);
 
 /// The part of an executor other threads may touch.
 pub(crate) struct Shared {
@@ -281,18 +291,36 @@ pub(crate) struct Shared {
     /// The owner-thread state, for jobs spawned remotely; set once.
     local: AtomicPtr<Local>,
     closed: AtomicBool,
-    in_flight: AtomicUsize,
-    /// Jobs attached through a handle and not yet exited.
-    remote_live: AtomicUsize,
-    remote_free: Mutex<Vec<TaskPtr>>,
     tasks_created: AtomicU64,
+    /// Written by spawning threads on every cross-thread spawn; the owner
+    /// thread only reads it. On its own cache line, away from what the
+    /// owner writes.
+    spawners: Padded<Spawners>,
+    /// Idle slots of cross-thread spawns (a stack linked through
+    /// `Slot::next`): pushed by the owner thread in `on_exit` (and by a
+    /// spawner whose attach failed), popped by spawners holding
+    /// `Spawners::poppers`.
+    returned: Padded<AtomicPtr<Slot>>,
+}
+
+/// The part of `Shared` that spawning threads write.
+struct Spawners {
+    /// Threads between `Shared::enter` and the guard's drop.
+    in_flight: AtomicUsize,
+    /// Work attached through a handle, ever (less failed attaches). With
+    /// `Local::remote_done`, the work attached remotely and not yet over.
+    remote_spawned: AtomicUsize,
+    /// Serialises pops of `Shared::returned`: with one popper at a time,
+    /// the node a pop reads cannot be popped, reused and pushed back under
+    /// it (ABA).
+    poppers: Mutex<()>,
 }
 
 // SAFETY: the raw pointers are used from other threads only for the C
 // functions documented thread-safe (attach, wake, task_create with the
 // switcher, whose user count is atomic), and only between `enter` and the
 // guard's drop, while the executor is guaranteed alive. Everything else is
-// atomics or behind the mutex.
+// atomics; the slots in `returned` are handed over by its atomics.
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
@@ -302,13 +330,13 @@ struct InFlight<'a>(&'a Shared);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.spawners.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Shared {
     fn enter(&self) -> io::Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.spawners.0.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
         if self.closed.load(Ordering::SeqCst) {
             return Err(errno(libc::ESHUTDOWN));
@@ -316,14 +344,62 @@ impl Shared {
         Ok(guard)
     }
 
-    fn remote_pool(&self) -> MutexGuard<'_, Vec<TaskPtr>> {
-        self.remote_free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Returns an idle remote slot to `returned`. Any thread.
+    ///
+    /// # Safety
+    /// `slot` must be an idle remote slot of this executor, owned by the
+    /// caller, who does not touch it afterwards.
+    unsafe fn push_returned(&self, slot: NonNull<Slot>) {
+        let mut head = self.returned.0.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the slot is ours until the exchange publishes it.
+            unsafe { *slot.as_ref().next.get() = head };
+            match self.returned.0.compare_exchange_weak(
+                head,
+                slot.as_ptr(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
     }
 
-    /// Creates a C task (expensive: maps its stack). Thread-safe.
-    fn create_task(&self) -> io::Result<sys::monad_async_task> {
+    /// Takes an idle remote slot from `returned`, if there is one.
+    fn pop_returned(&self) -> Option<NonNull<Slot>> {
+        if self.returned.0.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let _one_popper = self
+            .spawners
+            .0
+            .poppers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut head = self.returned.0.load(Ordering::Acquire);
+        loop {
+            let slot = NonNull::new(head)?;
+            // SAFETY: `slot` is in the stack and, as we are the only
+            // popper, stays there until our exchange takes it: it is not
+            // freed, and its `next` (written before its push was released,
+            // which our acquire saw) does not change.
+            let next = unsafe { *slot.as_ref().next.get() };
+            match self.returned.0.compare_exchange_weak(
+                head,
+                next,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(slot),
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Creates a C task (expensive: maps its stack) and its slot.
+    /// Thread-safe.
+    fn create_task(&self, remote: bool) -> io::Result<NonNull<Slot>> {
         let attr = sys::monad_async_task_attr {
             stack_size: self.stack_size,
             reserved: [0; 4],
@@ -333,7 +409,10 @@ impl Shared {
         // task (destroyed last, in Executor::drop).
         check(unsafe { sys::monad_async_task_create(&mut task, self.switcher, &attr) })?;
         self.tasks_created.fetch_add(1, Ordering::Relaxed);
-        Ok(task)
+        let local = self.local.load(Ordering::Acquire).cast_const();
+        // SAFETY: the task was just created and is ours; `local` is the
+        // state of the executor it will be attached to.
+        Ok(unsafe { Slot::create(task, local, self.owner, remote) })
     }
 }
 
@@ -341,39 +420,84 @@ impl Shared {
 pub(crate) struct Local {
     shared: Arc<Shared>,
     ex: sys::monad_async_executor,
-    free: RefCell<Vec<sys::monad_async_task>>,
-    /// Jobs spawned on the owner-thread path and not yet exited.
+    /// Idle slots of owner-thread spawns, linked through `Slot::next`.
+    free: Cell<*mut Slot>,
+    /// Work spawned on the owner-thread path and not yet exited.
     live: Cell<usize>,
+    /// Work attached through a handle that has exited, ever. Counted here,
+    /// on the owner thread alone, so that a remote task's exit costs no
+    /// atomic read-modify-write (see `Spawners::remote_spawned`).
+    remote_done: Cell<usize>,
 }
 
 impl Local {
-    /// The owner-thread spawn path: no lock, no atomic read-modify-write
-    /// beyond the job's `Arc`.
+    /// The owner-thread spawn path: no lock, no allocation once warm, no
+    /// atomic read-modify-write.
+    #[inline]
     pub(crate) fn try_spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
         T: 'static,
     {
-        let pooled = self.free.borrow_mut().pop();
-        let task = match pooled {
-            Some(task) => task,
-            None => self.shared.create_task()?,
+        let slot = match self.pop_free() {
+            // SAFETY: popped from our pool: idle and ours.
+            Some(slot) => unsafe { Slot::claim(slot) },
+            None => self.shared.create_task(false)?,
         };
-        // SAFETY: the task is idle and ours; `self` is the state of the
-        // executor it is attached to next.
-        let handle = unsafe { task::bind(task, priority, f, self, self.shared.owner, false) };
+        // SAFETY: claimed or fresh, so ours, its task unattached.
+        let s = unsafe { slot.as_ref() };
+        // SAFETY: as above.
+        unsafe { task::bind(s, priority, f) };
         self.live.set(self.live.get() + 1);
         // SAFETY: live executor and task; on the owner thread this is the
         // O(1) local path.
-        let r = unsafe { sys::monad_async_task_attach(self.ex, task, ptr::null_mut()) };
+        let r = unsafe { sys::monad_async_task_attach(self.ex, s.task, ptr::null_mut()) };
         if let Err(err) = check(r) {
             self.live.set(self.live.get() - 1);
-            // SAFETY: bound above and not attached.
-            unsafe { task::unbind::<F, T>(task) };
-            self.free.borrow_mut().push(task);
+            // SAFETY: bound above with an F and not attached.
+            let f = unsafe { s.unbind::<F>() };
+            self.push_free(slot);
+            drop(f);
             return Err(err);
         }
-        Ok(handle)
+        // SAFETY: bound for a T and attached; the only handle.
+        Ok(unsafe { JoinHandle::new(slot) })
+    }
+
+    #[inline]
+    fn pop_free(&self) -> Option<NonNull<Slot>> {
+        let slot = NonNull::new(self.free.get())?;
+        // SAFETY: slots in the pool are idle and owned by it; `next` is
+        // only touched on this thread while they are.
+        self.free.set(unsafe { *slot.as_ref().next.get() });
+        Some(slot)
+    }
+
+    #[inline]
+    fn push_free(&self, slot: NonNull<Slot>) {
+        // SAFETY: the caller hands an idle local slot to the pool.
+        unsafe { *slot.as_ref().next.get() = self.free.get() };
+        self.free.set(slot.as_ptr());
+    }
+
+    /// Work attached through a handle and not yet exited, as far as this
+    /// (the owner) thread can tell: every spawn that returned before
+    /// (happens-before) this call is counted.
+    fn remote_live(&self) -> usize {
+        let spawned = self.shared.spawners.0.remote_spawned.load(Ordering::SeqCst);
+        spawned.wrapping_sub(self.remote_done.get())
+    }
+
+    /// How many idle slots the owner-thread pool holds.
+    fn pooled(&self) -> usize {
+        let mut n = 0;
+        let mut p = self.free.get();
+        while let Some(slot) = NonNull::new(p) {
+            n += 1;
+            // SAFETY: pooled slots are idle; `next` is owner-thread state.
+            p = unsafe { *slot.as_ref().next.get() };
+        }
+        n
     }
 
     pub(crate) fn handle(&self) -> ExecutorHandle {
@@ -382,15 +506,16 @@ impl Local {
         }
     }
 
-    /// Waits, on the owner thread, until `header`'s job is done.
-    pub(crate) fn wait_for(&self, header: &Header) -> Result<(), JoinError> {
+    /// Waits, on the owner thread, until `slot`'s work is done.
+    pub(crate) fn wait_for(&self, slot: &Slot) -> Result<(), JoinError> {
         // SAFETY: the executor is alive (see JoinHandle::join).
         let current = unsafe { atomics::executor_current_task(self.ex) }.load(Ordering::Relaxed);
         if !current.is_null() {
             // We are on the owner thread while it runs a task: inside it.
-            return wait_in_task(current, header);
+            return wait_in_task(current, slot);
         }
-        while !header.is_done() {
+        while !slot.is_done() {
+            fpstatus::clear();
             // SAFETY: owner thread, not inside one of its tasks.
             let r = unsafe { sys::monad_async_executor_run(self.ex, 1, ptr::null()) };
             match r.error {
@@ -409,21 +534,22 @@ impl Local {
     }
 }
 
-/// Suspends the running task `current` until `header`'s job is done.
-fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), JoinError> {
+/// Suspends the running task `current` until `slot`'s work is done.
+fn wait_in_task(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinError> {
     const MAX_YIELDS: u32 = 64;
     const MAX_NAP: Duration = Duration::from_millis(1);
     let mut yields = 0;
     let mut nap = Duration::from_micros(1);
     // SAFETY: `current` is the task running on this thread.
     let mine = unsafe { (*current).priority.cpu.0 };
-    while !header.is_done() {
-        // SAFETY: the joined job is not done, so its task is live and
+    while !slot.is_done() {
+        // SAFETY: the joined work is not done, so its task is live and
         // carries it; only this thread writes its priority.
-        let theirs = unsafe { (*header.task()).priority.cpu.0 };
+        let theirs = unsafe { (*slot.task).priority.cpu.0 };
         // A yield lets the joined task run only if it is at least as urgent
         // as we are; otherwise (or once it is evidently sleeping) nap, which
         // takes us off the ready queues.
+        fpstatus::clear();
         let r = if theirs <= mine && yields < MAX_YIELDS {
             yields += 1;
             // SAFETY: `current` is the task running on this thread.
@@ -436,7 +562,7 @@ fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), J
         };
         match r.error {
             0 => {}
-            _ if header.is_done() => break,
+            _ if slot.is_done() => break,
             libc::ECANCELED => return Err(JoinError::cancelled()),
             e => panic!(
                 "JoinHandle::join inside a task that cannot suspend ({}): \
@@ -448,20 +574,26 @@ fn wait_in_task(current: sys::monad_async_task, header: &Header) -> Result<(), J
     Ok(())
 }
 
-/// Returns an exited task to the pool it came from. Called by `on_exit`.
+/// Returns an exited task's slot to the pool it came from. Called by
+/// `on_exit`, as its last touch of the slot.
 ///
 /// # Safety
-/// On the executor's thread; `local` is its live owner-thread state;
-/// `task` is exited and no longer used by the caller.
-pub(crate) unsafe fn release_task(local: *const Local, task: sys::monad_async_task, remote: bool) {
+/// On the executor's thread; the slot's `local` is its live owner-thread
+/// state; the slot is idle (its work done) and no longer used by the
+/// caller.
+#[inline]
+pub(crate) unsafe fn release_slot(slot: NonNull<Slot>) {
     // SAFETY: per the contract.
-    let local = unsafe { &*local };
+    let (local, remote) = unsafe { (&*slot.as_ref().local, slot.as_ref().remote) };
     if remote {
-        local.shared.remote_pool().push(TaskPtr(task));
-        local.shared.remote_live.fetch_sub(1, Ordering::SeqCst);
+        local
+            .remote_done
+            .set(local.remote_done.get().wrapping_add(1));
+        // SAFETY: an idle remote slot of this executor, handed over.
+        unsafe { local.shared.push_returned(slot) };
     } else {
-        local.free.borrow_mut().push(task);
         local.live.set(local.live.get() - 1);
+        local.push_free(slot);
     }
 }
 
@@ -681,6 +813,7 @@ impl Executor {
         let ts_ptr = ts
             .as_ref()
             .map_or(ptr::null(), |t| t as *const libc::timespec);
+        fpstatus::clear();
         // SAFETY: live executor on its owner thread (Executor is !Send);
         // ts_ptr is null or points to a valid timespec for the call.
         let r = unsafe { sys::monad_async_executor_run(self.local().ex, max_items, ts_ptr) };
@@ -712,7 +845,7 @@ impl Executor {
     pub fn run_until_idle(&self) -> io::Result<usize> {
         let local = self.local();
         let mut total = 0;
-        while local.live.get() != 0 || local.shared.remote_live.load(Ordering::SeqCst) != 0 {
+        while local.live.get() != 0 || local.remote_live() != 0 {
             match self.run(usize::MAX, None) {
                 Ok(n) => total += n,
                 Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
@@ -749,17 +882,17 @@ impl Executor {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn cancel<T: 'static>(&self, handle: &JoinHandle<T>) -> io::Result<bool> {
-        let header = handle.header();
-        if !ptr::eq(header.local, self.local.as_ptr()) {
+        let slot = handle.slot();
+        if !ptr::eq(slot.local, self.local.as_ptr()) {
             return Err(errno(libc::EINVAL));
         }
-        if header.is_done() {
+        if slot.is_done() {
             return Ok(false);
         }
-        // SAFETY: owner thread; the job is not done, so its task is live
+        // SAFETY: owner thread; the work is not done, so its task is live
         // and attached to this executor. A pending task's on_exit runs
-        // inside this call; no RefCell borrow is held.
-        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, header.task()) };
+        // inside this call (and pushes to a pool, which nothing holds).
+        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, slot.task) };
         match r.error {
             0 | libc::EAGAIN => Ok(true),
             e => Err(errno(e)),
@@ -841,11 +974,8 @@ impl fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("ex", &local.ex)
             .field("live_local", &local.live.get())
-            .field(
-                "live_remote",
-                &local.shared.remote_live.load(Ordering::Relaxed),
-            )
-            .field("pooled", &local.free.borrow().len())
+            .field("live_remote", &local.remote_live())
+            .field("pooled", &local.pooled())
             .finish_non_exhaustive()
     }
 }
@@ -857,7 +987,7 @@ impl Drop for Executor {
         let shared = &*local.shared;
         // No other thread may enter from now on; wait out those inside.
         shared.closed.store(true, Ordering::SeqCst);
-        while shared.in_flight.load(Ordering::SeqCst) != 0 {
+        while shared.spawners.0.in_flight.load(Ordering::SeqCst) != 0 {
             thread::yield_now();
         }
         // SAFETY: owner thread (Executor is !Send). Cancels and drains every
@@ -868,13 +998,29 @@ impl Drop for Executor {
             // this executor: leak it all rather than free it underneath.
             return;
         }
-        let mut tasks = local.free.take();
-        tasks.extend(shared.remote_pool().drain(..).map(|t| t.0));
+        let mut slots = Vec::new();
+        while let Some(slot) = local.pop_free() {
+            slots.push(slot);
+        }
+        let mut head = shared.returned.0.swap(ptr::null_mut(), Ordering::Acquire);
+        while let Some(slot) = NonNull::new(head) {
+            // SAFETY: taken whole from the stack; no thread is in flight.
+            head = unsafe { *slot.as_ref().next.get() };
+            slots.push(slot);
+        }
         let mut all_freed = true;
-        for task in tasks {
-            // SAFETY: every task exited (destroy drained them) and is idle.
-            let r = unsafe { sys::monad_async_task_destroy(task) };
-            all_freed &= r.error == 0;
+        for slot in slots {
+            // SAFETY: every task exited (destroy drained them) and is idle;
+            // its slot is ours (out of the pools).
+            let r = unsafe { sys::monad_async_task_destroy(slot.as_ref().task) };
+            if r.error == 0 {
+                // SAFETY: idle and ours; never used here again. A live
+                // handle keeps (and later frees) it.
+                unsafe { Slot::abandon(slot) };
+            } else {
+                // The task is not ours to free, so neither is its slot.
+                all_freed = false;
+            }
         }
         if all_freed {
             // SAFETY: no task uses the switcher any more.
@@ -945,31 +1091,42 @@ impl ExecutorHandle {
     {
         let shared = &*self.shared;
         let _in_flight = shared.enter()?;
-        let pooled = shared.remote_pool().pop();
-        let task = match pooled {
-            Some(task) => task.0,
-            None => shared.create_task()?,
+        let slot = match shared.pop_returned() {
+            // SAFETY: popped from the pool: idle and ours.
+            Some(slot) => unsafe { Slot::claim(slot) },
+            None => shared.create_task(true)?,
         };
-        let local = shared.local.load(Ordering::Acquire).cast_const();
-        // SAFETY: the task is idle and ours; `local` is the state of the
-        // executor it goes to (only dereferenced on that executor's thread).
-        let handle = unsafe { task::bind(task, priority, f, local, shared.owner, true) };
-        shared.remote_live.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: claimed or fresh, so ours, its task unattached.
+        let s = unsafe { slot.as_ref() };
+        // SAFETY: as above.
+        unsafe { task::bind(s, priority, f) };
+        shared
+            .spawners
+            .0
+            .remote_spawned
+            .fetch_add(1, Ordering::SeqCst);
         // SAFETY: the executor is alive while we are in flight; attach is
-        // thread-safe.
-        let r = unsafe { sys::monad_async_task_attach(shared.ex, task, ptr::null_mut()) };
+        // thread-safe, and publishes the bound slot to the executor.
+        let r = unsafe { sys::monad_async_task_attach(shared.ex, s.task, ptr::null_mut()) };
         if let Err(err) = check(r) {
-            shared.remote_live.fetch_sub(1, Ordering::SeqCst);
-            // SAFETY: bound above and not attached; F: Send, so dropping the
-            // closure on this thread is fine.
-            unsafe { task::unbind::<F, T>(task) };
-            shared.remote_pool().push(TaskPtr(task));
+            shared
+                .spawners
+                .0
+                .remote_spawned
+                .fetch_sub(1, Ordering::SeqCst);
+            // SAFETY: bound above and not attached; F: Send, so dropping
+            // the closure on this thread is fine.
+            let f = unsafe { s.unbind::<F>() };
+            // SAFETY: idle again and ours.
+            unsafe { shared.push_returned(slot) };
+            drop(f);
             // run_until_idle may be waiting on the count we just undid.
             // SAFETY: alive while in flight; wake is thread-safe.
             let _ = unsafe { sys::monad_async_executor_wake(shared.ex) };
             return Err(err);
         }
-        Ok(handle)
+        // SAFETY: bound for a T and attached; the only handle.
+        Ok(unsafe { JoinHandle::new(slot) })
     }
 
     /// Makes the executor's waiting [`run`](Executor::run) return (with 0

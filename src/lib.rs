@@ -24,6 +24,7 @@
 //!   views of the C `_Atomic` fields.
 //! * [`error`]: errno values as [`std::io::Error`], and [`JoinError`].
 //! * [`executor`] and [`task`]: the safe types.
+//! * [`io`]: files and sockets through the executor's io_uring.
 //! * [`pool`]: a priority-based [`ThreadPool`] of executors, on the C
 //!   work dispatcher.
 //!
@@ -45,6 +46,8 @@
 
 pub mod error;
 pub mod executor;
+mod fpstatus;
+pub mod io;
 pub mod pool;
 pub mod sys;
 pub mod task;
@@ -68,12 +71,17 @@ mod assertions {
     assert_impl_all!(JoinHandle<u32>: Send, Sync);
     assert_not_impl_any!(JoinHandle<Rc<u32>>: Send);
     assert_impl_all!(JoinHandle<Rc<u32>>: Sync);
+    assert_impl_all!(JoinHandle<std::marker::PhantomPinned>: Unpin);
     assert_impl_all!(JoinError: Send, Sync, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);
     assert_impl_all!(ExecutorStats: Send, Sync, Copy);
     assert_impl_all!(TaskStats: Send, Sync, Copy);
     assert_impl_all!(Priority: Send, Sync, Copy);
     assert_impl_all!(Switcher: Send, Sync, Copy);
+    assert_impl_all!(io::File: Send, Sync);
+    assert_impl_all!(io::TcpListener: Send, Sync);
+    assert_impl_all!(io::TcpStream: Send, Sync);
+    assert_impl_all!(io::UdpSocket: Send, Sync);
     assert_impl_all!(ThreadPool: Send, Sync);
     assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
     assert_impl_all!(PoolStats: Send, Sync, Copy);

@@ -17,12 +17,13 @@
 //! * [`ThreadPool`] owns the worker threads and an `Arc<Shared>`: the C
 //!   dispatcher, the context switcher every task uses, and the
 //!   mutex-protected pool of idle C tasks.
-//! * A spawn takes an idle C task (or creates one), binds the closure to
-//!   it with the crate's job machinery ([`crate::task`]: the trampoline
-//!   that catches panics, [`JoinHandle`], [`JoinError`](crate::JoinError))
-//!   and submits it to the dispatcher, which hands it to whichever worker
-//!   is free, most urgent priority first. When its work is over the job's
-//!   exit hook hands the C task back through [`release_task`].
+//! * A spawn takes an idle C task with its slot (or creates them), binds
+//!   the closure to the slot with the crate's task machinery
+//!   ([`crate::task`]: the trampoline that catches panics, [`JoinHandle`],
+//!   [`JoinError`](crate::JoinError)) and submits the task to the
+//!   dispatcher, which hands it to whichever worker is free, most urgent
+//!   priority first. When its work is over the task's exit hook hands the
+//!   slot back through [`release_slot`] (the slot's `foreign` way home).
 //!
 //! # Invariants
 //!
@@ -31,9 +32,9 @@
 //!   before it joins the workers and frees anything, and a task's last
 //!   touch of `Shared` is in its exit hook, which the C dispatcher counts
 //!   as executed only once the hook has returned.
-//! * Every C task created is either in `Shared::free` or bound to a job
-//!   that has not finished; `Drop` destroys them all, after which no
-//!   task uses the switcher.
+//! * Every C task created is, with its slot, either in `Shared::free` or
+//!   carrying work that has not finished; `Drop` destroys them all, after
+//!   which no task uses the switcher.
 //! * Pool closures take no [`TaskContext`]: the job machinery gives one to
 //!   every closure, and a pool task's has no executor state behind it, so
 //!   [`ThreadPool::spawn`] wraps the user's `FnOnce() -> T` in a closure
@@ -42,11 +43,11 @@
 use crate::error::{check, errno};
 use crate::executor::Switcher;
 use crate::sys;
-use crate::task::{self, JoinHandle, Priority, TaskContext};
+use crate::task::{self, Foreign, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
 use std::fmt;
 use std::io;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -290,7 +291,8 @@ impl ThreadPoolBuilder {
                 } else {
                     sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
                 },
-                reserved: [0; 7],
+                io_inflight_limit: 0,
+                reserved: [0; 6],
             },
             reserved: [0; 4],
         };
@@ -372,19 +374,20 @@ fn worker_main(
     let _ = unsafe { sys::monad_async_work_dispatcher_executor_destroy(ex) };
 }
 
-/// A C task pointer in the pool of idle tasks.
-struct TaskPtr(sys::monad_async_task);
+/// An idle slot (and its C task) in the pool's free list.
+struct SlotPtr(NonNull<Slot>);
 
-// SAFETY: an idle (unattached) task is plain memory owned by whoever holds
-// it; the pool's mutex orders the hand-over between threads.
-unsafe impl Send for TaskPtr {}
+// SAFETY: an idle slot and its unattached task are plain memory owned by
+// whoever holds them; the pool's mutex orders the hand-over between
+// threads.
+unsafe impl Send for SlotPtr {}
 
 /// What spawning threads and the workers share.
 struct Shared {
     wd: sys::monad_async_work_dispatcher,
     switcher: sys::monad_async_context_switcher,
     stack_size: usize,
-    free: Mutex<Vec<TaskPtr>>,
+    free: Mutex<Vec<SlotPtr>>,
     tasks_created: AtomicU64,
 }
 
@@ -397,15 +400,19 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    fn free_tasks(&self) -> MutexGuard<'_, Vec<TaskPtr>> {
+    fn free_slots(&self) -> MutexGuard<'_, Vec<SlotPtr>> {
         self.free.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle C task: a pooled one, or a new one (expensive: maps its
-    /// stack).
-    fn take_task(&self) -> io::Result<sys::monad_async_task> {
-        if let Some(task) = self.free_tasks().pop() {
-            return Ok(task.0);
+    /// A slot ready for new work, with its idle C task: a pooled one, or a
+    /// new one (expensive for a stackful switcher: maps a stack).
+    /// `context` is the pool's `Arc<Shared>` pointer, for the slot's way
+    /// home.
+    fn take_slot(&self, context: *const ()) -> io::Result<NonNull<Slot>> {
+        let pooled = self.free_slots().pop();
+        if let Some(slot) = pooled {
+            // SAFETY: idle, out of the pool, ours.
+            return Ok(unsafe { Slot::claim(slot.0) });
         }
         let attr = sys::monad_async_task_attr {
             stack_size: self.stack_size,
@@ -416,20 +423,26 @@ impl Shared {
         // task (destroyed last, in ThreadPool::drop).
         check(unsafe { sys::monad_async_task_create(&mut task, self.switcher, &attr) })?;
         self.tasks_created.fetch_add(1, Ordering::Relaxed);
-        Ok(task)
+        let home = Foreign {
+            release: release_slot,
+            context,
+        };
+        // SAFETY: the task was just created and is ours; release_slot
+        // accepts `context` while the pool, and so any of its work, lives.
+        Ok(unsafe { Slot::create_foreign(task, home) })
     }
 }
 
-/// The exit hook's way back for a pool task: into the idle pool.
+/// The exit hook's way back for a pool task's slot: into the free list.
 ///
 /// # Safety
-/// `ctx` is `Arc::as_ptr` of the live pool's `Shared`; `task` is exited and
-/// no longer used by the caller.
-unsafe fn release_task(ctx: *const (), task: sys::monad_async_task) {
+/// `context` is `Arc::as_ptr` of the live pool's `Shared`; `slot` is idle
+/// (its work done) and no longer used by the caller.
+unsafe fn release_slot(context: *const (), slot: NonNull<Slot>) {
     // SAFETY: per the contract (module invariants: Shared outlives every
     // task's work).
-    let shared = unsafe { &*ctx.cast::<Shared>() };
-    shared.free_tasks().push(TaskPtr(task));
+    let shared = unsafe { &*context.cast::<Shared>() };
+    shared.free_slots().push(SlotPtr(slot));
 }
 
 /// One worker thread and its executor.
@@ -582,30 +595,35 @@ impl ThreadPool {
         self.submit(priority, move |_cx: &mut TaskContext<'_>| f())
     }
 
-    /// Binds `job` to an idle C task and submits it.
+    /// Binds `job` to an idle slot and submits its task.
     fn submit<W, T>(&self, priority: Priority, job: W) -> io::Result<JoinHandle<T>>
     where
         W: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         let shared = &*self.shared;
-        let task = shared.take_task()?;
-        let ctx = Arc::as_ptr(&self.shared).cast::<()>();
-        // SAFETY: the task is idle and ours; `job` ignores its context;
-        // release_task accepts `ctx` while the pool (and so any of its
-        // tasks' work) lives.
-        let handle = unsafe { task::bind_foreign(task, priority, job, release_task, ctx) };
+        let slot = shared.take_slot(Arc::as_ptr(&self.shared).cast())?;
+        // SAFETY: the slot is ours (claimed or fresh) and its task idle;
+        // `job` never uses its TaskContext.
+        let task = unsafe {
+            let s = slot.as_ref();
+            task::bind(s, priority, job);
+            s.task
+        };
         // SAFETY: the dispatcher is alive while the pool is; submit is
         // thread-safe and reads one task pointer.
         let r = unsafe { sys::monad_async_work_dispatcher_submit(shared.wd, &task, 1) };
         if let Err(err) = check(r) {
-            // SAFETY: bound above and not submitted; W: Send, so dropping
-            // the closure on this thread is fine.
-            unsafe { task::unbind::<W, T>(task) };
-            shared.free_tasks().push(TaskPtr(task));
+            // SAFETY: bound with a W above and never submitted.
+            let job = unsafe { slot.as_ref().unbind::<W>() };
+            shared.free_slots().push(SlotPtr(slot));
+            // W: Send, so dropping it on this thread is fine; after the
+            // slot is back, in case its drop panics.
+            drop(job);
             return Err(err);
         }
-        Ok(handle)
+        // SAFETY: bound for a T and submitted; the only handle made.
+        Ok(unsafe { JoinHandle::new(slot) })
     }
 
     /// Blocks until every closure spawned so far (from any thread) has
@@ -747,10 +765,17 @@ impl Drop for ThreadPool {
         // SAFETY: no executors and nothing queued any more.
         let destroyed = unsafe { sys::monad_async_work_dispatcher_destroy(wd) };
         let mut all_freed = destroyed.error == 0;
-        for task in self.shared.free_tasks().drain(..) {
-            // SAFETY: every task's work is over and it is idle.
-            let r = unsafe { sys::monad_async_task_destroy(task.0) };
-            all_freed &= r.error == 0;
+        for slot in self.shared.free_slots().drain(..) {
+            // SAFETY: every task's work is over; the task and its slot are
+            // idle and ours (out of the free list).
+            let r = unsafe { sys::monad_async_task_destroy(slot.0.as_ref().task) };
+            if r.error == 0 {
+                // SAFETY: idle and ours; never used here again. A live
+                // handle keeps (and later frees) it.
+                unsafe { Slot::abandon(slot.0) };
+            } else {
+                all_freed = false;
+            }
         }
         if all_freed {
             // SAFETY: no task uses the switcher any more.

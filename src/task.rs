@@ -3,46 +3,55 @@
 //!
 //! # How a spawn is wired to C
 //!
-//! Each spawn allocates one `Arc<Job<F, T>>` holding the closure, the result
-//! slot and a small `Header` (completion flag, waiter, stats, the C task
-//! carrying the job). The C task's `user_ptr` owns one reference to it, the
-//! [`JoinHandle`] the other. `user_code` is `trampoline::<F, T>` and
-//! `user_on_exit` is `on_exit::<F, T>`, monomorphised per closure type, so
-//! the C function pointers are the only "vtable" needed.
+//! Every C task carries a `Slot` (its `user_ptr`), created with the task
+//! and pooled with it: a spawn stores its closure in the slot (in place
+//! when small, else boxed), the trampoline leaves the outcome there, and
+//! the [`JoinHandle`] takes it from there. A spawn on a warm executor
+//! therefore allocates nothing. The slot's module documents how the
+//! executor side and the handle share it, and when it is reused or freed.
+//! `user_code` is `trampoline::<F, T>` and `user_on_exit` is
+//! `on_exit::<F, T>`, monomorphised per closure type, so the C function
+//! pointers are the only "vtable" needed.
 //!
 //! # Invariants
 //!
 //! * The closure `F` is only ever touched on the executor's thread: taken
 //!   and run by the trampoline, or dropped unrun by `on_exit` (a task
 //!   cancelled before it launched), or dropped by the spawning call itself
-//!   when the attach fails. The one exception is a thread pool's job
-//!   cancelled while still queued, whose `on_exit` runs on the cancelling
-//!   thread: [`bind_foreign`] requires `F: Send` for that. So by the time any other thread can drop the
-//!   last reference to a job, its closure slot is empty, which is why a
-//!   [`JoinHandle<T>`] may be `Send` for `T: Send` even when `F` is not.
+//!   when the attach fails (then the task was never the executor's). So a
+//!   handle never reaches an `F`, which is why a [`JoinHandle<T>`] may be
+//!   `Send` for `T: Send` even when `F` is not. (A thread pool's work
+//!   cancelled while queued ends on the cancelling thread; the pool only
+//!   takes `Send` closures.)
 //! * A panic never crosses into C: the trampoline runs the closure inside
 //!   `catch_unwind` and stores the payload; `on_exit` catches panics from
 //!   the drops it performs.
-//! * The result slot and the stats are written on the executor's thread
+//! * The outcome and the raw stats are written on the executor's thread
 //!   before the `DONE` bit is published with release ordering, and read
-//!   only after it is observed with acquire ordering.
-//! * The C task pointed to by a job's header is valid, and carries that
-//!   job, until the job is `DONE` (its `on_exit` returns the task to a
-//!   pool, after which it may carry other work).
+//!   only after it is observed with acquire ordering. The stats are
+//!   converted to a [`TaskStats`] only when asked for.
+//! * The C task a slot names is valid, and carries that slot's work, until
+//!   the work is `DONE` (its `on_exit` returns the task to a pool, after
+//!   which it may carry other work).
 
 use crate::error::{check, JoinError};
 use crate::executor::{ExecutorHandle, Local};
+use crate::fpstatus;
 use crate::sys::{self, atomics};
 use crate::ticks;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
+
+mod slot;
+
+pub(crate) use slot::{Foreign, Slot};
 
 /// A priority level for a task's CPU time (and its I/O).
 ///
@@ -134,23 +143,50 @@ pub struct TaskStats {
     pub suspensions: u64,
 }
 
-impl TaskStats {
+/// The raw figures of a finished piece of work, captured at its exit: a
+/// few plain copies, converted to a [`TaskStats`] only when someone asks
+/// (the conversion divides by the tick rate, which costs more than the
+/// whole copy).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawStats {
+    attached: u64,
+    launched: u64,
+    exited: u64,
+    executing: u64,
+    suspensions: u64,
+}
+
+impl RawStats {
     /// The figures of a task whose work is over.
     ///
     /// # Safety
     /// `task` must be live and exited, read on its executor's thread.
-    unsafe fn of_exited(task: sys::monad_async_task) -> TaskStats {
+    #[inline]
+    pub(crate) unsafe fn of_exited(task: sys::monad_async_task) -> RawStats {
         // SAFETY: per the contract the task is live and no other thread
         // writes these plain fields now.
-        let (t, suspensions) = unsafe { ((*task).ticks, (*task).suspensions) };
-        TaskStats {
-            launch_latency: ticks::span(t.attached, t.launched),
-            executing: ticks::ticks_to_duration(t.executing),
-            total: ticks::span(t.attached, t.exited),
+        let (t, suspensions) = unsafe { (&(*task).ticks, (*task).suspensions) };
+        RawStats {
+            attached: t.attached,
+            launched: t.launched,
+            exited: t.exited,
+            executing: t.executing,
             suspensions,
         }
     }
 
+    /// Converts the ticks to times.
+    pub(crate) fn to_stats(self) -> TaskStats {
+        TaskStats {
+            launch_latency: ticks::span(self.attached, self.launched),
+            executing: ticks::ticks_to_duration(self.executing),
+            total: ticks::span(self.attached, self.exited),
+            suspensions: self.suspensions,
+        }
+    }
+}
+
+impl TaskStats {
     /// The figures so far of the task running now.
     ///
     /// # Safety
@@ -176,226 +212,32 @@ impl TaskStats {
 }
 
 // ---------------------------------------------------------------------------
-// The job: one spawn's shared state.
+// Binding work to a task, and the two C hooks.
 
-/// `Header::state` bit: the work is over, result and stats are final.
-const DONE: u32 = 1;
-/// `Header::state` bit: a thread is (about to be) blocked on `cond`.
-const WAITER: u32 = 2;
-
-/// The type-independent part of a job.
-pub(crate) struct Header {
-    state: AtomicU32,
-    lock: Mutex<()>,
-    cond: Condvar,
-    /// The C task carrying this job; meaningful until `DONE`.
-    task: AtomicPtr<sys::monad_async_task_head>,
-    /// Written once, on the executor's thread, before `DONE`.
-    stats: UnsafeCell<TaskStats>,
-    /// The executor's owning thread; `None` for a thread pool's job, which
-    /// may run on any of the pool's threads.
-    pub(crate) owner: Option<ThreadId>,
-    /// The executor's owner-thread state; dereferenced only on `owner`.
-    /// Null for a thread pool's job (whose closure never sees its
-    /// `TaskContext`, the only other user of it).
-    pub(crate) local: *const Local,
-    home: Home,
-}
-
-/// Where `on_exit` returns a job's C task once its work is over.
-#[derive(Clone, Copy)]
-enum Home {
-    /// Its executor's pools: the locked one if it was attached through an
-    /// [`ExecutorHandle`] (`remote`), else the owner thread's.
-    Executor { remote: bool },
-    /// `release(ctx, task)`, on the thread that ran the task: a thread
-    /// pool's.
-    Foreign {
-        release: unsafe fn(*const (), sys::monad_async_task),
-        ctx: *const (),
-    },
-}
-
-impl Header {
-    #[inline]
-    pub(crate) fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) & DONE != 0
-    }
-
-    #[inline]
-    pub(crate) fn task(&self) -> sys::monad_async_task {
-        self.task.load(Ordering::Relaxed)
-    }
-
-    /// Publishes completion and wakes a blocked joiner, if any.
-    fn complete(&self) {
-        let prev = self.state.fetch_or(DONE, Ordering::AcqRel);
-        if prev & WAITER != 0 {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.cond.notify_all();
-        }
-    }
-
-    /// Blocks the calling (non-executor) thread until `DONE`.
-    fn block_until_done(&self) {
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        // Announce ourselves under the lock: complete() either sees WAITER
-        // and must take the lock to notify (so it waits until we sleep in
-        // the condvar), or it set DONE first and we see it below.
-        self.state.fetch_or(WAITER, Ordering::AcqRel);
-        while !self.is_done() {
-            guard = self
-                .cond
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-pub(crate) struct Job<F, T> {
-    header: Header,
-    closure: UnsafeCell<Option<F>>,
-    output: UnsafeCell<Option<Result<T, JoinError>>>,
-}
-
-/// What a [`JoinHandle`] sees of a job, without its closure type.
-pub(crate) trait Joinable<T>: 'static {
-    fn header(&self) -> &Header;
-    /// # Safety
-    /// Only after `DONE` was observed with acquire ordering, and only once.
-    unsafe fn take_output(&self) -> Option<Result<T, JoinError>>;
-}
-
-impl<F: 'static, T: 'static> Joinable<T> for Job<F, T> {
-    fn header(&self) -> &Header {
-        &self.header
-    }
-
-    unsafe fn take_output(&self) -> Option<Result<T, JoinError>> {
-        // SAFETY: the writer (executor thread) finished before DONE was
-        // released; the caller observed DONE and is the only taker.
-        unsafe { (*self.output.get()).take() }
-    }
-}
-
-/// Binds a new piece of work to the (unattached) C `task` and returns its
-/// handle. The caller attaches the task next, or calls [`unbind`] if that
-/// fails.
+/// Stores `f` in `slot` (claimed, or fresh) and points the slot's C task
+/// at the hooks for `F` and `T`. The caller attaches the task next, or
+/// calls [`Slot::unbind`] if that fails, and makes the [`JoinHandle`] only
+/// once the attach succeeded.
 ///
 /// # Safety
-/// `task` must be live, not attached, and owned by the caller (taken from a
-/// pool or freshly created); `local` must be the executor's owner-thread
-/// state that the task will be attached to.
-pub(crate) unsafe fn bind<F, T>(
-    task: sys::monad_async_task,
-    priority: Priority,
-    f: F,
-    local: *const Local,
-    owner: ThreadId,
-    remote: bool,
-) -> JoinHandle<T>
+/// `slot` must be owned by the caller (from [`Slot::claim`] or
+/// [`Slot::create`]) and its task unattached.
+#[inline]
+pub(crate) unsafe fn bind<F, T>(slot: &Slot, priority: Priority, f: F)
 where
     F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
     T: 'static,
 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        bind_job(
-            task,
-            priority,
-            f,
-            local,
-            Some(owner),
-            Home::Executor { remote },
-        )
-    }
-}
-
-/// As [`bind`], for a task that goes to a thread pool's dispatcher rather
-/// than to an executor: when its work is over, `on_exit` hands the task to
-/// `release(ctx, task)` on the thread that ran it, or on the thread that
-/// cancelled it while it was still queued (hence `F: Send`).
-///
-/// # Safety
-/// `task` must be live, not attached, and owned by the caller; `f` must
-/// never use its `TaskContext` (it has no executor state behind it);
-/// `release` must accept `ctx` for as long as the task may run.
-pub(crate) unsafe fn bind_foreign<F, T>(
-    task: sys::monad_async_task,
-    priority: Priority,
-    f: F,
-    release: unsafe fn(*const (), sys::monad_async_task),
-    ctx: *const (),
-) -> JoinHandle<T>
-where
-    F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
-    T: 'static,
-{
-    let home = Home::Foreign { release, ctx };
-    // SAFETY: forwarded contract; a null `local` is never dereferenced
-    // for a job without an owner thread.
-    unsafe { bind_job(task, priority, f, std::ptr::null(), None, home) }
-}
-
-/// # Safety
-/// As [`bind`].
-unsafe fn bind_job<F, T>(
-    task: sys::monad_async_task,
-    priority: Priority,
-    f: F,
-    local: *const Local,
-    owner: Option<ThreadId>,
-    home: Home,
-) -> JoinHandle<T>
-where
-    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
-    T: 'static,
-{
-    let job = Arc::new(Job {
-        header: Header {
-            state: AtomicU32::new(0),
-            lock: Mutex::new(()),
-            cond: Condvar::new(),
-            task: AtomicPtr::new(task),
-            stats: UnsafeCell::new(TaskStats::default()),
-            owner,
-            local,
-            home,
-        },
-        closure: UnsafeCell::new(Some(f)),
-        output: UnsafeCell::new(None),
-    });
-    let raw = Arc::into_raw(Arc::clone(&job));
+    let task = slot.task;
     let p = priority.to_sys();
-    // SAFETY: the caller owns the unattached task, so these "set by you"
-    // fields may be written (task.h).
+    // SAFETY: the caller owns the slot and the unattached task, so its
+    // "set by you" fields may be written (task.h).
     unsafe {
+        slot.bind(f);
         (*task).priority.cpu = p;
         (*task).priority.io = p;
         (*task).user_code = Some(trampoline::<F, T>);
         (*task).user_on_exit = Some(on_exit::<F, T>);
-        (*task).user_ptr = raw.cast_mut().cast();
-    }
-    JoinHandle { job }
-}
-
-/// Undoes [`bind`] after a failed attach: drops the closure here and the
-/// task's reference to the job. The task is the caller's again.
-///
-/// # Safety
-/// `task` must have been bound by `bind::<F, T>` and never attached.
-pub(crate) unsafe fn unbind<F, T>(task: sys::monad_async_task)
-where
-    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
-    T: 'static,
-{
-    // SAFETY: user_ptr holds the reference bind leaked for the task; the
-    // task was never attached, so nothing else uses the closure.
-    unsafe {
-        let job = Arc::from_raw((*task).user_ptr.cast::<Job<F, T>>().cast_const());
-        (*task).user_ptr = std::ptr::null_mut();
-        drop((*job.closure.get()).take());
-        drop(job);
     }
 }
 
@@ -405,17 +247,16 @@ where
     F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
     T: 'static,
 {
-    // SAFETY: bind set user_ptr to a live Job<F, T> (the task's own
-    // reference), and we are on the executor's thread, the only one that
-    // touches the closure and the output slot before DONE.
-    let job = unsafe { &*(*task).user_ptr.cast::<Job<F, T>>() };
+    // SAFETY: bind armed the task's slot with an F, and we are on the
+    // executor's thread, the only one touching the storage before DONE.
+    let slot = unsafe { Slot::of(task) };
     // SAFETY: as above.
-    let Some(f) = (unsafe { (*job.closure.get()).take() }) else {
+    let Some(f) = (unsafe { slot.take_closure::<F>() }) else {
         return sys::monad_async_make_success(0);
     };
     let mut cx = TaskContext {
         task,
-        local: job.header.local,
+        local: slot.local,
         _not_send: PhantomData,
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(&mut cx)));
@@ -423,64 +264,58 @@ where
     let cancelled = unsafe { atomics::task_state(task) }.load(Ordering::Acquire)
         & sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_CANCELLED.0
         != 0;
-    let result = match outcome {
+    match outcome {
         Ok(value) if cancelled => {
             // A cancelled task ends Cancelled whatever it returned.
+            // SAFETY: executor thread, closure taken, before DONE.
+            unsafe { slot.set_cancelled() };
             let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
-            Err(JoinError::cancelled())
         }
-        Ok(value) => Ok(value),
-        Err(payload) => Err(JoinError::panic(payload)),
-    };
-    // SAFETY: executor thread, before DONE: we are the only accessor.
-    unsafe { *job.output.get() = Some(result) };
+        // SAFETY: as above.
+        Ok(value) => unsafe { slot.set_value(value) },
+        // SAFETY: as above.
+        Err(payload) => unsafe { slot.set_panic(payload) },
+    }
+    // The switch back to the executor reloads its MXCSR: keep them equal.
+    fpstatus::clear();
     sys::monad_async_make_success(0)
 }
 
-/// `user_on_exit` of every task: completes the job and returns the task to
-/// its pool. Runs on the executor's thread.
+/// `user_on_exit` of every task: completes the work and returns the task
+/// (with its slot) to its pool. Runs on the executor's thread.
 unsafe extern "C" fn on_exit<F, T>(task: sys::monad_async_task)
 where
     F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
     T: 'static,
 {
-    // SAFETY: user_ptr holds the task's reference to its Job<F, T>, which
-    // we take over here; the task is exited and ours until it is pooled.
-    let job = unsafe {
-        let raw = (*task).user_ptr.cast::<Job<F, T>>().cast_const();
-        (*task).user_ptr = std::ptr::null_mut();
-        Arc::from_raw(raw)
+    // SAFETY: the exited task carries its slot, bound with an F making a
+    // T; we are in its user_on_exit on the executor's thread, and read its
+    // exit figures before anything can reuse it.
+    let (slot, unrun, orphaned) = unsafe {
+        let slot = Slot::of(task);
+        let (unrun, orphaned) = slot.finish::<F, T>(RawStats::of_exited(task));
+        (slot, unrun, orphaned)
     };
-    // SAFETY: executor thread, before DONE: we are the only accessor of the
-    // closure, the output and the stats.
-    let unrun = unsafe {
-        let unrun = (*job.closure.get()).take();
-        let output = &mut *job.output.get();
-        if output.is_none() {
-            // user_code never ran: cancelled before launch (ECANCELED).
-            *output = Some(Err(JoinError::cancelled()));
-        }
-        *job.header.stats.get() = TaskStats::of_exited(task);
-        unrun
-    };
-    // From here on the task may carry other work: don't touch it again.
-    match job.header.home {
-        // SAFETY: the header's `local` is the live owner-thread state of
-        // the executor we run on; `task` is exited and unused.
-        Home::Executor { remote } => unsafe {
-            crate::executor::release_task(job.header.local, task, remote)
-        },
-        // SAFETY: bind_foreign's contract: `release` accepts `ctx` while
-        // the task may run, which it still does (this is its exit hook).
-        Home::Foreign { release, ctx } => unsafe { release(ctx, task) },
+    // From here on the task and its slot may carry other work: this is our
+    // last touch of either.
+    match slot.foreign {
+        // SAFETY: the slot's `local` is the live owner-thread state of the
+        // executor we run on; the slot is idle and done with.
+        None => unsafe { crate::executor::release_slot(NonNull::from(slot)) },
+        // SAFETY: create_foreign's contract: `release` accepts `context`
+        // while the slot's task carries work, which it still does (this is
+        // its exit hook); the slot is idle and done with.
+        Some(f) => unsafe { (f.release)(f.context, NonNull::from(slot)) },
     }
-    job.header.complete();
-    // User drop code (an unrun closure; the output, if the handle is gone)
+    // User drop code (an unrun closure; the outcome, if the handle is gone)
     // must not unwind into C.
-    let _ = panic::catch_unwind(AssertUnwindSafe(move || {
-        drop(unrun);
-        drop(job);
-    }));
+    if unrun.is_some() || orphaned.is_some() {
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || {
+            drop(unrun);
+            drop(orphaned);
+        }));
+        fpstatus::clear();
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -512,6 +347,12 @@ pub struct TaskContext<'a> {
 }
 
 impl TaskContext<'_> {
+    /// The C task this context belongs to, for the I/O layer.
+    #[inline]
+    pub(crate) fn raw_task(&self) -> sys::monad_async_task {
+        self.task
+    }
+
     /// Goes to the back of this task's priority level and lets other tasks
     /// run; returns when resumed.
     ///
@@ -529,6 +370,7 @@ impl TaskContext<'_> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn yield_now(&mut self) -> io::Result<()> {
+        fpstatus::clear();
         // SAFETY: self.task is the task running on this thread (a
         // TaskContext exists only inside its own closure call).
         check(unsafe { sys::monad_async_task_yield(self.task) }).map(drop)
@@ -555,6 +397,7 @@ impl TaskContext<'_> {
     /// ```
     pub fn sleep(&mut self, duration: Duration) -> io::Result<()> {
         let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        fpstatus::clear();
         // SAFETY: self.task is the task running on this thread.
         check(unsafe { sys::monad_async_task_suspend_for_duration(self.task, ns) }).map(drop)
     }
@@ -678,8 +521,21 @@ impl fmt::Debug for TaskContext<'_> {
 // ---------------------------------------------------------------------------
 // JoinHandle
 
-/// The task running on this thread (of whatever executor, or thread pool
-/// executor, is running here), if any.
+thread_local! {
+    /// The thread's id, cached: `thread::current()` clones an `Arc`.
+    static THREAD_ID: ThreadId = thread::current().id();
+}
+
+/// True when the calling thread is `owner`; false also when the thread is
+/// tearing down its thread-locals, where the caller must then take its
+/// general path.
+#[inline]
+fn on_thread(owner: ThreadId) -> bool {
+    THREAD_ID.try_with(|id| *id == owner).unwrap_or(false)
+}
+
+/// The task running on this thread (of whichever executor, a thread
+/// pool's included, is running here), if any.
 fn running_task() -> Option<sys::monad_async_task> {
     // SAFETY: no preconditions.
     let ex = unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
@@ -691,39 +547,33 @@ fn running_task() -> Option<sys::monad_async_task> {
     (!task.is_null()).then_some(task)
 }
 
-/// Suspends the running task `current` in growing naps until `header`'s
-/// job, which belongs to another thread or to a thread pool, is done.
+/// Suspends the running task `current` in growing naps until `slot`'s
+/// work, which belongs to another thread or to a thread pool, is done.
 /// Naps rather than yields: a nap leaves the executor free to run other
-/// work (a thread pool's executor takes the joined job itself, if it is
+/// work (a thread pool's executor takes the joined work itself, if it is
 /// still queued), where a yield would come straight back. A task that
 /// cannot suspend (the none switcher) blocks its thread instead.
-fn nap_until_done(current: sys::monad_async_task, header: &Header) -> Result<(), JoinError> {
+#[cold]
+fn nap_until_done(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinError> {
     const MAX_NAP: Duration = Duration::from_millis(1);
     let mut nap = Duration::from_micros(1);
-    while !header.is_done() {
+    while !slot.is_done() {
+        fpstatus::clear();
         // SAFETY: `current` is the task running on this thread.
         let r =
             unsafe { sys::monad_async_task_suspend_for_duration(current, nap.as_nanos() as u64) };
         nap = (nap * 2).min(MAX_NAP);
         match r.error {
             0 => {}
-            _ if header.is_done() => break,
+            _ if slot.is_done() => break,
             libc::ECANCELED => return Err(JoinError::cancelled()),
             _ => {
-                header.block_until_done();
+                slot.block_until_done();
                 break;
             }
         }
     }
     Ok(())
-}
-
-/// The calling thread's id, cached: `thread::current()` clones an `Arc`.
-fn current_thread_id() -> ThreadId {
-    thread_local! {
-        static ID: ThreadId = thread::current().id();
-    }
-    ID.with(|id| *id)
 }
 
 /// Owns the right to a spawned task's result.
@@ -742,29 +592,50 @@ fn current_thread_id() -> ThreadId {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    job: Arc<dyn Joinable<T>>,
+    slot: NonNull<Slot>,
+    _owns: PhantomData<T>,
 }
 
-// SAFETY: a JoinHandle only reaches the job's header (atomics, a Mutex, a
-// Condvar, stats published before DONE) and, by value in join/try_join,
-// its T. The closure, which need not be Send, is only touched on the
-// executor's thread and is gone before any other thread can drop the last
-// reference (module invariants). So moving the handle moves at most a T.
+// SAFETY: a JoinHandle reaches its slot's state word (atomics), the raw
+// stats published before DONE, and, by value in join/try_join or dropped
+// in drop, the outcome: a T or a Send panic payload. The closure, which
+// need not be Send, is only touched on the executor's thread (slot
+// invariants). So moving the handle moves at most a T.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
 // SAFETY: &JoinHandle gives is_finished and stats only, which read the
-// header's atomics and its published, Copy stats; the T is never reached.
+// state word and the published, Copy raw stats; the T is never reached.
 unsafe impl<T> Sync for JoinHandle<T> {}
 
-// A handle holds no state a panic could leave half-updated: its job is
-// updated only by the executor, with atomics and a poison-tolerant mutex.
+// Nothing in a handle is ever pinned (its T, when taken, is moved out).
+impl<T> Unpin for JoinHandle<T> {}
+
+// A handle holds no state a panic could leave half-updated: its slot is
+// updated by the executor and the handle with atomics only.
 impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
 impl<T> std::panic::RefUnwindSafe for JoinHandle<T> {}
 
-impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn header(&self) -> &Header {
-        self.job.header()
+impl<T> JoinHandle<T> {
+    /// The handle of the work just bound to `slot` (and attached).
+    ///
+    /// # Safety
+    /// `slot` must have been bound for a `T` by [`bind`], and this must be
+    /// the only handle made for it.
+    #[inline]
+    pub(crate) unsafe fn new(slot: NonNull<Slot>) -> JoinHandle<T> {
+        JoinHandle {
+            slot,
+            _owns: PhantomData,
+        }
     }
 
+    #[inline]
+    pub(crate) fn slot(&self) -> &Slot {
+        // SAFETY: the handle keeps its slot alive (HANDLE bit) until drop.
+        unsafe { self.slot.as_ref() }
+    }
+}
+
+impl<T: 'static> JoinHandle<T> {
     /// True once the task's work is over (returned, panicked or
     /// cancelled): [`join`](JoinHandle::join) will not wait.
     ///
@@ -778,8 +649,9 @@ impl<T: 'static> JoinHandle<T> {
     /// assert!(h.is_finished());
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn is_finished(&self) -> bool {
-        self.header().is_done()
+        self.slot().is_done()
     }
 
     /// The task's time figures, once it is finished.
@@ -795,10 +667,10 @@ impl<T: 'static> JoinHandle<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn stats(&self) -> Option<TaskStats> {
-        let header = self.header();
-        if header.is_done() {
-            // SAFETY: written before DONE was released; DONE observed.
-            Some(unsafe { *header.stats.get() })
+        let slot = self.slot();
+        if slot.is_done() {
+            // SAFETY: DONE observed (acquire); the handle holds the slot.
+            Some(unsafe { slot.stats() }.to_stats())
         } else {
             None
         }
@@ -868,27 +740,54 @@ impl<T: 'static> JoinHandle<T> {
     /// # drop(handle);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn join(self) -> Result<T, JoinError> {
-        let header = self.header();
-        if !header.is_done() {
-            if header.owner == Some(current_thread_id()) {
-                // SAFETY: not DONE and on the owner thread, so the executor
-                // is alive (dropping it completes every job, and it can
-                // only be dropped on this thread, which is here).
-                unsafe { (*header.local).wait_for(header)? };
-            } else if let Some(current) = running_task() {
-                nap_until_done(current, header)?;
-            } else {
-                header.block_until_done();
-            }
+        let slot = self.slot();
+        if !slot.is_done() {
+            self.wait()?;
         }
         self.take()
     }
 
+    /// Waits until the work is over; see [`join`](JoinHandle::join).
+    #[cold]
+    fn wait(&self) -> Result<(), JoinError> {
+        let slot = self.slot();
+        if slot.owner.is_some_and(on_thread) {
+            // SAFETY: not DONE and on the owner thread, so the executor is
+            // alive (dropping it completes all work, and it can only be
+            // dropped on this thread, which is here).
+            unsafe { (*slot.local).wait_for(slot) }
+        } else if let Some(current) = running_task() {
+            nap_until_done(current, slot)
+        } else {
+            slot.block_until_done();
+            Ok(())
+        }
+    }
+
+    /// The result of finished work; the handle is spent.
+    #[inline]
     fn take(self) -> Result<T, JoinError> {
-        // SAFETY: DONE was observed (acquire) by our caller, and `self` is
-        // consumed, so this is the only take.
-        unsafe { self.job.take_output() }.unwrap_or_else(|| Err(JoinError::cancelled()))
+        let this = ManuallyDrop::new(self);
+        // SAFETY: DONE was observed (acquire) by our caller; `self` is
+        // consumed (its drop will not run), so this is the only take, and
+        // the release is its last touch of the slot.
+        unsafe {
+            let result = this.slot().take_result::<T>();
+            slot::release_handle(this.slot);
+            result
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: we are the slot's handle, for work producing a T, and
+        // never touch it again. The outcome is dropped after the slot is
+        // released (T: Send when this runs on another thread: the handle
+        // is Send only then).
+        drop(unsafe { slot::drop_handle::<T>(self.slot) });
     }
 }
 

@@ -9,6 +9,7 @@
  *   monad_async/context.h   context switchers (sjlj, asm, none)
  *   monad_async/task.h      tasks: create, attach, yield, sleep, cancel
  *   monad_async/executor.h  executors: create, run, wake, destroy
+ *   monad_async/io.h        io_uring I/O from inside tasks
  *   monad_async/dispatcher.h  work dispatchers: a priority thread pool
  *
  * Every function returns monad_async_result; bad input gives an errno
@@ -23,6 +24,7 @@
 #include "monad_async/context.h"
 #include "monad_async/task.h"
 #include "monad_async/executor.h"
+#include "monad_async/io.h"
 #include "monad_async/dispatcher.h"
 
 /* Sizes and offsets of the public structs, for bindings to check their

@@ -53,6 +53,18 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
             ex->head.tasks_timed--;
             ma_executor_make_ready(ex, t);
         }
+        else if (t->where == MA_TASK_SQE_WAIT) {
+            ma_io_cancel_sqe_wait(ex, t);
+        }
+        else if (t->where == MA_TASK_BUF_WAIT) {
+            ma_io_cancel_buffer_wait(ex, t);
+        }
+        else if (t->where == MA_TASK_IO_WAIT) {
+            /* The kernel ends its operations early; it resumes when the
+             * one it waits for has completed, never before: the kernel
+             * may be using buffers on its stack. */
+            ma_io_cancel_task_ops(ex, t);
+        }
         /* A yielded task is already queued: it keeps its place. */
     }
     return EAGAIN;

@@ -1,6 +1,7 @@
 /* Executors: creation, destruction (cancel and drain), wake. */
 #include "executor_impl.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -63,6 +64,23 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
     while (ex->timers.head != NULL) {
         (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->timers.head));
     }
+    /* Tasks waiting for a submission entry move to the ready queues with
+     * ECANCELED; tasks with operations in flight have them cancelled and
+     * resume once the kernel has finished each (they are on no list:
+     * find them through the slots). */
+    for (int p = 0; p < monad_async_priority_max; p++) {
+        while (ex->sqe_waiters[p].head != NULL) {
+            (void)ma_executor_cancel_local(
+                ex, ma_task_from_link(ex->sqe_waiters[p].head));
+        }
+    }
+    ma_io_cancel_all_buffer_waits(ex);
+    for (uint32_t i = 0; i < ex->io_slot_count; i++) {
+        struct monad_async_io_status *const st = ex->io_slots[i].status;
+        if (st != NULL) {
+            (void)ma_executor_cancel_local(ex, ma_task_from(st->task));
+        }
+    }
     /* Take each queue whole first: exit hooks run by the cancels may
      * touch the queues, never the tasks set aside here (they are still
      * attached, so nobody can destroy or re-attach them). */
@@ -100,17 +118,26 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
      * later suspension points return ECANCELED at once, so each pass
      * makes progress. */
     static struct timespec const no_wait = {0, 0};
+    /* With operations in flight, wait in the ring for their completions
+     * rather than spin. */
+    static struct timespec const io_wait = {0, 10 * 1000 * 1000};
     for (;;) {
         ma_executor_cancel_all(ex);
         if (ex->head.tasks_attached == 0 && ma_inbox_is_empty(&ex->attaches) &&
             ma_inbox_is_empty(&ex->cancels)) {
             break;
         }
-        monad_async_result const r =
-            monad_async_executor_run(ex_, SIZE_MAX, &no_wait);
+        monad_async_result const r = monad_async_executor_run(
+            ex_, SIZE_MAX, ex->io_slots_used != 0 ? &io_wait : &no_wait);
         (void)r;
     }
+    /* Every operation a task started has completed: nothing the kernel
+     * could still write to is left. */
+    assert(ex->io_slots_used == 0 &&
+           ex->head.io.submitted == ex->head.io.completed);
     ma_ring_teardown(ex);
+    ma_io_free_buffer_pools(ex);
+    ma_io_free_buffer_rings(ex);
     free(ex);
     return monad_async_make_success(0);
 }

@@ -15,6 +15,22 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+/* One in-flight operation's identity. */
+struct ma_io_slot
+{
+    struct monad_async_io_status *status; /* NULL while free */
+    uint32_t generation;                  /* bumped at each use */
+    uint32_t next_free;
+};
+
+#define MA_IO_NO_SLOT UINT32_MAX
+/* user_data values that are not operations: the top bit is set, which
+ * an operation's (generation << 32 | slot, generation < 2^31) never has.
+ * liburing's own internal timeout uses all ones (LIBURING_UDATA_TIMEOUT). */
+#define MA_UD_INTERNAL (1ull << 63)
+#define MA_UD_WAKE (MA_UD_INTERNAL | 1u)
+#define MA_UD_CANCEL (MA_UD_INTERNAL | 2u)
+
 struct ma_executor
 {
     struct monad_async_executor_head head; /* first: the public handle */
@@ -28,6 +44,32 @@ struct ma_executor
     struct ma_list ready[monad_async_priority_max];
     struct ma_list timers; /* sorted by deadline, FIFO among equals */
     struct io_uring ring;
+
+    /* I/O (io_op.c, io_pump.c). Each operation in flight holds a slot;
+     * its user_data names the slot and the slot's generation, so a
+     * completion can never be taken for another operation. */
+    struct ma_io_slot *io_slots;
+    uint32_t io_slot_count; /* = the in-flight limit */
+    uint32_t io_free_slot;  /* head of the free list, MA_IO_NO_SLOT: none */
+    uint32_t io_slots_used;
+    /* Slots set aside for tasks woken from the SQE wait queue. */
+    uint32_t io_granted;
+    /* Tasks waiting for a submission entry, per I/O priority. */
+    struct ma_list sqe_waiters[monad_async_priority_max];
+    uint32_t sqe_waiters_count;
+    /* Slices run since the ring was last pumped. */
+    uint32_t slices_since_pump;
+    uint16_t ioprio[monad_async_priority_max]; /* SQE ioprio per level */
+    bool has_op_socket; /* the kernel knows IORING_OP_SOCKET */
+    bool has_buffers;   /* buffers registered */
+    struct ma_list buffer_pools; /* its pools (io_buffers.c) */
+    struct ma_list buffer_rings; /* its provided-buffer rings */
+    uint16_t next_buffer_group;
+    /* Wakes a ring-sleeping executor: other threads write it, the ring
+     * reads it (see io_pump.c). */
+    int wake_fd;
+    bool wake_armed;
+    uint64_t wake_buf;
 
     /* --- touched by other threads --- */
     struct ma_inbox attaches;
@@ -104,5 +146,48 @@ void ma_executor_notify(struct ma_executor *ex);
 /* io_uring set-up (ring.c). 0 or errno. */
 int ma_ring_setup(struct ma_executor *ex, struct monad_async_executor_attr const *attr);
 void ma_ring_teardown(struct ma_executor *ex);
+
+/* The ring in the run loop (io_pump.c). */
+/* Operations queued or in flight, or SQEs not yet submitted. */
+static inline bool ma_io_busy(struct ma_executor *ex)
+{
+    return ex->io_slots_used != 0 || io_uring_sq_ready(&ex->ring) != 0;
+}
+/* Submits what is queued, reaps completions (making their tasks ready)
+ * and wakes SQE waiters for the slots that freed. One system call. */
+void ma_io_pump(struct ma_executor *ex);
+/* As ma_executor_wait for an executor with a ring: submits, then sleeps
+ * in the ring until a completion, a wake or the deadline. */
+void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks);
+/* (Re)arms the wake eventfd read. */
+void ma_io_arm_wake(struct ma_executor *ex);
+/* Any thread: ends a ring wait (writes the wake eventfd). */
+void ma_io_notify(struct ma_executor *ex);
+/* Inside a task: suspends it (it has been queued somewhere) and returns
+ * what the resumption brought (suspend.c). */
+monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
+
+/* Operations and their life (io_op.c). */
+/* An SQE for an internal request (cancel, wake), flushing the queue to
+ * the kernel first if it is full. */
+struct io_uring_sqe *ma_io_internal_sqe(struct ma_executor *ex);
+/* Handles one operation's CQE. */
+void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res, uint32_t flags);
+/* Asks the kernel to cancel every operation `t` has in flight. */
+void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t);
+/* Owner thread: cancel of a task waiting for an SQE (unlinks it). */
+void ma_io_cancel_sqe_wait(struct ma_executor *ex, struct ma_task *t);
+/* Gives set-aside slots to waiting tasks, highest I/O priority first. */
+void ma_io_grant_waiters(struct ma_executor *ex);
+
+/* Buffer pools (io_buffers.c). */
+/* Owner thread: cancel of a task waiting for a buffer (unlinks it). */
+void ma_io_cancel_buffer_wait(struct ma_executor *ex, struct ma_task *t);
+/* Owner thread: cancels every task waiting for a buffer (destroy). */
+void ma_io_cancel_all_buffer_waits(struct ma_executor *ex);
+/* Frees the pools still alive when the executor goes. */
+void ma_io_free_buffer_pools(struct ma_executor *ex);
+/* Frees the provided-buffer rings still alive (io_buffer_ring.c). */
+void ma_io_free_buffer_rings(struct ma_executor *ex);
 
 #endif

@@ -70,6 +70,19 @@ static inline struct ma_task *ma_executor_pop_ready(struct ma_executor *ex)
     return NULL;
 }
 
+/* user_code returned with initiated operations still in flight, whose
+ * buffers it may own: cancel them, and record the exit only once the
+ * kernel has finished them all (ma_io_complete), so the task cannot be
+ * reused, nor its stack, while the kernel may still write to it. */
+static void ma_executor_drain_exited(struct ma_executor *ex, struct ma_task *t)
+{
+    t->io_draining = true;
+    t->io_waiting_for = NULL;
+    t->where = MA_TASK_IO_WAIT;
+    ma_task_set_state(t, MONAD_ASYNC_TASK_STATE_ATTACHED);
+    ma_io_cancel_task_ops(ex, t);
+}
+
 /* Runs one slice of `t`, starting at stamp `now`; returns the end stamp. */
 static inline uint64_t
 ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
@@ -101,12 +114,31 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     }
     if (t->exiting) {
         t->exiting = false;
-        ma_executor_finish(ex, t, end);
+        /* Completed operations nobody reaped are simply forgotten. */
+        t->io_done_head = t->io_done_tail = NULL;
+        if (__builtin_expect(t->io_inflight != 0, 0)) {
+            ma_executor_drain_exited(ex, t);
+        }
+        else {
+            ma_executor_finish(ex, t, end);
+        }
     }
     else {
         t->head.ticks.suspended = end;
     }
     return end;
+}
+
+/* The ring is pumped (one system call) when there is I/O queued or in
+ * flight and either nothing is ready to run or this many slices have run
+ * since the last pump, so that completions reach their tasks while other
+ * tasks keep the executor busy. */
+#define MA_IO_PUMP_INTERVAL 32
+
+static inline bool ma_executor_any_ready(struct ma_executor const *ex)
+{
+    return ex->ready[0].head != NULL || ex->ready[1].head != NULL ||
+           ex->ready[2].head != NULL;
 }
 
 static uint64_t ma_timespec_to_deadline(
@@ -162,8 +194,20 @@ monad_async_result monad_async_executor_run(
             uint64_t const t = ex->track_time ? now : ma_ticks_read();
             ma_executor_fire_timers(ex, t);
         }
+        if (ex->has_ring && ma_io_busy(ex) &&
+            (ex->slices_since_pump >= MA_IO_PUMP_INTERVAL ||
+             !ma_executor_any_ready(ex))) {
+            ma_io_pump(ex);
+            /* The pump is a system call: the next slice starts after it,
+             * not at the previous slice's end, or the task resumed next
+             * would be charged for the kernel's time. */
+            if (ex->track_time) {
+                now = ma_ticks_read();
+            }
+        }
         struct ma_task *const t = ma_executor_pop_ready(ex);
         if (t != NULL) {
+            ex->slices_since_pump++;
             now = ma_executor_run_slice(ex, t, now);
             if (++done >= max_items) {
                 break;
@@ -194,12 +238,23 @@ monad_async_result monad_async_executor_run(
             }
         }
         ex->head.counters.sleeps++;
-        ma_executor_wait(ex, until);
+        if (ex->has_ring) {
+            ma_io_wait(ex, until);
+        }
+        else {
+            ma_executor_wait(ex, until);
+        }
         uint64_t const wait_end = ma_ticks_read();
         if (ex->track_time) {
             ex->head.ticks.sleeping += wait_end - wait_start;
             now = wait_end;
         }
+    }
+    if (ex->has_ring && io_uring_sq_ready(&ex->ring) != 0) {
+        /* Left with max_items reached: hand the kernel what the last
+         * tasks queued rather than keep it until the next run. */
+        (void)io_uring_submit(&ex->ring);
+        ex->head.io.enters++;
     }
     if (ex->track_time) {
         ex->head.ticks.in_run += now - start;

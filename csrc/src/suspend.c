@@ -1,5 +1,6 @@
-/* Suspension points inside a task: yield and timed sleep, and the timer
- * list that wakes sleepers on executors without a ring. */
+/* Suspension points inside a task: yield and timed sleep (an io_uring
+ * timeout where the executor has a ring), and the timer list that wakes
+ * sleepers on executors without one. */
 #include "executor_impl.h"
 
 #include <errno.h>
@@ -26,7 +27,7 @@ static int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_o
 
 /* The task has been queued somewhere; switch back to the run loop and
  * report what the resumption brought. */
-static monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
+monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
 {
     t->head.suspensions++;
     ex->head.counters.suspended++;
@@ -62,6 +63,17 @@ monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns)
         return monad_async_make_failure(err);
     }
     struct ma_task *const t = ma_task_from(task);
+    if (ex->has_ring) {
+        /* A kernel timeout on CLOCK_MONOTONIC, relative to its submission
+         * (after this call), so never short. The task waits for its
+         * completion even when cancelled (the cancel makes the kernel
+         * complete it early with ECANCELED), so no timer is ever left
+         * armed once the task has moved on. */
+        ex->head.tasks_timed++;
+        monad_async_result const r = monad_async_io_timeout(task, NULL, ns);
+        ex->head.tasks_timed--;
+        return r;
+    }
     uint64_t const now = ma_ticks_read();
     /* Pad by 500 ppm and a microsecond: the tick rate is calibrated, not
      * exact, and NTP may slew CLOCK_MONOTONIC by up to 500 ppm against

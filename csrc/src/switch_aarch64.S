@@ -33,8 +33,13 @@
     str x9, [x0]
     mov sp, x1
 .if \fp
+    /* Write FPCR only when it differs: the write may serialise. */
+    mrs x10, fpcr
     ldr x9, [sp, #160]
+    cmp x9, x10
+    b.eq 1f
     msr fpcr, x9
+1:
 .endif
     ldp x19, x20, [sp, #0]
     ldp x21, x22, [sp, #16]

@@ -1,7 +1,7 @@
 /* The asm switcher's register switch for x86-64 (System V ABI).
  *
  * Callee-saved: rbx, rbp, r12-r15, rsp, plus the MXCSR control bits and
- * the x87 control word. Everything else is caller-saved, so a switch that
+ * the x87 control word (the MXCSR status flags are caller-saved). Everything else is caller-saved, so a switch that
  * looks like a function call needs to save nothing more.
  *
  * Saved frame, from the saved stack pointer up:
@@ -28,10 +28,26 @@
     fnstcw 4(%rsp)
 .endif
     movq %rsp, (%rdi)
+.if \fp
+    movl (%rsp), %eax
+    movzwl 4(%rsp), %edx
+.endif
     movq %rsi, %rsp
 .if \fp
+    /* Load the control words only when they differ. Writing MXCSR with
+     * a new value stalls the pipeline (it is renamed only so far), and
+     * the status flags (bits 0-5) differ all the time: one inexact
+     * operation on either side sets them. The ABI makes only the control
+     * bits callee-saved, so equal control bits mean nothing to do. */
+    xorl (%rsp), %eax
+    testl $0xffc0, %eax
+    jz 1f
     ldmxcsr (%rsp)
+1:
+    cmpw 4(%rsp), %dx
+    je 2f
     fldcw 4(%rsp)
+2:
     addq $8, %rsp
 .endif
     popq %r15

@@ -3,6 +3,7 @@
 #define MONAD_ASYNC_TASK_IMPL_H
 
 #include <monad_async/task.h>
+#include <monad_async/io.h>
 
 #include "context_impl.h"
 #include "inbox.h"
@@ -16,7 +17,12 @@ enum ma_task_where
     MA_TASK_NOWHERE = 0,
     MA_TASK_READY,  /* a ready queue: pending launch or waiting to resume */
     MA_TASK_TIMERS, /* the timer list: sleeping */
+    MA_TASK_SQE_WAIT, /* an executor's queue of tasks waiting for an SQE */
+    MA_TASK_IO_WAIT,  /* on no list: suspended until a completion */
+    MA_TASK_BUF_WAIT, /* a buffer pool's queue of tasks waiting for one */
 };
+
+struct ma_buffer_pool;
 
 struct ma_task
 {
@@ -31,6 +37,27 @@ struct ma_task
     uint64_t timer_deadline;    /* ticks, while on the timer list */
     int resume_error;           /* delivered by the next resumption */
     bool exiting;               /* user_code returned, set on its stack */
+
+    /* I/O (owner thread of its executor). Operations in flight, a
+     * doubly linked list through the statuses' prev/next; completed
+     * initiate-form operations not yet reaped, in completion order. */
+    struct monad_async_io_status *io_inflight_head;
+    struct monad_async_io_status *io_done_head;
+    struct monad_async_io_status *io_done_tail;
+    uint32_t io_inflight;
+    /* While MA_TASK_IO_WAIT: the status whose completion resumes it, or
+     * MA_IO_WAIT_ANY for any initiate-form completion. */
+    struct monad_async_io_status *io_waiting_for;
+    /* A submission slot was set aside for it when it left the SQE wait
+     * queue; it takes it when it runs. */
+    bool io_granted;
+    /* user_code returned with operations in flight: it is recorded as
+     * exited once the kernel has finished them. */
+    bool io_draining;
+    /* While MA_TASK_BUF_WAIT: the pool; the index handed over on
+     * release (UINT32_MAX until then). */
+    struct ma_buffer_pool *buf_pool;
+    uint32_t buf_index;
 
     /* Told on the executor's thread once this piece of work has ended,
      * after user_on_exit; cleared before the task becomes reusable, so the
@@ -50,6 +77,8 @@ struct ma_task
     /* A cancel request for this task sits in some executor's inbox. */
     _Atomic uint32_t cancel_queued;
 };
+
+#define MA_IO_WAIT_ANY ((struct monad_async_io_status *)1)
 
 static inline struct ma_task *ma_task_from(monad_async_task t)
 {

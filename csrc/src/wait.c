@@ -1,4 +1,5 @@
-/* Waiting for work, and waking a waiting executor.
+/* Waiting for work, and waking a waiting executor, for executors
+ * without a ring (those with one sleep in the ring: io_pump.c).
  *
  * The executor announces it may sleep (sleeping = 1), then checks its
  * inboxes and the wake flag once more, then sleeps in a futex on
@@ -56,6 +57,11 @@ void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks)
 void ma_executor_notify(struct ma_executor *ex)
 {
     if (atomic_load(&ex->sleeping) && atomic_exchange(&ex->sleeping, 0)) {
-        ma_futex_wake(&ex->sleeping);
+        if (ex->has_ring) {
+            ma_io_notify(ex); /* it sleeps in the ring: see io_pump.c */
+        }
+        else {
+            ma_futex_wake(&ex->sleeping);
+        }
     }
 }

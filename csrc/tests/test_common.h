@@ -117,6 +117,8 @@ static char const *test_errno_name(int e)
     case EDOM: return "EDOM";
     case ERANGE: return "ERANGE";
     case ETIMEDOUT: return "ETIMEDOUT";
+    case EBADF: return "EBADF";
+    case EFAULT: return "EFAULT";
     default: return "E?";
     }
 }
@@ -387,6 +389,59 @@ static monad_async_executor test_make_executor(unsigned entries,
     CHECK_RESULT(monad_async_executor_create(&ex, &attr));
     CHECK(ex != NULL);
     return ex;
+}
+
+/* An executor with a ring of `entries`. A ring that cannot be created
+ * fails the test with the library's explanation: I/O tests never pass
+ * silently without a ring. */
+static monad_async_executor test_make_ring_executor(unsigned entries,
+                                                    uint32_t inflight_limit)
+    __attribute__((unused));
+
+static monad_async_executor test_make_ring_executor(unsigned entries,
+                                                    uint32_t inflight_limit)
+{
+    struct monad_async_executor_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.io_uring_ring.entries = entries;
+    attr.io_inflight_limit = inflight_limit;
+    monad_async_executor ex = NULL;
+    monad_async_result r = monad_async_executor_create(&ex, &attr);
+    if (r.error != 0) {
+        char why[512];
+        monad_async_result d =
+            monad_async_executor_describe_error(r.error, why, sizeof(why));
+        (void)d;
+        TEST_FAIL("cannot create an executor with a %u-entry io_uring: %s "
+                  "(%d): %s",
+                  entries, strerror(r.error), r.error, why);
+    }
+    CHECK(ex != NULL);
+    CHECK_GE(ex->ring.sq_entries, entries);
+    return ex;
+}
+
+/* Runs `ex` until `*remaining` reaches 0, failing after `timeout_ms`. */
+static void test_run_until_zero(monad_async_executor ex,
+                                int volatile *remaining, uint64_t timeout_ms)
+    __attribute__((unused));
+
+static void test_run_until_zero(monad_async_executor ex,
+                                int volatile *remaining, uint64_t timeout_ms)
+{
+    uint64_t const deadline = test_now_ns() + timeout_ms * 1000000ull;
+    struct timespec const tick = {0, 50 * 1000 * 1000};
+    while (*remaining > 0) {
+        if (test_now_ns() > deadline) {
+            TEST_FAIL("%d tasks still running after %" PRIu64 " ms",
+                      *remaining, timeout_ms);
+        }
+        monad_async_result r = monad_async_executor_run(ex, 1024, &tick);
+        if (r.error == ETIME) {
+            continue;
+        }
+        CHECK_RESULT(r);
+    }
 }
 
 static monad_async_task test_make_task(monad_async_context_switcher sw,

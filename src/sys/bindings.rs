@@ -8,6 +8,7 @@
 
 pub use libc::timespec;
 
+pub type __mode_t = ::std::os::raw::c_uint;
 /** The outcome of every public function.
 
  `error` is 0 on success, in which case `value` carries the function's
@@ -285,7 +286,7 @@ pub struct monad_async_task_head {
 pub struct monad_async_task_head__bindgen_ty_1 {
     /// order on the executor's ready queues
     pub cpu: monad_async_priority,
-    /// order of its I/O (next issue)
+    /// order and kernel priority of its I/O (io.h)
     pub io: monad_async_priority,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
@@ -429,7 +430,14 @@ pub struct monad_async_executor_attr {
     pub io_uring_ring: monad_async_executor_attr__bindgen_ty_1,
     /// enum monad_async_executor_flag bits
     pub flags: u32,
-    pub reserved: [u32; 7usize],
+    /** Most I/O operations in flight at once (queued or submitted, not yet
+ completed), so that the completion queue cannot overflow. 0 picks
+ half the completion queue's size (room for every operation's
+ completion and for one cancel request's each); at most the CQ size.
+ A task that finds the limit reached waits as for a full submission
+ queue (io.h). Ignored without a ring.*/
+    pub io_inflight_limit: u32,
+    pub reserved: [u32; 6usize],
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -470,8 +478,11 @@ const _: () = {
         "Offset of field: monad_async_executor_attr::flags",
     ][::std::mem::offset_of!(monad_async_executor_attr, flags) - 8usize];
     [
+        "Offset of field: monad_async_executor_attr::io_inflight_limit",
+    ][::std::mem::offset_of!(monad_async_executor_attr, io_inflight_limit) - 12usize];
+    [
         "Offset of field: monad_async_executor_attr::reserved",
-    ][::std::mem::offset_of!(monad_async_executor_attr, reserved) - 12usize];
+    ][::std::mem::offset_of!(monad_async_executor_attr, reserved) - 16usize];
 };
 /** Counters, maintained by the executor's thread. Read them on that
  thread (they are plain integers, not synchronised).*/
@@ -562,6 +573,108 @@ const _: () = {
         "Offset of field: monad_async_executor_ticks::sleeping",
     ][::std::mem::offset_of!(monad_async_executor_ticks, sleeping) - 24usize];
 };
+/** I/O counters of an executor with a ring, maintained by its thread.
+ Every operation a task starts is `submitted` once and `completed` once
+ (when its CQE is reaped); after destroy has drained the ring the two
+ are equal (checked in debug builds).*/
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_executor_io_counters {
+    /// operations queued for the kernel
+    pub submitted: u64,
+    /// their completions reaped
+    pub completed: u64,
+    /// submitted - completed
+    pub in_flight: u64,
+    /// io_uring_enter system calls
+    pub enters: u64,
+    /// times a task waited for a submission entry
+    pub sqe_waits: u64,
+    /// IORING_OP_ASYNC_CANCEL requests made
+    pub cancels: u64,
+    /// completions whose operation was unknown (0)
+    pub stale: u64,
+    /// passes that found the CQ overflowed
+    pub cq_overflows: u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_executor_io_counters",
+    ][::std::mem::size_of::<monad_async_executor_io_counters>() - 64usize];
+    [
+        "Alignment of monad_async_executor_io_counters",
+    ][::std::mem::align_of::<monad_async_executor_io_counters>() - 8usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::submitted",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, submitted) - 0usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::completed",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, completed) - 8usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::in_flight",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, in_flight) - 16usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::enters",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, enters) - 24usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::sqe_waits",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, sqe_waits) - 32usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::cancels",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, cancels) - 40usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::stale",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, stale) - 48usize];
+    [
+        "Offset of field: monad_async_executor_io_counters::cq_overflows",
+    ][::std::mem::offset_of!(monad_async_executor_io_counters, cq_overflows) - 56usize];
+};
+/// What the executor's ring is, when it has one.
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_executor_ring_info {
+    /// submission queue size (0: no ring)
+    pub sq_entries: ::std::os::raw::c_uint,
+    /// completion queue size
+    pub cq_entries: ::std::os::raw::c_uint,
+    /// IORING_SETUP_* the ring was created with
+    pub setup_flags: ::std::os::raw::c_uint,
+    /// IORING_FEAT_* the kernel reported
+    pub features: ::std::os::raw::c_uint,
+    /// the in-flight limit in force
+    pub inflight_limit: u32,
+    /** 1 if high I/O priority maps to the real-time class, 0 if the
+ process may not use it and best effort level 0 is used instead.*/
+    pub io_priority_rt: u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_executor_ring_info",
+    ][::std::mem::size_of::<monad_async_executor_ring_info>() - 24usize];
+    [
+        "Alignment of monad_async_executor_ring_info",
+    ][::std::mem::align_of::<monad_async_executor_ring_info>() - 4usize];
+    [
+        "Offset of field: monad_async_executor_ring_info::sq_entries",
+    ][::std::mem::offset_of!(monad_async_executor_ring_info, sq_entries) - 0usize];
+    [
+        "Offset of field: monad_async_executor_ring_info::cq_entries",
+    ][::std::mem::offset_of!(monad_async_executor_ring_info, cq_entries) - 4usize];
+    [
+        "Offset of field: monad_async_executor_ring_info::setup_flags",
+    ][::std::mem::offset_of!(monad_async_executor_ring_info, setup_flags) - 8usize];
+    [
+        "Offset of field: monad_async_executor_ring_info::features",
+    ][::std::mem::offset_of!(monad_async_executor_ring_info, features) - 12usize];
+    [
+        "Offset of field: monad_async_executor_ring_info::inflight_limit",
+    ][::std::mem::offset_of!(monad_async_executor_ring_info, inflight_limit) - 16usize];
+    [
+        "Offset of field: monad_async_executor_ring_info::io_priority_rt",
+    ][::std::mem::offset_of!(monad_async_executor_ring_info, io_priority_rt) - 20usize];
+};
 /// The public part of an executor: read-only.
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -576,12 +689,14 @@ pub struct monad_async_executor_head {
     pub tasks_timed: u64,
     pub counters: monad_async_executor_counters,
     pub ticks: monad_async_executor_ticks,
+    pub io: monad_async_executor_io_counters,
+    pub ring: monad_async_executor_ring_info,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     [
         "Size of monad_async_executor_head",
-    ][::std::mem::size_of::<monad_async_executor_head>() - 144usize];
+    ][::std::mem::size_of::<monad_async_executor_head>() - 232usize];
     [
         "Alignment of monad_async_executor_head",
     ][::std::mem::align_of::<monad_async_executor_head>() - 8usize];
@@ -603,8 +718,264 @@ const _: () = {
     [
         "Offset of field: monad_async_executor_head::ticks",
     ][::std::mem::offset_of!(monad_async_executor_head, ticks) - 112usize];
+    [
+        "Offset of field: monad_async_executor_head::io",
+    ][::std::mem::offset_of!(monad_async_executor_head, io) - 144usize];
+    [
+        "Offset of field: monad_async_executor_head::ring",
+    ][::std::mem::offset_of!(monad_async_executor_head, ring) - 208usize];
 };
 impl Default for monad_async_executor_head {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type mode_t = __mode_t;
+#[repr(C)]
+#[derive(Debug)]
+pub struct iovec {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct msghdr {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct sockaddr {
+    _unused: [u8; 0],
+}
+impl monad_async_io_state {
+    /// Never used, or reaped: may be used for a new operation.
+    pub const MONAD_ASYNC_IO_STATE_IDLE: monad_async_io_state = monad_async_io_state(0);
+    /// Queued or submitted; the kernel may be using its buffers.
+    pub const MONAD_ASYNC_IO_STATE_IN_FLIGHT: monad_async_io_state = monad_async_io_state(
+        1,
+    );
+    /// Finished by the kernel, `result` valid, not yet reaped.
+    pub const MONAD_ASYNC_IO_STATE_COMPLETED: monad_async_io_state = monad_async_io_state(
+        2,
+    );
+}
+#[repr(transparent)]
+/// Values of `monad_async_io_status.state`.
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct monad_async_io_state(pub ::std::os::raw::c_uint);
+/** A caller-owned record of one operation in the initiate form. Zero it
+ once before first use; after it is reaped it may be reused. Everything
+ is read-only to the caller.*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_status {
+    /// The outcome once COMPLETED: value = CQE res, or error = -res.
+    pub result: monad_async_result,
+    /** The CQE's flags (IORING_CQE_F_*), e.g. the buffer id of a provided
+ buffer in the upper 16 bits.*/
+    pub cqe_flags: u32,
+    /// enum monad_async_io_state.
+    pub state: u32,
+    /// The task that initiated it.
+    pub task: monad_async_task,
+    /// Library-private from here on.
+    pub user_data: u64,
+    pub prev: *mut monad_async_io_status,
+    pub next: *mut monad_async_io_status,
+    pub flags: u32,
+    pub reserved: u32,
+    /// e.g. a timeout's timespec, read at submission
+    pub scratch: [u64; 2usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_status",
+    ][::std::mem::size_of::<monad_async_io_status>() - 80usize];
+    [
+        "Alignment of monad_async_io_status",
+    ][::std::mem::align_of::<monad_async_io_status>() - 8usize];
+    [
+        "Offset of field: monad_async_io_status::result",
+    ][::std::mem::offset_of!(monad_async_io_status, result) - 0usize];
+    [
+        "Offset of field: monad_async_io_status::cqe_flags",
+    ][::std::mem::offset_of!(monad_async_io_status, cqe_flags) - 16usize];
+    [
+        "Offset of field: monad_async_io_status::state",
+    ][::std::mem::offset_of!(monad_async_io_status, state) - 20usize];
+    [
+        "Offset of field: monad_async_io_status::task",
+    ][::std::mem::offset_of!(monad_async_io_status, task) - 24usize];
+    [
+        "Offset of field: monad_async_io_status::user_data",
+    ][::std::mem::offset_of!(monad_async_io_status, user_data) - 32usize];
+    [
+        "Offset of field: monad_async_io_status::prev",
+    ][::std::mem::offset_of!(monad_async_io_status, prev) - 40usize];
+    [
+        "Offset of field: monad_async_io_status::next",
+    ][::std::mem::offset_of!(monad_async_io_status, next) - 48usize];
+    [
+        "Offset of field: monad_async_io_status::flags",
+    ][::std::mem::offset_of!(monad_async_io_status, flags) - 56usize];
+    [
+        "Offset of field: monad_async_io_status::reserved",
+    ][::std::mem::offset_of!(monad_async_io_status, reserved) - 60usize];
+    [
+        "Offset of field: monad_async_io_status::scratch",
+    ][::std::mem::offset_of!(monad_async_io_status, scratch) - 64usize];
+};
+impl Default for monad_async_io_status {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+/** A pool of equally sized, page-aligned buffers registered with an
+ executor's ring, for the *_fixed operations. Tasks claim a buffer (or
+ wait for one, first come first served) and release it when done.*/
+pub type monad_async_io_buffer_pool = *mut monad_async_io_buffer_pool_head;
+/// The public part of a pool: read-only.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_buffer_pool_head {
+    pub executor: monad_async_executor,
+    /// bytes per buffer (a multiple of the page size)
+    pub buffer_size: usize,
+    /// buffers in the pool
+    pub count: ::std::os::raw::c_uint,
+    /// buffers not claimed right now
+    pub free: ::std::os::raw::c_uint,
+    /// times a task waited for a buffer
+    pub waits: u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_buffer_pool_head",
+    ][::std::mem::size_of::<monad_async_io_buffer_pool_head>() - 32usize];
+    [
+        "Alignment of monad_async_io_buffer_pool_head",
+    ][::std::mem::align_of::<monad_async_io_buffer_pool_head>() - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::executor",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, executor) - 0usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::buffer_size",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, buffer_size) - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::count",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, count) - 16usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::free",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, free) - 20usize];
+    [
+        "Offset of field: monad_async_io_buffer_pool_head::waits",
+    ][::std::mem::offset_of!(monad_async_io_buffer_pool_head, waits) - 24usize];
+};
+impl Default for monad_async_io_buffer_pool_head {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+/** A claimed buffer: pass `data` and `index` to monad_async_io_read_fixed
+ / monad_async_io_write_fixed (buf_index = index).*/
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_buffer {
+    pub data: *mut ::std::os::raw::c_void,
+    pub size: usize,
+    pub index: ::std::os::raw::c_uint,
+    pub reserved: ::std::os::raw::c_uint,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_buffer",
+    ][::std::mem::size_of::<monad_async_io_buffer>() - 24usize];
+    [
+        "Alignment of monad_async_io_buffer",
+    ][::std::mem::align_of::<monad_async_io_buffer>() - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer::data",
+    ][::std::mem::offset_of!(monad_async_io_buffer, data) - 0usize];
+    [
+        "Offset of field: monad_async_io_buffer::size",
+    ][::std::mem::offset_of!(monad_async_io_buffer, size) - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer::index",
+    ][::std::mem::offset_of!(monad_async_io_buffer, index) - 16usize];
+    [
+        "Offset of field: monad_async_io_buffer::reserved",
+    ][::std::mem::offset_of!(monad_async_io_buffer, reserved) - 20usize];
+};
+impl Default for monad_async_io_buffer {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+/** A ring of equally sized buffers the kernel picks from when a receive
+ completes (io_uring provided buffers, IOSQE_BUFFER_SELECT): receives on
+ many sockets share a few buffers instead of holding one each while
+ they wait.*/
+pub type monad_async_io_buffer_ring = *mut monad_async_io_buffer_ring_head;
+/// The public part of a buffer ring: read-only.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_buffer_ring_head {
+    pub executor: monad_async_executor,
+    pub buffer_size: usize,
+    /// buffers
+    pub count: ::std::os::raw::c_uint,
+    /// handed out by receives, not yet released
+    pub outstanding: ::std::os::raw::c_uint,
+    /// the kernel buffer group id
+    pub group: u16,
+    pub reserved: [u16; 3usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_buffer_ring_head",
+    ][::std::mem::size_of::<monad_async_io_buffer_ring_head>() - 32usize];
+    [
+        "Alignment of monad_async_io_buffer_ring_head",
+    ][::std::mem::align_of::<monad_async_io_buffer_ring_head>() - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::executor",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, executor) - 0usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::buffer_size",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, buffer_size) - 8usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::count",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, count) - 16usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::outstanding",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, outstanding) - 20usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::group",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, group) - 24usize];
+    [
+        "Offset of field: monad_async_io_buffer_ring_head::reserved",
+    ][::std::mem::offset_of!(monad_async_io_buffer_ring_head, reserved) - 26usize];
+};
+impl Default for monad_async_io_buffer_ring_head {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -995,7 +1366,10 @@ unsafe extern "C" {
     pub fn monad_async_task_yield(task: monad_async_task) -> monad_async_result;
     #[must_use]
     /** Inside a running task: suspend for at least `ns` nanoseconds. Errors
- as for monad_async_task_yield; ECANCELED wakes it early.*/
+ as for monad_async_task_yield; ECANCELED wakes it early. On an executor
+ with a ring this is an io_uring timeout (monad_async_io_timeout), which
+ may also wait for a submission entry like any I/O; without a ring, the
+ executor's own timer list.*/
     pub fn monad_async_task_suspend_for_duration(
         task: monad_async_task,
         ns: u64,
@@ -1019,7 +1393,16 @@ unsafe extern "C" {
     #[must_use]
     /** Creates an executor owned by the calling thread. Expensive.
  `attr` may be NULL (compute-only, time tracking on). ENOMEM, or the
- error of io_uring set-up when a ring is asked for.*/
+ error of io_uring set-up when a ring is asked for:
+   EPERM, ENOSYS  io_uring is forbidden (seccomp, a container profile) or
+                  disabled (sysctl kernel.io_uring_disabled), or the
+                  kernel lacks it;
+   ENOMEM         the ring's memory could not be locked (RLIMIT_MEMLOCK
+                  on kernels before 5.12) or allocated;
+   EINVAL         too many entries (more than 32768) or unknown flags;
+   EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
+ monad_async_executor_describe_error explains them with this machine's
+ figures.*/
     pub fn monad_async_executor_create(
         ex: *mut monad_async_executor,
         attr: *const monad_async_executor_attr,
@@ -1056,9 +1439,393 @@ unsafe extern "C" {
  Thread-safe; costs a system call only when the executor sleeps.*/
     pub fn monad_async_executor_wake(ex: monad_async_executor) -> monad_async_result;
     #[must_use]
+    /** Writes into `buf` (`len` bytes, NUL-terminated, truncated if short) an
+ explanation of `error` as returned by monad_async_executor_create with
+ a ring asked for, with the current figures that matter (the sysctl
+ kernel.io_uring_disabled, RLIMIT_MEMLOCK). `value` is the length the
+ full text needs, excluding the NUL (as snprintf). EINVAL: NULL buf with
+ a non-zero len.*/
+    pub fn monad_async_executor_describe_error(
+        error: ::std::os::raw::c_int,
+        buf: *mut ::std::os::raw::c_char,
+        len: usize,
+    ) -> monad_async_result;
+    #[must_use]
     /** The executor whose task, or whose run, is executing on this thread
  right now: `value` is the monad_async_executor, or 0 for none.*/
     pub fn monad_async_executor_current() -> monad_async_result;
+    #[must_use]
+    /** Suspends until one of `task`'s initiated operations has completed and
+ stores the earliest-completed one in `*completed` (then IDLE again;
+ its outcome is in `result`). `value` is 0.
+ ENOENT: the task has no initiated operation in flight or unreaped.
+ Cancellation: a cancelled task's operations are cancelled and reap goes
+ on returning them (with ECANCELED or their real outcome) until none is
+ left, and only then returns ECANCELED, so that buffers are never
+ released while the kernel may still write them.*/
+    pub fn monad_async_io_reap(
+        task: monad_async_task,
+        completed: *mut *mut monad_async_io_status,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Like monad_async_io_reap, without suspending: EAGAIN when nothing has
+ completed yet.*/
+    pub fn monad_async_io_try_reap(
+        task: monad_async_task,
+        completed: *mut *mut monad_async_io_status,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Suspends until `status` (initiated by `task`) has completed, takes it
+ out of the completion order, and returns its outcome. ENOENT: `status`
+ is IDLE. On a cancelled task, cancels the operation and still waits for
+ the kernel to finish it.*/
+    pub fn monad_async_io_wait(
+        task: monad_async_task,
+        status: *mut monad_async_io_status,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Asks the kernel to cancel one in-flight initiated operation
+ (IORING_OP_ASYNC_CANCEL). It still completes (with ECANCELED, or its
+ real outcome if it was already done) and must still be reaped.
+ Success: the request was made; ENOENT: `status` is not in flight.*/
+    pub fn monad_async_io_cancel(
+        task: monad_async_task,
+        status: *mut monad_async_io_status,
+    ) -> monad_async_result;
+    #[must_use]
+    /// A no-op through the kernel: the cheapest suspend and resume.
+    pub fn monad_async_io_nop(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Completes after `ns` nanoseconds of CLOCK_MONOTONIC (success, value 0:
+ the kernel's ETIME is the normal outcome and is reported as success).*/
+    pub fn monad_async_io_timeout(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        ns: u64,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Completes when `fd` is ready for the poll(2) `events` (POLLIN, ...):
+ value is the ready events.*/
+    pub fn monad_async_io_poll(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        events: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /// openat(2): value is the new fd.
+    pub fn monad_async_io_openat(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        dirfd: ::std::os::raw::c_int,
+        path: *const ::std::os::raw::c_char,
+        flags: ::std::os::raw::c_int,
+        mode: mode_t,
+    ) -> monad_async_result;
+    #[must_use]
+    /// close(2) through the ring. Also closes sockets.
+    pub fn monad_async_io_close(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// pread(2) (offset -1: the file position): value is the bytes read.
+    pub fn monad_async_io_read(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        buf: *mut ::std::os::raw::c_void,
+        len: usize,
+        offset: i64,
+    ) -> monad_async_result;
+    #[must_use]
+    /// preadv(2). `iov` must stay valid until completion.
+    pub fn monad_async_io_readv(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        iov: *const iovec,
+        iovcnt: ::std::os::raw::c_uint,
+        offset: i64,
+    ) -> monad_async_result;
+    #[must_use]
+    /// pwrite(2): value is the bytes written.
+    pub fn monad_async_io_write(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        buf: *const ::std::os::raw::c_void,
+        len: usize,
+        offset: i64,
+    ) -> monad_async_result;
+    #[must_use]
+    /// pwritev(2).
+    pub fn monad_async_io_writev(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        iov: *const iovec,
+        iovcnt: ::std::os::raw::c_uint,
+        offset: i64,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Read into a buffer registered with the executor
+ (monad_async_io_buffers_register, or a buffer pool); `buf` must lie
+ inside registered buffer `buf_index`.*/
+    pub fn monad_async_io_read_fixed(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        buf: *mut ::std::os::raw::c_void,
+        len: usize,
+        offset: i64,
+        buf_index: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /// Write from a registered buffer.
+    pub fn monad_async_io_write_fixed(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        buf: *const ::std::os::raw::c_void,
+        len: usize,
+        offset: i64,
+        buf_index: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /// fsync(2).
+    pub fn monad_async_io_fsync(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// fdatasync(2).
+    pub fn monad_async_io_fdatasync(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// fallocate(2).
+    pub fn monad_async_io_fallocate(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        mode: ::std::os::raw::c_int,
+        offset: i64,
+        len: i64,
+    ) -> monad_async_result;
+    #[must_use]
+    /// sync_file_range(2).
+    pub fn monad_async_io_sync_file_range(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        offset: i64,
+        len: i64,
+        flags: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Registers `count` buffers with the executor's ring for the *_fixed
+ operations (io_uring_register_buffers); they are numbered from 0.
+ On the executor's thread, outside its tasks' I/O. EBUSY: buffers are
+ already registered; ENOTSUP: no ring.*/
+    pub fn monad_async_io_buffers_register(
+        ex: monad_async_executor,
+        iov: *const iovec,
+        count: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /// Unregisters them. ENOENT: none registered.
+    pub fn monad_async_io_buffers_unregister(
+        ex: monad_async_executor,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates a pool of `count` buffers of `buffer_size` bytes (rounded up to
+ whole pages) and registers them with `ex`'s ring; on the executor's
+ thread. An executor has at most one registration: EBUSY if buffers are
+ registered already (monad_async_io_buffers_register or another pool).
+ EINVAL: zero size or count, or count > 16384. ENOTSUP: no ring.
+ EPERM: not the executor's thread. ENOMEM, or the kernel's error.*/
+    pub fn monad_async_io_buffer_pool_create(
+        pool: *mut monad_async_io_buffer_pool,
+        ex: monad_async_executor,
+        buffer_size: usize,
+        count: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Unregisters and frees the pool. EBUSY while a buffer is claimed or a
+ task waits for one. Pools still alive when their executor is destroyed
+ are freed with it (their handles become invalid).*/
+    pub fn monad_async_io_buffer_pool_destroy(
+        pool: monad_async_io_buffer_pool,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Inside a task of the pool's executor: claims a free buffer into `*buf`,
+ suspending until one is released if none is free (waiters are served
+ in arrival order). `value` is the buffer's index. A cancellation point:
+ ECANCELED (also when cancelled while waiting). EINVAL: bad arguments or
+ another executor's pool.*/
+    pub fn monad_async_io_buffer_claim(
+        task: monad_async_task,
+        pool: monad_async_io_buffer_pool,
+        buf: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /// As monad_async_io_buffer_claim without waiting: EAGAIN if none free.
+    pub fn monad_async_io_buffer_try_claim(
+        task: monad_async_task,
+        pool: monad_async_io_buffer_pool,
+        buf: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Releases a claimed buffer (on the executor's thread, in a task or not):
+ the first waiter, if any, gets it. EINVAL: not a claimed buffer of this
+ pool.*/
+    pub fn monad_async_io_buffer_release(
+        pool: monad_async_io_buffer_pool,
+        buf: *const monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates `count` buffers (a power of two, at most 32768) of
+ `buffer_size` bytes and gives them to the kernel as a new buffer group;
+ on the executor's thread. EINVAL: bad sizes; ENOTSUP: no ring, or a
+ kernel without buffer rings (before 5.19); EPERM: not the executor's
+ thread.*/
+    pub fn monad_async_io_buffer_ring_create(
+        ring: *mut monad_async_io_buffer_ring,
+        ex: monad_async_executor,
+        buffer_size: usize,
+        count: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /// Unregisters and frees it. EBUSY while buffers are outstanding.
+    pub fn monad_async_io_buffer_ring_destroy(
+        ring: monad_async_io_buffer_ring,
+    ) -> monad_async_result;
+    #[must_use]
+    /** recv(2) into a buffer the kernel picks from `ring`: value is the bytes
+ received, ENOBUFS if every buffer is outstanding. Blocking form: `*out`
+ is the buffer (data NULL if none was used); release it with
+ monad_async_io_buffer_ring_release. Initiate form: `out` is unused;
+ after reaping, get the buffer with monad_async_io_buffer_ring_take.*/
+    pub fn monad_async_io_recv_provided(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        ring: monad_async_io_buffer_ring,
+        flags: ::std::os::raw::c_int,
+        out: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** The buffer a reaped initiate-form monad_async_io_recv_provided used:
+ ENOENT if it used none.*/
+    pub fn monad_async_io_buffer_ring_take(
+        ring: monad_async_io_buffer_ring,
+        status: *const monad_async_io_status,
+        out: *mut monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Gives a buffer back to the kernel. EINVAL: not an outstanding buffer of
+ this ring.*/
+    pub fn monad_async_io_buffer_ring_release(
+        ring: monad_async_io_buffer_ring,
+        buf: *const monad_async_io_buffer,
+    ) -> monad_async_result;
+    #[must_use]
+    /** socket(2): through the ring where the kernel has IORING_OP_SOCKET, else
+ the system call (then it is not a suspension point, but still a
+ cancellation point). value is the new fd.*/
+    pub fn monad_async_io_socket(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        domain: ::std::os::raw::c_int,
+        type_: ::std::os::raw::c_int,
+        protocol: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /** bind(2) and listen(2) are system calls that never block; these are
+ plain calls, usable anywhere (no task needed).*/
+    pub fn monad_async_socket_bind(
+        fd: ::std::os::raw::c_int,
+        addr: *const sockaddr,
+        addrlen: u32,
+    ) -> monad_async_result;
+    #[must_use]
+    pub fn monad_async_socket_listen(
+        fd: ::std::os::raw::c_int,
+        backlog: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// accept4(2): value is the new fd. `addr`/`addrlen` may be NULL.
+    pub fn monad_async_io_accept(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        addr: *mut sockaddr,
+        addrlen: *mut u32,
+        flags: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// connect(2). `addr` must stay valid until completion.
+    pub fn monad_async_io_connect(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        addr: *const sockaddr,
+        addrlen: u32,
+    ) -> monad_async_result;
+    #[must_use]
+    /// send(2): value is the bytes sent.
+    pub fn monad_async_io_send(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        buf: *const ::std::os::raw::c_void,
+        len: usize,
+        flags: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// recv(2): value is the bytes received (0: orderly shutdown).
+    pub fn monad_async_io_recv(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        buf: *mut ::std::os::raw::c_void,
+        len: usize,
+        flags: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// sendmsg(2).
+    pub fn monad_async_io_sendmsg(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        msg: *const msghdr,
+        flags: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// recvmsg(2).
+    pub fn monad_async_io_recvmsg(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        msg: *mut msghdr,
+        flags: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /// shutdown(2).
+    pub fn monad_async_io_shutdown(
+        task: monad_async_task,
+        opt_status: *mut monad_async_io_status,
+        fd: ::std::os::raw::c_int,
+        how: ::std::os::raw::c_int,
+    ) -> monad_async_result;
     #[must_use]
     /** Creates a dispatcher. Expensive. `attr` may be NULL (the defaults).
  EINVAL: NULL `wd`, or unknown flags. ENOMEM.*/

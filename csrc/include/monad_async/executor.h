@@ -32,7 +32,14 @@ struct monad_async_executor_attr
         unsigned flags;
     } io_uring_ring;
     uint32_t flags; /* enum monad_async_executor_flag bits */
-    uint32_t reserved[7];
+    /* Most I/O operations in flight at once (queued or submitted, not yet
+     * completed), so that the completion queue cannot overflow. 0 picks
+     * half the completion queue's size (room for every operation's
+     * completion and for one cancel request's each); at most the CQ size.
+     * A task that finds the limit reached waits as for a full submission
+     * queue (io.h). Ignored without a ring. */
+    uint32_t io_inflight_limit;
+    uint32_t reserved[6];
 };
 
 /* Counters, maintained by the executor's thread. Read them on that
@@ -58,6 +65,35 @@ struct monad_async_executor_ticks
     monad_async_cpu_ticks_count_t sleeping;   /* waiting for work */
 };
 
+/* I/O counters of an executor with a ring, maintained by its thread.
+ * Every operation a task starts is `submitted` once and `completed` once
+ * (when its CQE is reaped); after destroy has drained the ring the two
+ * are equal (checked in debug builds). */
+struct monad_async_executor_io_counters
+{
+    uint64_t submitted;    /* operations queued for the kernel */
+    uint64_t completed;    /* their completions reaped */
+    uint64_t in_flight;    /* submitted - completed */
+    uint64_t enters;       /* io_uring_enter system calls */
+    uint64_t sqe_waits;    /* times a task waited for a submission entry */
+    uint64_t cancels;      /* IORING_OP_ASYNC_CANCEL requests made */
+    uint64_t stale;        /* completions whose operation was unknown (0) */
+    uint64_t cq_overflows; /* passes that found the CQ overflowed */
+};
+
+/* What the executor's ring is, when it has one. */
+struct monad_async_executor_ring_info
+{
+    unsigned sq_entries;     /* submission queue size (0: no ring) */
+    unsigned cq_entries;     /* completion queue size */
+    unsigned setup_flags;    /* IORING_SETUP_* the ring was created with */
+    unsigned features;       /* IORING_FEAT_* the kernel reported */
+    uint32_t inflight_limit; /* the in-flight limit in force */
+    /* 1 if high I/O priority maps to the real-time class, 0 if the
+     * process may not use it and best effort level 0 is used instead. */
+    uint32_t io_priority_rt;
+};
+
 /* The public part of an executor: read-only. */
 struct monad_async_executor_head
 {
@@ -71,11 +107,22 @@ struct monad_async_executor_head
     uint64_t tasks_timed;
     struct monad_async_executor_counters counters;
     struct monad_async_executor_ticks ticks;
+    struct monad_async_executor_io_counters io;
+    struct monad_async_executor_ring_info ring;
 };
 
 /* Creates an executor owned by the calling thread. Expensive.
  * `attr` may be NULL (compute-only, time tracking on). ENOMEM, or the
- * error of io_uring set-up when a ring is asked for. */
+ * error of io_uring set-up when a ring is asked for:
+ *   EPERM, ENOSYS  io_uring is forbidden (seccomp, a container profile) or
+ *                  disabled (sysctl kernel.io_uring_disabled), or the
+ *                  kernel lacks it;
+ *   ENOMEM         the ring's memory could not be locked (RLIMIT_MEMLOCK
+ *                  on kernels before 5.12) or allocated;
+ *   EINVAL         too many entries (more than 32768) or unknown flags;
+ *   EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
+ * monad_async_executor_describe_error explains them with this machine's
+ * figures. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_create(
     monad_async_executor *ex, struct monad_async_executor_attr const *attr);
 
@@ -108,6 +155,15 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_run(
  * Thread-safe; costs a system call only when the executor sleeps. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_executor_wake(monad_async_executor ex);
+
+/* Writes into `buf` (`len` bytes, NUL-terminated, truncated if short) an
+ * explanation of `error` as returned by monad_async_executor_create with
+ * a ring asked for, with the current figures that matter (the sysctl
+ * kernel.io_uring_disabled, RLIMIT_MEMLOCK). `value` is the length the
+ * full text needs, excluding the NUL (as snprintf). EINVAL: NULL buf with
+ * a non-zero len. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_describe_error(
+    int error, char *buf, size_t len);
 
 /* The executor whose task, or whose run, is executing on this thread
  * right now: `value` is the monad_async_executor, or 0 for none. */

@@ -63,7 +63,7 @@ struct monad_async_task_head
     struct
     {
         monad_async_priority cpu; /* order on the executor's ready queues */
-        monad_async_priority io;  /* order of its I/O (next issue) */
+        monad_async_priority io;  /* order and kernel priority of its I/O (io.h) */
     } priority;
     /* The work. Runs on the task's own stack (for stackful switchers);
      * its return value becomes `result`. Must not be NULL at attach. */
@@ -139,7 +139,10 @@ MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_yield(monad_async_task task);
 
 /* Inside a running task: suspend for at least `ns` nanoseconds. Errors
- * as for monad_async_task_yield; ECANCELED wakes it early. */
+ * as for monad_async_task_yield; ECANCELED wakes it early. On an executor
+ * with a ring this is an io_uring timeout (monad_async_io_timeout), which
+ * may also wait for a submission entry like any I/O; without a ring, the
+ * executor's own timer list. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns);
 

@@ -1,0 +1,145 @@
+//! Suspend and resume through the kernel: a task suspending on an io_uring
+//! NOP in a loop. monad-async (asm with and without tick stamps, sjlj)
+//! against a plain io_uring NOP loop at the same batch size (the floor)
+//! and tokio's `yield_now` (tokio has no kernel round trip to offer for a
+//! no-op: its cheapest suspend and resume), in one group per batch size.
+//!
+//! Batch 1: one task, one NOP per io_uring_enter. Batch 32: 32 tasks, the
+//! executor submitting and reaping 32 NOPs per io_uring_enter (its pump
+//! interval); one iteration is 32 NOPs, the floor submits 32 and waits for
+//! 32.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use io_uring::opcode;
+use monad_async::{Executor, Priority, Switcher};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+#[path = "common/uring.rs"]
+mod uring;
+
+const BATCH: u64 = 32;
+
+fn executors() -> Vec<(&'static str, Executor)> {
+    let mk = |sw, track| {
+        Executor::builder()
+            .switcher(sw)
+            .time_tracking(track)
+            .ring_entries(128)
+            .build()
+            .expect("executor")
+    };
+    vec![
+        ("monad_async/asm", mk(Switcher::Asm, true)),
+        ("monad_async/asm/no_ticks", mk(Switcher::Asm, false)),
+        ("monad_async/sjlj", mk(Switcher::Sjlj, true)),
+    ]
+}
+
+/// The floor: `batch` NOPs prepared, submitted and waited for with one
+/// io_uring_enter, then reaped; `iters` times.
+fn floor_loop(ring: &mut io_uring::IoUring, batch: u64, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        for i in 0..batch {
+            let sqe = opcode::Nop::new().build().user_data(i + 1);
+            // SAFETY: a NOP references no memory.
+            unsafe { ring.submission().push(&sqe).expect("sq full") };
+        }
+        ring.submit_and_wait(batch as usize).expect("submit");
+        for cqe in ring.completion() {
+            black_box(cqe.result());
+        }
+    }
+    start.elapsed()
+}
+
+fn nop_batch1(c: &mut Criterion) {
+    let mut g = c.benchmark_group("io_nop_batch1");
+    for (name, ex) in executors() {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let h = ex.spawn(Priority::Normal, move |cx| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        monad_async::io::nop(cx).unwrap();
+                    }
+                    start.elapsed()
+                });
+                ex.run_until_idle().unwrap();
+                h.join().unwrap()
+            })
+        });
+    }
+    let mut ring = uring::ring(128);
+    g.bench_function("floor/io_uring_nop", |b| {
+        b.iter_custom(|iters| floor_loop(&mut ring, 1, iters))
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    g.bench_function("tokio/yield_now", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::task::yield_now().await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+fn nop_batch32(c: &mut Criterion) {
+    let mut g = c.benchmark_group("io_nop_batch32");
+    g.throughput(Throughput::Elements(BATCH));
+    for (name, ex) in executors() {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..BATCH {
+                    ex.spawn(Priority::Normal, move |cx| {
+                        for _ in 0..iters {
+                            monad_async::io::nop(cx).unwrap();
+                        }
+                    });
+                }
+                ex.run_until_idle().unwrap();
+                start.elapsed()
+            })
+        });
+    }
+    let mut ring = uring::ring(128);
+    g.bench_function("floor/io_uring_nop", |b| {
+        b.iter_custom(|iters| floor_loop(&mut ring, BATCH, iters))
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    g.bench_function("tokio/yield_now", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let hs: Vec<_> = (0..BATCH)
+                    .map(|_| {
+                        tokio::spawn(async move {
+                            for _ in 0..iters {
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, nop_batch1, nop_batch32);
+criterion_main!(benches);

@@ -1,0 +1,238 @@
+//! TCP on loopback: ping-pong round trips of 64-byte messages, and echo
+//! throughput in 16 KiB writes. monad-async against tokio, both with the
+//! client and the echo server on one thread (a current-thread runtime),
+//! TCP_NODELAY on every socket. There is no floor contender here: the
+//! kernel's loopback path is most of the cost and both sides pay it.
+//!
+//! Each sample opens a fresh connection outside the timed part; the time
+//! runs from the first send to the last byte back.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use monad_async::io::{TcpListener, TcpStream};
+use monad_async::{Executor, Priority};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const PING: usize = 64;
+const CHUNK: usize = 16 * 1024;
+
+fn nodelay(fd: i32) {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket and option buffer.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+/// The echo server task for one connection: echoes until the peer shuts
+/// down its side.
+fn spawn_echo(ex: &Executor, listener: &Rc<TcpListener>) {
+    let l = Rc::clone(listener);
+    ex.spawn(Priority::Normal, move |cx| {
+        let (s, _) = l.accept(cx).unwrap();
+        nodelay(s.as_raw_fd());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = s.recv(cx, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(cx, &buf[..n]).unwrap();
+        }
+        s.close(cx).unwrap();
+    });
+}
+
+fn ours_ping_pong(
+    ex: &Executor,
+    listener: &Rc<TcpListener>,
+    addr: SocketAddr,
+    iters: u64,
+) -> Duration {
+    spawn_echo(ex, listener);
+    let h = ex.spawn(Priority::Normal, move |cx| {
+        let s = TcpStream::connect(cx, addr).unwrap();
+        nodelay(s.as_raw_fd());
+        let out = [7u8; PING];
+        let mut back = [0u8; PING];
+        let start = Instant::now();
+        for _ in 0..iters {
+            s.write_all(cx, &out).unwrap();
+            s.read_exact(cx, &mut back).unwrap();
+        }
+        let el = start.elapsed();
+        s.shutdown(cx, std::net::Shutdown::Write).unwrap();
+        while s.recv(cx, &mut back).unwrap() != 0 {}
+        s.close(cx).unwrap();
+        el
+    });
+    ex.run_until_idle().unwrap();
+    h.join().unwrap()
+}
+
+fn ours_echo(ex: &Executor, listener: &Rc<TcpListener>, addr: SocketAddr, iters: u64) -> Duration {
+    spawn_echo(ex, listener);
+    let start = Rc::new(Cell::new(None::<Instant>));
+    let st = Rc::clone(&start);
+    let h = ex.spawn(Priority::Normal, move |cx| {
+        let s = Rc::new(TcpStream::connect(cx, addr).unwrap());
+        nodelay(s.as_raw_fd());
+        // A writer task beside this reader, on the same connection.
+        let w = Rc::clone(&s);
+        cx.spawn(Priority::Normal, move |cx| {
+            let chunk = vec![1u8; CHUNK];
+            st.set(Some(Instant::now()));
+            for _ in 0..iters {
+                w.write_all(cx, &chunk).unwrap();
+            }
+            w.shutdown(cx, std::net::Shutdown::Write).unwrap();
+        })
+        .unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = s.recv(cx, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        assert_eq!(total, iters * CHUNK as u64);
+        Instant::now()
+    });
+    ex.run_until_idle().unwrap();
+    let end = h.join().unwrap();
+    end - start.get().unwrap()
+}
+
+async fn tokio_echo_server(listener: &tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut s, _) = listener.accept().await.unwrap();
+    s.set_nodelay(true).unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).await.unwrap();
+        }
+    })
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tcp_ping_pong_64B");
+    let ex = Executor::new().unwrap();
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let addr = listener.local_addr().unwrap();
+    g.bench_function("monad_async/asm", |b| {
+        b.iter_custom(|iters| ours_ping_pong(&ex, &listener, addr, iters))
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tl = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let taddr = tl.local_addr().unwrap();
+    g.bench_function("tokio/current_thread", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let (client, server) = tokio::join!(
+                    tokio::net::TcpStream::connect(taddr),
+                    tokio_echo_server(&tl)
+                );
+                let mut s = client.unwrap();
+                s.set_nodelay(true).unwrap();
+                let out = [7u8; PING];
+                let mut back = [0u8; PING];
+                let start = Instant::now();
+                for _ in 0..iters {
+                    s.write_all(&out).await.unwrap();
+                    s.read_exact(&mut back).await.unwrap();
+                }
+                let el = start.elapsed();
+                s.shutdown().await.unwrap();
+                while s.read(&mut back).await.unwrap() != 0 {}
+                server.await.unwrap();
+                black_box(el)
+            })
+        })
+    });
+    g.finish();
+}
+
+fn echo(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tcp_echo_16KiB");
+    g.throughput(Throughput::Bytes(CHUNK as u64));
+    let ex = Executor::new().unwrap();
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let addr = listener.local_addr().unwrap();
+    g.bench_function("monad_async/asm", |b| {
+        b.iter_custom(|iters| ours_echo(&ex, &listener, addr, iters))
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tl = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let taddr = tl.local_addr().unwrap();
+    g.bench_function("tokio/current_thread", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let (client, server) = tokio::join!(
+                    tokio::net::TcpStream::connect(taddr),
+                    tokio_echo_server(&tl)
+                );
+                let s = client.unwrap();
+                s.set_nodelay(true).unwrap();
+                let (mut r, mut w) = s.into_split();
+                let start = Instant::now();
+                let writer = tokio::spawn(async move {
+                    let chunk = vec![1u8; CHUNK];
+                    for _ in 0..iters {
+                        w.write_all(&chunk).await.unwrap();
+                    }
+                    w.shutdown().await.unwrap();
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0u64;
+                loop {
+                    let n = r.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                let el = start.elapsed();
+                assert_eq!(total, iters * CHUNK as u64);
+                writer.await.unwrap();
+                server.await.unwrap();
+                el
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ping_pong, echo);
+criterion_main!(benches);

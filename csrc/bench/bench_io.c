@@ -1,0 +1,333 @@
+/* The C I/O benchmark (issue 3): the spec's four single-execution figures
+ * for a task that suspends on an io_uring NOP, measured with the tick
+ * counter, for each stackful switcher; and the suspend-resume loop through
+ * a NOP against a plain liburing NOP loop at the same batch size (the
+ * floor).
+ *
+ * The four figures, per execution (attach, run, one NOP, exit):
+ *   launch->start     task->ticks.launched - task->ticks.attached
+ *   start->suspended  task->ticks.suspended - task->ticks.launched: the
+ *                     task queues the NOP's SQE and switches back
+ *   complete->resume  a stamp the task takes as its NOP call returns,
+ *                     less the stamp taken as the executor's io_uring_enter
+ *                     returns with the NOP's CQE posted (the NOP completes
+ *                     inside that system call). That stamp comes from
+ *                     wrapping liburing's io_uring_submit_and_get_events
+ *                     at link time (-Wl,--wrap), so the library is
+ *                     measured unchanged.
+ *   resume->exit      task->ticks.exited - the task's resume stamp
+ * plus, for information, suspended->complete: the kernel round trip.
+ *
+ * Every figure is the median of several runs. Absolute numbers move with
+ * the machine's load; compare rows of one run, and read the ratios. */
+#include <monad_async.h>
+
+#include <liburing.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHECK(expr)                                                            \
+    do {                                                                       \
+        monad_async_result const r_ = (expr);                                  \
+        if (r_.error != 0) {                                                   \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,      \
+                    strerror(r_.error));                                       \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+enum { RUNS = 5, RING_ENTRIES = 128, BATCH = 32 };
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(void const *a, void const *b)
+{
+    double const x = *(double const *)a, y = *(double const *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return v[n / 2];
+}
+
+static unsigned long scale(unsigned long n)
+{
+    char const *s = getenv("MONAD_ASYNC_BENCH_SCALE");
+    double const f = s ? atof(s) : 1.0;
+    unsigned long const m = (unsigned long)((double)n * (f > 0 ? f : 1.0));
+    return m ? m : 1;
+}
+
+static inline uint64_t ticks(void)
+{
+    return (uint64_t)monad_async_ticks_now().value;
+}
+
+/* ---- the completion stamp: the executor's pump, wrapped ---- */
+
+int __real_io_uring_submit_and_get_events(struct io_uring *ring);
+static uint64_t completion_stamp;
+
+int __wrap_io_uring_submit_and_get_events(struct io_uring *ring)
+{
+    int const r = __real_io_uring_submit_and_get_events(ring);
+    completion_stamp = ticks();
+    return r;
+}
+
+/* ---- single execution ---- */
+
+static uint64_t resumed_in_task;
+
+static monad_async_result work_nop_once(monad_async_task task)
+{
+    monad_async_result const r = monad_async_io_nop(task, NULL);
+    resumed_in_task = ticks();
+    return r;
+}
+
+struct single
+{
+    double launch_to_start, start_to_suspended, suspended_to_complete,
+        complete_to_resume, resume_to_exit, total;
+};
+
+static void run_until_idle(monad_async_executor ex)
+{
+    while (ex->tasks_attached != 0) {
+        CHECK(monad_async_executor_run(ex, SIZE_MAX, NULL));
+    }
+}
+
+static monad_async_executor make_executor(void)
+{
+    monad_async_executor ex;
+    struct monad_async_executor_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.io_uring_ring.entries = RING_ENTRIES;
+    CHECK(monad_async_executor_create(&ex, &attr));
+    return ex;
+}
+
+static struct single bench_single(monad_async_context_switcher sw)
+{
+    monad_async_executor const ex = make_executor();
+    monad_async_task t;
+    struct monad_async_task_attr t_attr;
+    memset(&t_attr, 0, sizeof(t_attr));
+    CHECK(monad_async_task_create(&t, sw, &t_attr));
+    t->user_code = work_nop_once;
+    double const ns_per_tick = 1e9 / (double)monad_async_ticks_per_second().value;
+    for (int i = 0; i < 1000; i++) { /* warm up */
+        CHECK(monad_async_task_attach(ex, t, NULL));
+        run_until_idle(ex);
+    }
+    unsigned long const n = scale(100000);
+    double f[6][RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double s[6] = {0};
+        double const t0 = now_ns();
+        for (unsigned long i = 0; i < n; i++) {
+            CHECK(monad_async_task_attach(ex, t, NULL));
+            run_until_idle(ex);
+            CHECK(t->result);
+            s[0] += (double)(t->ticks.launched - t->ticks.attached);
+            s[1] += (double)(t->ticks.suspended - t->ticks.launched);
+            s[2] += (double)(completion_stamp - t->ticks.suspended);
+            s[3] += (double)(resumed_in_task - completion_stamp);
+            s[4] += (double)(t->ticks.exited - resumed_in_task);
+        }
+        double const elapsed = now_ns() - t0;
+        for (int k = 0; k < 5; k++) {
+            f[k][r] = s[k] / (double)n * ns_per_tick;
+        }
+        f[5][r] = elapsed / (double)n;
+    }
+    struct single out = {
+        median(f[0], RUNS), median(f[1], RUNS), median(f[2], RUNS),
+        median(f[3], RUNS), median(f[4], RUNS), median(f[5], RUNS)};
+    CHECK(monad_async_task_destroy(t));
+    CHECK(monad_async_executor_destroy(ex));
+    return out;
+}
+
+/* ---- the NOP loop ---- */
+
+static unsigned long nops_per_task;
+
+static monad_async_result work_nop_loop(monad_async_task task)
+{
+    for (unsigned long i = 0; i < nops_per_task; i++) {
+        monad_async_result const r = monad_async_io_nop(task, NULL);
+        if (r.error) {
+            return r;
+        }
+    }
+    return monad_async_make_success(0);
+}
+
+/* `tasks` tasks each suspending on `per_task` NOPs: ns per NOP. With 32
+ * tasks the executor submits and reaps 32 NOPs per io_uring_enter (its
+ * pump interval, MA_IO_PUMP_INTERVAL), the floor's batch below. */
+static double bench_loop(monad_async_context_switcher sw, int ntasks,
+                         unsigned long per_task, uint64_t *enters)
+{
+    monad_async_executor const ex = make_executor();
+    monad_async_task tasks[BATCH];
+    struct monad_async_task_attr t_attr;
+    memset(&t_attr, 0, sizeof(t_attr));
+    for (int i = 0; i < ntasks; i++) {
+        CHECK(monad_async_task_create(&tasks[i], sw, &t_attr));
+        tasks[i]->user_code = work_nop_loop;
+    }
+    double runs[RUNS];
+    for (int r = -1; r < RUNS; r++) { /* r = -1 warms up */
+        nops_per_task = r < 0 ? 1000 : per_task;
+        uint64_t const e0 = ex->io.enters;
+        for (int i = 0; i < ntasks; i++) {
+            CHECK(monad_async_task_attach(ex, tasks[i], NULL));
+        }
+        double const t0 = now_ns();
+        run_until_idle(ex);
+        double const el = now_ns() - t0;
+        for (int i = 0; i < ntasks; i++) {
+            CHECK(tasks[i]->result);
+        }
+        if (r >= 0) {
+            runs[r] = el / (double)(per_task * (unsigned long)ntasks);
+            *enters = ex->io.enters - e0;
+        }
+    }
+    for (int i = 0; i < ntasks; i++) {
+        CHECK(monad_async_task_destroy(tasks[i]));
+    }
+    CHECK(monad_async_executor_destroy(ex));
+    return median(runs, RUNS);
+}
+
+/* The floor: plain liburing, a ring made like the executor's, `batch`
+ * NOPs prepared, submitted and waited for in one io_uring_enter, reaped. */
+static double bench_floor(unsigned setup_flags, int batch, unsigned long total)
+{
+    struct io_uring ring;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = setup_flags;
+    int ret = io_uring_queue_init_params(RING_ENTRIES, &ring, &p);
+    if (ret < 0) {
+        fprintf(stderr, "io_uring_queue_init_params: %s\n", strerror(-ret));
+        exit(1);
+    }
+    unsigned long const rounds = total / (unsigned long)batch;
+    double runs[RUNS];
+    for (int r = -1; r < RUNS; r++) {
+        unsigned long const nr = r < 0 ? 1000 / (unsigned long)batch + 1 : rounds;
+        double const t0 = now_ns();
+        for (unsigned long k = 0; k < nr; k++) {
+            for (int i = 0; i < batch; i++) {
+                struct io_uring_sqe *const sqe = io_uring_get_sqe(&ring);
+                io_uring_prep_nop(sqe);
+                io_uring_sqe_set_data64(sqe, (uint64_t)i + 1);
+            }
+            ret = io_uring_submit_and_wait(&ring, (unsigned)batch);
+            if (ret < 0) {
+                fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-ret));
+                exit(1);
+            }
+            struct io_uring_cqe *cqe;
+            unsigned head, seen = 0;
+            io_uring_for_each_cqe(&ring, head, cqe)
+            {
+                seen++;
+            }
+            io_uring_cq_advance(&ring, seen);
+        }
+        if (r >= 0) {
+            runs[r] = (now_ns() - t0) / (double)(rounds * (unsigned long)batch);
+        }
+    }
+    io_uring_queue_exit(&ring);
+    return median(runs, RUNS);
+}
+
+int main(void)
+{
+    printf("monad-async C I/O benchmark (median of %d runs, ns; tick counter "
+           "at %.3f GHz)\n\n",
+           RUNS, (double)monad_async_ticks_per_second().value / 1e9);
+
+    struct
+    {
+        char const *name;
+        monad_async_context_switcher sw;
+    } sws[3];
+    struct monad_async_context_switcher_attr nofp;
+    memset(&nofp, 0, sizeof(nofp));
+    nofp.flags = MONAD_ASYNC_CONTEXT_SWITCHER_FLAG_NO_FP_CONTROL;
+    int nsw = 0;
+    sws[nsw].name = "asm";
+    CHECK(monad_async_context_switcher_asm_create(&sws[nsw++].sw));
+    sws[nsw].name = "asm-nofp";
+    CHECK(monad_async_context_switcher_asm_create_with_attr(&sws[nsw++].sw, &nofp));
+    sws[nsw].name = "sjlj";
+    CHECK(monad_async_context_switcher_sjlj_create(&sws[nsw++].sw));
+
+    monad_async_executor const probe = make_executor();
+    unsigned const setup_flags = probe->ring.setup_flags;
+    CHECK(monad_async_executor_destroy(probe));
+
+    printf("Single execution: attach, launch, one io_uring NOP, exit "
+           "(tick stamps)\n");
+    printf("%-9s %13s %17s %18s %17s %13s %10s\n", "switcher", "launch->start",
+           "start->suspended", "(kernel: susp->cqe)", "complete->resume",
+           "resume->exit", "wall/op");
+    for (int i = 0; i < nsw; i++) {
+        struct single const s = bench_single(sws[i].sw);
+        printf("%-9s %13.1f %17.1f %18.1f %17.1f %13.1f %10.1f\n", sws[i].name,
+               s.launch_to_start, s.start_to_suspended, s.suspended_to_complete,
+               s.complete_to_resume, s.resume_to_exit, s.total);
+    }
+    printf("(spec: launch->start 130 ns, start->suspended 120 ns, "
+           "complete->resume 50 ns, resume->exit 120 ns)\n\n");
+
+    unsigned long const total = scale(320000);
+    printf("Suspend-resume loop through an io_uring NOP, ns per NOP "
+           "(ring setup flags 0x%x)\n",
+           setup_flags);
+    double const floor1 = bench_floor(setup_flags, 1, total / 2);
+    double const floor32 = bench_floor(setup_flags, BATCH, total);
+    printf("%-28s %10s %8s %14s\n", "", "ns/op", "x floor", "enters/NOP");
+    printf("%-28s %10.1f %8s %14.3f\n", "floor: liburing, batch 1", floor1, "1.00", 1.0);
+    printf("%-28s %10.1f %8s %14.3f\n", "floor: liburing, batch 32", floor32, "1.00",
+           1.0 / BATCH);
+    for (int i = 0; i < nsw; i++) {
+        uint64_t e1 = 0, e32 = 0;
+        double const one = bench_loop(sws[i].sw, 1, total / 2, &e1);
+        double const many = bench_loop(sws[i].sw, BATCH, total / BATCH, &e32);
+        char label[64];
+        snprintf(label, sizeof(label), "%s: 1 task", sws[i].name);
+        printf("%-28s %10.1f %8.2f %14.3f\n", label, one, one / floor1,
+               (double)e1 / (double)(total / 2));
+        snprintf(label, sizeof(label), "%s: 32 tasks", sws[i].name);
+        printf("%-28s %10.1f %8.2f %14.3f\n", label, many, many / floor32,
+               (double)e32 / (double)(total / BATCH * BATCH));
+    }
+    printf("(target: within 1.3x of the floor; spec: 85.8 ns/op)\n");
+
+    for (int i = 0; i < nsw; i++) {
+        CHECK(monad_async_context_switcher_destroy(sws[i].sw));
+    }
+    return 0;
+}

@@ -1,0 +1,234 @@
+/* Kernel-provided receive buffers: a buffer ring registered as a buffer
+ * group (io_uring_register_buf_ring); a receive with IOSQE_BUFFER_SELECT
+ * lets the kernel pick a buffer when data arrives, and its CQE names the
+ * buffer (IORING_CQE_F_BUFFER, id in the upper 16 bits of the flags). The
+ * caller gives each buffer back with release, which re-adds it to the
+ * ring. liburing 2.3 has no io_uring_setup_buf_ring, so the ring memory
+ * is mapped here. */
+#include "io_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct ma_buffer_ring
+{
+    struct monad_async_io_buffer_ring_head head; /* first: the handle */
+    struct ma_executor *ex;
+    struct ma_link link; /* on ex->buffer_rings */
+    struct io_uring_buf_ring *br;
+    size_t br_mapped;
+    unsigned char *base; /* count * buffer_size */
+    size_t mapped;
+    unsigned char *out;  /* per buffer: 1 while outstanding */
+};
+
+static inline struct ma_buffer_ring *ma_bring_from(monad_async_io_buffer_ring r)
+{
+    return (struct ma_buffer_ring *)r;
+}
+
+static void ma_bring_free(struct ma_buffer_ring *r)
+{
+    if (r->br != NULL) {
+        munmap(r->br, r->br_mapped);
+    }
+    if (r->base != NULL) {
+        munmap(r->base, r->mapped);
+    }
+    free(r->out);
+    free(r);
+}
+
+monad_async_result monad_async_io_buffer_ring_create(
+    monad_async_io_buffer_ring *out, monad_async_executor ex_,
+    size_t buffer_size, unsigned count)
+{
+    if (out == NULL || ex_ == NULL || buffer_size == 0 ||
+        buffer_size > UINT32_MAX || count == 0 || count > 32768 ||
+        (count & (count - 1)) != 0) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_executor *const ex = ma_executor_from(ex_);
+    if (!ma_executor_is_owner(ex)) {
+        return monad_async_make_failure(EPERM);
+    }
+    if (!ex->has_ring) {
+        return monad_async_make_failure(ENOTSUP);
+    }
+    struct ma_buffer_ring *const r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return monad_async_make_failure(ENOMEM);
+    }
+    int err = 0;
+    size_t const page = (size_t)sysconf(_SC_PAGESIZE);
+    r->out = calloc(count, 1);
+    r->br_mapped = (count * sizeof(struct io_uring_buf) + page - 1) & ~(page - 1);
+    r->mapped = buffer_size * count;
+    if (r->out == NULL) {
+        err = ENOMEM;
+        goto fail;
+    }
+    /* The kernel wants the ring page aligned. */
+    r->br = mmap(NULL, r->br_mapped, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r->br == MAP_FAILED) {
+        r->br = NULL;
+        err = errno;
+        goto fail;
+    }
+    r->base = mmap(NULL, r->mapped, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r->base == MAP_FAILED) {
+        r->base = NULL;
+        err = errno;
+        goto fail;
+    }
+    uint16_t const group = ex->next_buffer_group++;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+    reg.ring_entries = count;
+    reg.bgid = group;
+    int const ret = io_uring_register_buf_ring(&ex->ring, &reg, 0);
+    if (ret < 0) {
+        /* EINVAL from a kernel before 5.19 that lacks the opcode. */
+        err = ret == -EINVAL ? ENOTSUP : -ret;
+        goto fail;
+    }
+    io_uring_buf_ring_init(r->br);
+    int const mask = io_uring_buf_ring_mask(count);
+    for (unsigned i = 0; i < count; i++) {
+        io_uring_buf_ring_add(r->br, r->base + (size_t)i * buffer_size,
+                              (unsigned)buffer_size, (unsigned short)i, mask, (int)i);
+    }
+    io_uring_buf_ring_advance(r->br, (int)count);
+    r->ex = ex;
+    r->head.executor = ex_;
+    r->head.buffer_size = buffer_size;
+    r->head.count = count;
+    r->head.group = group;
+    ma_list_push_back(&ex->buffer_rings, &r->link);
+    *out = &r->head;
+    return monad_async_make_success(0);
+fail:
+    ma_bring_free(r);
+    return monad_async_make_failure(err);
+}
+
+monad_async_result
+monad_async_io_buffer_ring_destroy(monad_async_io_buffer_ring ring)
+{
+    if (ring == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_buffer_ring *const r = ma_bring_from(ring);
+    if (!ma_executor_is_owner(r->ex)) {
+        return monad_async_make_failure(EPERM);
+    }
+    if (ring->outstanding != 0) {
+        return monad_async_make_failure(EBUSY);
+    }
+    int const ret = io_uring_unregister_buf_ring(&r->ex->ring, ring->group);
+    if (ret < 0) {
+        return monad_async_make_failure(-ret);
+    }
+    ma_list_remove(&r->ex->buffer_rings, &r->link);
+    ma_bring_free(r);
+    return monad_async_make_success(0);
+}
+
+void ma_io_free_buffer_rings(struct ma_executor *ex)
+{
+    struct ma_link *l;
+    while ((l = ma_list_pop_front(&ex->buffer_rings)) != NULL) {
+        /* The ring's teardown unregistered the group with it. */
+        ma_bring_free(ma_container_of(l, struct ma_buffer_ring, link));
+    }
+}
+
+/* The buffer a CQE with `flags` used, or ENOENT. */
+static int ma_bring_take(struct ma_buffer_ring *r, uint32_t flags,
+                         monad_async_result res, struct monad_async_io_buffer *out)
+{
+    if (!(flags & IORING_CQE_F_BUFFER)) {
+        return ENOENT;
+    }
+    unsigned const bid = flags >> IORING_CQE_BUFFER_SHIFT;
+    if (bid >= r->head.count || r->out[bid]) {
+        return EINVAL;
+    }
+    r->out[bid] = 1;
+    r->head.outstanding++;
+    out->data = r->base + (size_t)bid * r->head.buffer_size;
+    out->size = res.error == 0 ? (size_t)res.value : 0;
+    out->index = bid;
+    out->reserved = 0;
+    return 0;
+}
+
+monad_async_result monad_async_io_recv_provided(
+    monad_async_task task, struct monad_async_io_status *opt_status, int fd,
+    monad_async_io_buffer_ring ring, int flags, struct monad_async_io_buffer *out)
+{
+    if (ring == NULL || (opt_status == NULL && out == NULL)) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_buffer_ring *const r = ma_bring_from(ring);
+    if (r->ex != ma_tls_executor) {
+        return monad_async_make_failure(EINVAL);
+    }
+    if (out != NULL) {
+        out->data = NULL;
+        out->size = 0;
+    }
+    struct ma_io_op op;
+    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    io_uring_prep_recv(op.sqe, fd, NULL, (size_t)ring->buffer_size, flags);
+    op.sqe->flags |= IOSQE_BUFFER_SELECT;
+    op.sqe->buf_group = ring->group;
+    monad_async_result const res = ma_io_commit(&op, 0);
+    if (opt_status == NULL) {
+        /* The blocking form's status is still in this frame. */
+        (void)ma_bring_take(r, op.local.cqe_flags, res, out);
+    }
+    return res;
+}
+
+monad_async_result monad_async_io_buffer_ring_take(
+    monad_async_io_buffer_ring ring, struct monad_async_io_status const *status,
+    struct monad_async_io_buffer *out)
+{
+    if (ring == NULL || status == NULL || out == NULL ||
+        status->state == MONAD_ASYNC_IO_STATE_IN_FLIGHT) {
+        return monad_async_make_failure(EINVAL);
+    }
+    int const err = ma_bring_take(ma_bring_from(ring), status->cqe_flags,
+                                  status->result, out);
+    return err ? monad_async_make_failure(err) : monad_async_make_success(0);
+}
+
+monad_async_result monad_async_io_buffer_ring_release(
+    monad_async_io_buffer_ring ring, struct monad_async_io_buffer const *buf)
+{
+    if (ring == NULL || buf == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_buffer_ring *const r = ma_bring_from(ring);
+    if (!ma_executor_is_owner(r->ex)) {
+        return monad_async_make_failure(EPERM);
+    }
+    unsigned const bid = buf->index;
+    if (bid >= ring->count || !r->out[bid]) {
+        return monad_async_make_failure(EINVAL);
+    }
+    r->out[bid] = 0;
+    ring->outstanding--;
+    io_uring_buf_ring_add(r->br, r->base + (size_t)bid * ring->buffer_size,
+                          (unsigned)ring->buffer_size, (unsigned short)bid,
+                          io_uring_buf_ring_mask(ring->count), 0);
+    io_uring_buf_ring_advance(r->br, 1);
+    return monad_async_make_success(0);
+}

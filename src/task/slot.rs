@@ -1,0 +1,602 @@
+//! The slot: the Rust side of one C task, created with it and reused with
+//! it, so that a spawn allocates nothing.
+//!
+//! A slot carries one piece of work at a time: its closure until the
+//! trampoline takes it, then its outcome (the value, the panic payload, or
+//! "cancelled") until the [`JoinHandle`](super::JoinHandle) takes it, plus
+//! the raw tick figures of the finished work. Closures and outcomes of up
+//! to [`INLINE`] bytes (alignment up to 16) live in the slot itself; larger
+//! ones are boxed and the box lives there.
+//!
+//! # Two owners
+//!
+//! A slot has two owners: the *executor side* (its C task, whose
+//! `user_ptr` points at it, and the pool the task sits in while idle), and,
+//! from the spawn that binds a piece of work until it is joined or dropped,
+//! that work's *handle*. The state word records who still holds it:
+//!
+//! * `HANDLE`: the handle of the current work exists.
+//! * `DONE`: the work is over; the outcome and the stats are final.
+//! * `WAITER`: a thread is (about to be) blocked in `futex` on the word.
+//! * `ORPHAN`: the executor side has let go of the slot.
+//!
+//! When the executor side takes an idle task from its pool for new work, it
+//! reuses the task's slot if `HANDLE` is clear. If a stale handle is still
+//! alive, the executor side sets `ORPHAN` and gives the task a fresh slot;
+//! the handle frees the orphan when it goes. The executor's drop orphans
+//! every slot the same way. Whichever owner leaves last frees the slot:
+//! the handle clears `HANDLE` and frees if `ORPHAN` was set; the executor
+//! side sets `ORPHAN` and frees if `HANDLE` was clear. Both are atomic
+//! read-modify-writes, except where no other thread can take part (see
+//! [`release_handle`]).
+//!
+//! # Invariants
+//!
+//! * The closure is only touched on the executor's thread (or, before the
+//!   attach succeeds, by the spawning thread, which then owns the task):
+//!   written by the spawn, taken by the trampoline, or dropped unrun by
+//!   `on_exit` or by a spawn whose attach failed. The one exception is a
+//!   thread pool's work cancelled while still queued, whose `on_exit` runs
+//!   on the cancelling thread; the pool only takes `Send` closures.
+//! * The outcome and the stats are written on the executor's thread before
+//!   `DONE` is published with release ordering, and read by the handle only
+//!   after it observed `DONE` with acquire ordering. If the handle went
+//!   before `DONE`, `on_exit` drops the outcome itself.
+//! * The executor side writes a slot's storage for new work only after it
+//!   observed `HANDLE` clear with acquire ordering (the old handle is done
+//!   with it), and the handle never touches the slot after clearing
+//!   `HANDLE`.
+//! * `ORPHAN` is only ever set on a `DONE` slot, and an orphan is never
+//!   reused: nothing but its handle touches it again.
+//! * `on_exit` returns the slot to its pool as the very last thing it does
+//!   with the slot: from then on another thread may reuse it.
+
+use super::{on_thread, RawStats};
+use crate::error::JoinError;
+use crate::executor::Local;
+use crate::sys;
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::ThreadId;
+
+/// State bit: the work is over; the outcome and the stats are final.
+pub(crate) const DONE: u32 = 1;
+/// State bit: a thread is (about to be) blocked on the state word.
+const WAITER: u32 = 2;
+/// State bit: the handle of the current work exists.
+pub(crate) const HANDLE: u32 = 4;
+/// State bit: the executor side has let go of the slot.
+const ORPHAN: u32 = 8;
+
+/// Bytes of closure or outcome stored in the slot itself; larger ones are
+/// boxed.
+pub(crate) const INLINE: usize = 48;
+
+/// What the storage holds.
+const EMPTY: u8 = 0;
+/// The closure, not yet run.
+const CLOSURE: u8 = 1;
+/// The closure's value.
+const VALUE: u8 = 2;
+/// The closure's panic payload, a `Box<dyn Any + Send>`.
+const PANIC: u8 = 3;
+/// Nothing: the work was cancelled.
+const CANCELLED: u8 = 4;
+
+/// Inline bytes for a closure or an outcome.
+#[repr(C, align(16))]
+struct Storage(MaybeUninit<[u8; INLINE]>);
+
+/// True when an `X` is stored in place rather than boxed.
+const fn fits<X>() -> bool {
+    size_of::<X>() <= INLINE && align_of::<X>() <= align_of::<Storage>()
+}
+
+/// Moves `x` into `storage`, in place or boxed.
+///
+/// # Safety
+/// `storage` must be valid for writes and hold nothing that needs dropping.
+unsafe fn put<X>(storage: *mut Storage, x: X) {
+    if fits::<X>() {
+        // SAFETY: the storage is large and aligned enough (fits) and the
+        // caller says it is free.
+        unsafe { storage.cast::<X>().write(x) }
+    } else {
+        // SAFETY: a Box<X> is a pointer, which always fits.
+        unsafe { storage.cast::<Box<X>>().write(Box::new(x)) }
+    }
+}
+
+/// Moves the `X` out of `storage`, leaving it free.
+///
+/// # Safety
+/// `storage` must hold an `X` written by `put::<X>` and not yet taken.
+unsafe fn take<X>(storage: *mut Storage) -> X {
+    if fits::<X>() {
+        // SAFETY: per the contract.
+        unsafe { storage.cast::<X>().read() }
+    } else {
+        // SAFETY: per the contract, a Box<X> from `put`.
+        *unsafe { storage.cast::<Box<X>>().read() }
+    }
+}
+
+/// The Rust side of one C task. See the [module docs](self).
+///
+/// Laid out in three cache lines by who touches what: the state word
+/// (which a handle on another thread may update while the executor runs
+/// the work) on its own line with fields that are only read; the storage
+/// (the closure going to the executor, the outcome coming back) and the
+/// pool link on the second; the executor's own data on the third.
+#[repr(C, align(64))]
+pub(crate) struct Slot {
+    // --- line 0: the state word; read-only fields
+    state: AtomicU32,
+    /// Belongs to the cross-thread pool: spawned through an
+    /// [`ExecutorHandle`](crate::ExecutorHandle). Fixed at creation.
+    pub(crate) remote: bool,
+    /// The C task this slot belongs to (until it is orphaned).
+    pub(crate) task: sys::monad_async_task,
+    /// The executor's thread; `None` for a thread pool's slot, whose work
+    /// runs on any of the pool's threads.
+    pub(crate) owner: Option<ThreadId>,
+    /// Where `on_exit` returns the idle slot instead of its executor's
+    /// pools: a thread pool's `(release, context)`. Fixed at creation.
+    pub(crate) foreign: Option<Foreign>,
+    _pad0: [u8; 24],
+    // --- line 1: the work going in and the outcome coming out
+    /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
+    /// party that owns the storage at the time (see the module invariants).
+    kind: UnsafeCell<u8>,
+    /// The next idle slot in its pool, while this one is in it.
+    pub(crate) next: UnsafeCell<*mut Slot>,
+    storage: UnsafeCell<Storage>,
+    // --- line 2: the executor's
+    /// The owner-thread state of the task's executor; dereferenced only on
+    /// the executor's thread.
+    pub(crate) local: *const Local,
+    stats: UnsafeCell<RawStats>,
+}
+
+/// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
+/// `on_exit` calls `release(context, slot)` on the thread that ran the
+/// work, or, for work cancelled while queued, on the thread that
+/// cancelled it.
+#[derive(Clone, Copy)]
+pub(crate) struct Foreign {
+    pub(crate) release: unsafe fn(*const (), NonNull<Slot>),
+    pub(crate) context: *const (),
+}
+
+const _: () = {
+    assert!(size_of::<Option<ThreadId>>() == 8);
+    assert!(size_of::<Option<Foreign>>() == 16);
+    assert!(size_of::<Slot>() == 192);
+    assert!(std::mem::offset_of!(Slot, kind) == 64);
+    assert!(std::mem::offset_of!(Slot, local) == 128);
+};
+
+impl Slot {
+    /// A new, idle slot for `task`, pointed to by the task's `user_ptr`.
+    ///
+    /// # Safety
+    /// `task` must be live, unattached and owned by the caller.
+    pub(crate) unsafe fn create(
+        task: sys::monad_async_task,
+        local: *const Local,
+        owner: ThreadId,
+        remote: bool,
+    ) -> NonNull<Slot> {
+        // SAFETY: forwarded contract.
+        unsafe { Slot::create_with(task, local, Some(owner), remote, None) }
+    }
+
+    /// A new, idle slot for a thread pool's `task`: no executor state, no
+    /// owner thread, returned to the pool through `foreign`.
+    ///
+    /// # Safety
+    /// As for [`create`](Slot::create); `foreign.release` must accept
+    /// `foreign.context` for as long as the slot's task may carry work.
+    pub(crate) unsafe fn create_foreign(
+        task: sys::monad_async_task,
+        foreign: Foreign,
+    ) -> NonNull<Slot> {
+        // SAFETY: forwarded contract; a null `local` is never dereferenced
+        // for a slot without an owner thread.
+        unsafe { Slot::create_with(task, ptr::null(), None, false, Some(foreign)) }
+    }
+
+    /// # Safety
+    /// As for [`create`](Slot::create).
+    unsafe fn create_with(
+        task: sys::monad_async_task,
+        local: *const Local,
+        owner: Option<ThreadId>,
+        remote: bool,
+        foreign: Option<Foreign>,
+    ) -> NonNull<Slot> {
+        let slot = NonNull::from(Box::leak(Box::new(Slot {
+            state: AtomicU32::new(DONE),
+            remote,
+            task,
+            owner,
+            foreign,
+            _pad0: [0; 24],
+            kind: UnsafeCell::new(EMPTY),
+            next: UnsafeCell::new(ptr::null_mut()),
+            storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
+            local,
+            stats: UnsafeCell::new(RawStats::default()),
+        })));
+        // SAFETY: the caller owns the unattached task; user_ptr is ours.
+        unsafe { (*task).user_ptr = slot.as_ptr().cast() };
+        slot
+    }
+
+    /// The slot a C task's `user_ptr` points at.
+    ///
+    /// # Safety
+    /// `task` must carry a slot (its `user_ptr` set by [`Slot::create`]).
+    #[inline]
+    pub(crate) unsafe fn of<'a>(task: sys::monad_async_task) -> &'a Slot {
+        // SAFETY: per the contract; the executor side keeps the slot alive
+        // while its task carries it.
+        unsafe { &*(*task).user_ptr.cast::<Slot>() }
+    }
+
+    /// True once the work is over (acquire: the outcome and the stats are
+    /// then visible).
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) & DONE != 0
+    }
+
+    /// The raw figures of the finished work.
+    ///
+    /// # Safety
+    /// `DONE` must have been observed with acquire ordering, by a holder of
+    /// the slot.
+    #[inline]
+    pub(crate) unsafe fn stats(&self) -> RawStats {
+        // SAFETY: written before DONE was released, never again until the
+        // slot is reused, which the caller's hold on it prevents.
+        unsafe { *self.stats.get() }
+    }
+
+    // -----------------------------------------------------------------
+    // The executor side.
+
+    /// Takes an idle slot out of its pool for new work: the same slot if
+    /// its last handle is gone, else (orphaning it) a fresh one for its
+    /// task.
+    ///
+    /// # Safety
+    /// `slot` must be idle (its task unattached, `DONE`) and owned by the
+    /// caller, who took it from its pool.
+    #[inline]
+    pub(crate) unsafe fn claim(slot: NonNull<Slot>) -> NonNull<Slot> {
+        // SAFETY: the caller owns the executor side of the slot.
+        let s = unsafe { slot.as_ref() };
+        if s.state.load(Ordering::Acquire) & HANDLE == 0 {
+            return slot;
+        }
+        // Once ORPHAN is set the handle may free the slot at any moment:
+        // read what the replacement needs first.
+        let (task, local, owner, remote, foreign) = (s.task, s.local, s.owner, s.remote, s.foreign);
+        let prev = s.state.fetch_or(ORPHAN, Ordering::AcqRel);
+        if prev & HANDLE == 0 {
+            // The handle went between the two reads, and saw no ORPHAN.
+            s.state.store(DONE, Ordering::Relaxed);
+            return slot;
+        }
+        // The stale handle frees the orphan: never touch it again. The
+        // task is still ours.
+        // SAFETY: the task is idle and owned by the caller.
+        unsafe { Slot::create_with(task, local, owner, remote, foreign) }
+    }
+
+    /// Lets go of the executor side of an idle slot whose task is being
+    /// destroyed: frees it, or leaves it to its live handle.
+    ///
+    /// # Safety
+    /// As for [`claim`](Slot::claim); the slot is not used by the caller
+    /// afterwards.
+    pub(crate) unsafe fn abandon(slot: NonNull<Slot>) {
+        // SAFETY: the caller owns the executor side of the slot.
+        let prev = unsafe { slot.as_ref() }
+            .state
+            .fetch_or(ORPHAN, Ordering::AcqRel);
+        if prev & HANDLE == 0 {
+            // SAFETY: neither owner holds it any more; from Box::leak.
+            drop(unsafe { Box::from_raw(slot.as_ptr()) });
+        }
+    }
+
+    /// Stores new work in a claimed slot and arms it for a handle; the
+    /// caller attaches the task next, and calls [`unbind`](Slot::unbind)
+    /// if that fails.
+    ///
+    /// # Safety
+    /// `self` must come from [`claim`](Slot::claim) (or be fresh), owned by
+    /// the caller, its storage empty.
+    #[inline]
+    pub(crate) unsafe fn bind<F>(&self, f: F) {
+        // SAFETY: the caller owns the slot and its storage is free.
+        unsafe {
+            put(self.storage.get(), f);
+            *self.kind.get() = CLOSURE;
+        }
+        // No other thread can see the slot until the attach publishes it.
+        self.state.store(HANDLE, Ordering::Relaxed);
+    }
+
+    /// Undoes [`bind`](Slot::bind) after a failed attach: the slot is idle
+    /// again and the closure is returned, for the caller to drop once the
+    /// slot is back in its pool.
+    ///
+    /// # Safety
+    /// `self` must have been bound with an `F` and never attached.
+    pub(crate) unsafe fn unbind<F>(&self) -> F {
+        self.state.store(DONE, Ordering::Relaxed);
+        // SAFETY: bind stored an F, which nothing has taken.
+        unsafe {
+            *self.kind.get() = EMPTY;
+            take::<F>(self.storage.get())
+        }
+    }
+
+    /// The trampoline's start: the closure, if it has not been taken.
+    ///
+    /// # Safety
+    /// On the executor's thread, in the task's `user_code`, with an `F`
+    /// bound.
+    #[inline]
+    pub(crate) unsafe fn take_closure<F>(&self) -> Option<F> {
+        // SAFETY: the executor's thread owns the storage until DONE.
+        unsafe {
+            if *self.kind.get() != CLOSURE {
+                return None;
+            }
+            *self.kind.get() = EMPTY;
+            Some(take::<F>(self.storage.get()))
+        }
+    }
+
+    /// The trampoline's end: stores the value.
+    ///
+    /// # Safety
+    /// On the executor's thread, after [`take_closure`](Slot::take_closure),
+    /// before `DONE`.
+    #[inline]
+    pub(crate) unsafe fn set_value<T>(&self, value: T) {
+        // SAFETY: the executor's thread owns the storage, which is free.
+        unsafe {
+            put(self.storage.get(), value);
+            *self.kind.get() = VALUE;
+        }
+    }
+
+    /// The trampoline's end: stores a panic payload.
+    ///
+    /// # Safety
+    /// As for [`set_value`](Slot::set_value).
+    pub(crate) unsafe fn set_panic(&self, payload: Box<dyn Any + Send>) {
+        // SAFETY: as for set_value.
+        unsafe {
+            put(self.storage.get(), payload);
+            *self.kind.get() = PANIC;
+        }
+    }
+
+    /// The trampoline's end: records that the work was cancelled.
+    ///
+    /// # Safety
+    /// As for [`set_value`](Slot::set_value).
+    pub(crate) unsafe fn set_cancelled(&self) {
+        // SAFETY: as for set_value.
+        unsafe { *self.kind.get() = CANCELLED };
+    }
+
+    /// `on_exit`'s part: takes an unrun closure, makes the outcome final
+    /// (cancelled if the closure never ran), records the stats, publishes
+    /// `DONE` and wakes a blocked joiner. Returns the unrun closure and, if
+    /// the handle is already gone, the outcome: the caller drops both
+    /// after returning the slot to its pool.
+    ///
+    /// # Safety
+    /// On the executor's thread, in the `user_on_exit` of the slot's task,
+    /// which was bound with an `F` producing a `T`.
+    #[inline]
+    pub(crate) unsafe fn finish<F, T>(&self, raw: RawStats) -> (Option<F>, Option<Outcome<T>>) {
+        // SAFETY: the executor's thread owns the storage until DONE.
+        let unrun = unsafe {
+            let unrun = self.take_closure::<F>();
+            if *self.kind.get() == EMPTY {
+                // user_code never ran: cancelled before launch.
+                *self.kind.get() = CANCELLED;
+            }
+            *self.stats.get() = raw;
+            unrun
+        };
+        // DONE is clear (it is set once per piece of work, here), so an add
+        // sets it: one `lock xadd` on x86 rather than a cmpxchg loop.
+        let prev = self.state.fetch_add(DONE, Ordering::AcqRel);
+        if prev & WAITER != 0 {
+            // The waiter holds the handle, so the slot outlives this call.
+            futex_wake(&self.state);
+        }
+        let orphaned_outcome = if prev & HANDLE == 0 {
+            // SAFETY: the handle is gone, so the outcome is ours; the slot
+            // is not back in its pool yet, so nobody reuses it meanwhile.
+            Some(unsafe { self.take_outcome::<T>() })
+        } else {
+            None
+        };
+        (unrun, orphaned_outcome)
+    }
+
+    // -----------------------------------------------------------------
+    // The handle side.
+
+    /// Takes the outcome.
+    ///
+    /// # Safety
+    /// `DONE` observed with acquire ordering; the caller holds the outcome
+    /// (the handle, or `finish` when the handle is gone) and takes it once.
+    unsafe fn take_outcome<T>(&self) -> Outcome<T> {
+        // SAFETY: per the contract the storage is final and ours.
+        unsafe {
+            let kind = *self.kind.get();
+            *self.kind.get() = EMPTY;
+            match kind {
+                VALUE => Outcome::Value(take::<T>(self.storage.get())),
+                PANIC => Outcome::Panic(take::<Box<dyn Any + Send>>(self.storage.get())),
+                _ => Outcome::Cancelled,
+            }
+        }
+    }
+
+    /// The handle's result.
+    ///
+    /// # Safety
+    /// As for `take_outcome`, by the handle.
+    #[inline]
+    pub(crate) unsafe fn take_result<T>(&self) -> Result<T, JoinError> {
+        // SAFETY: per the contract.
+        match unsafe { self.take_outcome::<T>() } {
+            Outcome::Value(v) => Ok(v),
+            Outcome::Panic(p) => Err(JoinError::panic(p)),
+            Outcome::Cancelled => Err(JoinError::cancelled()),
+        }
+    }
+
+    /// Blocks the calling (non-executor) thread until `DONE`.
+    ///
+    /// Work on an awake executor usually ends within a few microseconds,
+    /// less than a futex sleep and wake-up cost: spin a little first (127
+    /// `spin_loop` hints in growing rounds), then yield the CPU a few
+    /// times (which lets the executor run if it shares our core), and only
+    /// then sleep in the kernel.
+    pub(crate) fn block_until_done(&self) {
+        const SPIN_ROUNDS: u32 = 7;
+        const YIELDS: u32 = 4;
+        for round in 0..SPIN_ROUNDS + YIELDS {
+            if self.is_done() {
+                return;
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..1u32 << round {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let mut s = self.state.fetch_or(WAITER, Ordering::Acquire) | WAITER;
+        while s & DONE == 0 {
+            // Sleeps only while the word still reads `s`: a DONE published
+            // after our read makes the wait return at once.
+            futex_wait(&self.state, s);
+            s = self.state.load(Ordering::Acquire);
+        }
+    }
+}
+
+/// A finished piece of work's outcome, before it becomes a `Result`.
+pub(crate) enum Outcome<T> {
+    Value(T),
+    Panic(Box<dyn Any + Send>),
+    Cancelled,
+}
+
+/// The handle's last touch of its slot, after it took (or dropped) the
+/// outcome of finished work, or after it let go of unfinished work.
+///
+/// # Safety
+/// The caller is the slot's handle, and does not touch the slot again.
+#[inline]
+pub(crate) unsafe fn release_handle(slot: NonNull<Slot>) {
+    // SAFETY: the handle keeps the slot alive until this call.
+    let s = unsafe { slot.as_ref() };
+    let prev = if !s.remote && s.owner.is_some_and(on_thread) {
+        // Every executor-side access to a local slot (completion, claim,
+        // abandon) happens on the owner thread, which is here and not in
+        // one of them (none runs user code while it holds the slot): no
+        // other thread can touch the word now, so a plain update will do.
+        let prev = s.state.load(Ordering::Relaxed);
+        s.state.store(prev & !HANDLE, Ordering::Release);
+        prev
+    } else {
+        // HANDLE is set (we are the handle): a subtraction clears it.
+        s.state.fetch_sub(HANDLE, Ordering::AcqRel)
+    };
+    if prev & ORPHAN != 0 {
+        // SAFETY: the executor side let go before us; from Box::leak.
+        drop(unsafe { Box::from_raw(slot.as_ptr()) });
+    }
+}
+
+/// The handle's drop: takes the outcome if the work is over, else lets go
+/// so that `on_exit` drops it. Returns the outcome, for the caller to drop
+/// after the slot is released.
+///
+/// # Safety
+/// The caller is the slot's handle (for work producing a `T`) and does not
+/// touch the slot again.
+pub(crate) unsafe fn drop_handle<T>(slot: NonNull<Slot>) -> Option<Outcome<T>> {
+    // SAFETY: the handle keeps the slot alive until it lets go.
+    let s = unsafe { slot.as_ref() };
+    let mut state = s.state.load(Ordering::Acquire);
+    loop {
+        if state & DONE != 0 {
+            // SAFETY: DONE observed (acquire) by the handle.
+            let outcome = unsafe { s.take_outcome::<T>() };
+            // SAFETY: per the contract.
+            unsafe { release_handle(slot) };
+            return Some(outcome);
+        }
+        // Not done: let go unless completion gets in first. An unfinished
+        // slot is never orphaned, so nobody is left to free it.
+        match s.state.compare_exchange_weak(
+            state,
+            state & !HANDLE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return None,
+            Err(now) => state = now,
+        }
+    }
+}
+
+/// Blocks while `*word == expected` (or until a spurious wake-up).
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT_PRIVATE reads the u32 at a valid, aligned address
+    // (an AtomicU32 we borrow) and takes no other pointers but a null
+    // timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Wakes every thread blocked in [`futex_wait`] on `word`.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE_PRIVATE only uses the address as a key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            libc::c_int::MAX,
+        );
+    }
+}
