@@ -42,7 +42,6 @@
 //! [`TaskContext`]: crate::TaskContext
 
 use crate::error::{check, errno, JoinError};
-use crate::fpstatus;
 use crate::sys::{self, atomics};
 use crate::task::{self, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
@@ -515,7 +514,6 @@ impl Local {
             return wait_in_task(current, slot);
         }
         while !slot.is_done() {
-            fpstatus::clear();
             // SAFETY: owner thread, not inside one of its tasks.
             let r = unsafe { sys::monad_async_executor_run(self.ex, 1, ptr::null()) };
             match r.error {
@@ -549,7 +547,6 @@ fn wait_in_task(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinE
         // A yield lets the joined task run only if it is at least as urgent
         // as we are; otherwise (or once it is evidently sleeping) nap, which
         // takes us off the ready queues.
-        fpstatus::clear();
         let r = if theirs <= mine && yields < MAX_YIELDS {
             yields += 1;
             // SAFETY: `current` is the task running on this thread.
@@ -805,6 +802,7 @@ impl Executor {
     /// assert_eq!(ex.run(16, Some(Duration::ZERO))?, 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn run(&self, max_items: usize, timeout: Option<Duration>) -> io::Result<usize> {
         let ts = timeout.map(|d| libc::timespec {
             tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
@@ -813,7 +811,6 @@ impl Executor {
         let ts_ptr = ts
             .as_ref()
             .map_or(ptr::null(), |t| t as *const libc::timespec);
-        fpstatus::clear();
         // SAFETY: live executor on its owner thread (Executor is !Send);
         // ts_ptr is null or points to a valid timespec for the call.
         let r = unsafe { sys::monad_async_executor_run(self.local().ex, max_items, ts_ptr) };

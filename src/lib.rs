@@ -46,7 +46,6 @@
 
 pub mod error;
 pub mod executor;
-mod fpstatus;
 pub mod io;
 pub mod pool;
 pub mod sys;

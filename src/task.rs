@@ -36,7 +36,6 @@
 
 use crate::error::{check, JoinError};
 use crate::executor::{ExecutorHandle, Local};
-use crate::fpstatus;
 use crate::sys::{self, atomics};
 use crate::ticks;
 use std::fmt;
@@ -276,8 +275,6 @@ where
         // SAFETY: as above.
         Err(payload) => unsafe { slot.set_panic(payload) },
     }
-    // The switch back to the executor reloads its MXCSR: keep them equal.
-    fpstatus::clear();
     sys::monad_async_make_success(0)
 }
 
@@ -314,7 +311,6 @@ where
             drop(unrun);
             drop(orphaned);
         }));
-        fpstatus::clear();
     }
 }
 
@@ -369,8 +365,8 @@ impl TaskContext<'_> {
     /// h.join().unwrap()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn yield_now(&mut self) -> io::Result<()> {
-        fpstatus::clear();
         // SAFETY: self.task is the task running on this thread (a
         // TaskContext exists only inside its own closure call).
         check(unsafe { sys::monad_async_task_yield(self.task) }).map(drop)
@@ -395,9 +391,9 @@ impl TaskContext<'_> {
     /// assert!(h.join().unwrap()? >= Duration::from_millis(1));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn sleep(&mut self, duration: Duration) -> io::Result<()> {
         let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        fpstatus::clear();
         // SAFETY: self.task is the task running on this thread.
         check(unsafe { sys::monad_async_task_suspend_for_duration(self.task, ns) }).map(drop)
     }
@@ -558,7 +554,6 @@ fn nap_until_done(current: sys::monad_async_task, slot: &Slot) -> Result<(), Joi
     const MAX_NAP: Duration = Duration::from_millis(1);
     let mut nap = Duration::from_micros(1);
     while !slot.is_done() {
-        fpstatus::clear();
         // SAFETY: `current` is the task running on this thread.
         let r =
             unsafe { sys::monad_async_task_suspend_for_duration(current, nap.as_nanos() as u64) };
