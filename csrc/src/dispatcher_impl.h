@@ -59,16 +59,19 @@ struct ma_wd
     _Alignas(64) _Atomic uint64_t executed;
     _Atomic uint64_t cancelled; /* rare: shares executed's line */
 
-    /* --- read by every submission: rarely written --- */
+    /* --- written by every submission: its own line, or each would
+     * stall the executors reading the line below --- */
+    _Alignas(64) _Atomic uint32_t submits_inflight; /* destroy waits them out */
+    _Atomic uint32_t closed; /* MA_WD_* bits; read by every submission */
+    _Atomic uint32_t refs; /* the creator's, and one per live executor */
+
+    /* --- read on every submission and take: rarely written --- */
     _Alignas(64) _Atomic uint32_t idle_count; /* executors on `idle` */
     _Atomic uint32_t waiters;                 /* threads blocked in wait */
     /* The loosest thresholds of the threads blocked in wait: when even
      * these do not hold, no waiter needs waking. */
     _Atomic uint64_t wake_queued_at;
     _Atomic uint64_t wake_unexecuted_at;
-    _Atomic uint32_t closed; /* MA_WD_* bits */
-    _Atomic uint32_t submits_inflight; /* destroy waits them out */
-    _Atomic uint32_t refs; /* the creator's, and one per live executor */
 
     /* --- under `lock` --- */
     _Alignas(64) pthread_mutex_t lock;
