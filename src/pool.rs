@@ -15,8 +15,9 @@
 //! # Structure
 //!
 //! * [`ThreadPool`] owns the worker threads and an `Arc<Shared>`: the C
-//!   dispatcher, the context switcher every task uses, and the
-//!   mutex-protected pool of idle C tasks.
+//!   dispatcher, the context switcher every task uses, and the idle C
+//!   tasks with their slots: a lock-free stack the workers push returned
+//!   slots onto, and the spawners' mutex-protected list refilled from it.
 //! * A spawn takes an idle C task with its slot (or creates them), binds
 //!   the closure to the slot with the crate's task machinery
 //!   ([`crate::task`]: the trampoline that catches panics, [`JoinHandle`],
@@ -32,8 +33,8 @@
 //!   before it joins the workers and frees anything, and a task's last
 //!   touch of `Shared` is in its exit hook, which the C dispatcher counts
 //!   as executed only once the hook has returned.
-//! * Every C task created is, with its slot, either in `Shared::free` or
-//!   carrying work that has not finished; `Drop` destroys them all, after
+//! * Every C task created is, with its slot, either in `Shared::free`, on
+//!   `Shared::returned`, or carrying work that has not finished; `Drop` destroys them all, after
 //!   which no task uses the switcher.
 //! * Pool closures take no [`TaskContext`]: the job machinery gives one to
 //!   every closure, and a pool task's has no executor state behind it, so
@@ -48,7 +49,7 @@ use crate::ticks;
 use std::fmt;
 use std::io;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -274,6 +275,7 @@ impl ThreadPoolBuilder {
             switcher: sw,
             stack_size: self.stack_size,
             free: Mutex::new(Vec::new()),
+            returned: AtomicPtr::new(ptr::null_mut()),
             tasks_created: AtomicU64::new(0),
         });
         let mut pool = ThreadPool {
@@ -387,7 +389,12 @@ struct Shared {
     wd: sys::monad_async_work_dispatcher,
     switcher: sys::monad_async_context_switcher,
     stack_size: usize,
+    /// Idle slots, for spawners: refilled from `returned` when empty.
     free: Mutex<Vec<SlotPtr>>,
+    /// Slots the workers hand back (their exit hooks), a lock-free stack
+    /// linked through `Slot::next`, so that workers never wait for a
+    /// spawner's lock; spawners take it whole.
+    returned: AtomicPtr<Slot>,
     tasks_created: AtomicU64,
 }
 
@@ -409,7 +416,13 @@ impl Shared {
     /// `context` is the pool's `Arc<Shared>` pointer, for the slot's way
     /// home.
     fn take_slot(&self, context: *const ()) -> io::Result<NonNull<Slot>> {
-        let pooled = self.free_slots().pop();
+        let pooled = {
+            let mut free = self.free_slots();
+            if free.is_empty() {
+                self.take_returned(&mut free);
+            }
+            free.pop()
+        };
         if let Some(slot) = pooled {
             // SAFETY: idle, out of the pool, ours.
             return Ok(unsafe { Slot::claim(slot.0) });
@@ -433,7 +446,22 @@ impl Shared {
     }
 }
 
-/// The exit hook's way back for a pool task's slot: into the free list.
+impl Shared {
+    /// Moves every slot on `returned` into `free`. Taking the stack whole
+    /// (one exchange) rather than one slot at a time leaves no ABA
+    /// window, so any number of spawners may do it.
+    fn take_returned(&self, free: &mut Vec<SlotPtr>) {
+        let mut head = self.returned.swap(ptr::null_mut(), Ordering::Acquire);
+        while let Some(slot) = NonNull::new(head) {
+            // SAFETY: the stack is ours now; each slot on it is idle and
+            // its `next` was written before the push that published it.
+            head = unsafe { *slot.as_ref().next.get() };
+            free.push(SlotPtr(slot));
+        }
+    }
+}
+
+/// The exit hook's way back for a pool task's slot: onto `returned`.
 ///
 /// # Safety
 /// `context` is `Arc::as_ptr` of the live pool's `Shared`; `slot` is idle
@@ -442,7 +470,20 @@ unsafe fn release_slot(context: *const (), slot: NonNull<Slot>) {
     // SAFETY: per the contract (module invariants: Shared outlives every
     // task's work).
     let shared = unsafe { &*context.cast::<Shared>() };
-    shared.free_slots().push(SlotPtr(slot));
+    let mut head = shared.returned.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: the slot is ours until the exchange publishes it.
+        unsafe { *slot.as_ref().next.get() = head };
+        match shared.returned.compare_exchange_weak(
+            head,
+            slot.as_ptr(),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
 }
 
 /// One worker thread and its executor.
@@ -765,7 +806,9 @@ impl Drop for ThreadPool {
         // SAFETY: no executors and nothing queued any more.
         let destroyed = unsafe { sys::monad_async_work_dispatcher_destroy(wd) };
         let mut all_freed = destroyed.error == 0;
-        for slot in self.shared.free_slots().drain(..) {
+        let mut free = self.shared.free_slots();
+        self.shared.take_returned(&mut free);
+        for slot in free.drain(..) {
             // SAFETY: every task's work is over; the task and its slot are
             // idle and ours (out of the free list).
             let r = unsafe { sys::monad_async_task_destroy(slot.0.as_ref().task) };
