@@ -45,11 +45,12 @@ use crate::error::{check, errno, JoinError};
 use crate::sys::{self, atomics};
 use crate::task::{self, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
@@ -266,6 +267,7 @@ impl ExecutorBuilder {
             free: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
             remote_done: Cell::new(0),
+            pools: RefCell::new(Vec::new()),
         }));
         shared.local.store(local, Ordering::Release);
         Ok(Executor {
@@ -396,9 +398,59 @@ impl Shared {
         }
     }
 
+    /// Asks the executor's thread to cancel piece of work `generation` of
+    /// `task`, from any thread. Does not go through the C inbox's
+    /// task-only cancel: by the time the executor drains it, the task may
+    /// be running later work. Instead a small high-priority task checks,
+    /// on the executor's thread (where the work cannot end meanwhile),
+    /// that the task still runs that very piece of work, and only then
+    /// cancels it.
+    ///
+    /// # Errors
+    ///
+    /// `ESHUTDOWN` once the executor is being dropped (which cancels all
+    /// work itself); `ENOMEM` as for a spawn.
+    pub(crate) fn cancel_remote(
+        self: &Arc<Self>,
+        task: sys::monad_async_task,
+        generation: u64,
+    ) -> io::Result<()> {
+        let (ex, task) = (self.ex as usize, task as usize);
+        let handle = ExecutorHandle {
+            shared: Arc::clone(self),
+        };
+        let h = handle.spawn(Priority::High, move |_cx| {
+            let (ex, task) = (
+                ex as sys::monad_async_executor,
+                task as sys::monad_async_task,
+            );
+            // SAFETY: on the executor's thread, inside one of its tasks, so
+            // the executor and every task it created are alive (tasks are
+            // destroyed only by its drop).
+            let state = unsafe { atomics::task_state(task) }.load(Ordering::Acquire);
+            let attached = sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_ATTACHED.0;
+            let exited = sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_EXITED.0;
+            if state & attached == 0 || state & exited != 0 {
+                return; // idle: the work is over (and it may be in a pool,
+                        // being re-bound by another thread: touch nothing)
+            }
+            // SAFETY: attached, and it cannot exit while we run on its
+            // thread, so its slot (published by the attach, which our
+            // acquire load saw) is held by the executor side.
+            let slot = unsafe { Slot::of(task) };
+            if slot.generation.load(Ordering::Relaxed) != generation || slot.is_done() {
+                return; // later work: not ours to cancel
+            }
+            // SAFETY: owner thread; that work is live and attached here.
+            let _ = unsafe { sys::monad_async_task_cancel(ex, task) };
+        })?;
+        drop(h);
+        Ok(())
+    }
+
     /// Creates a C task (expensive: maps its stack) and its slot.
     /// Thread-safe.
-    fn create_task(&self, remote: bool) -> io::Result<NonNull<Slot>> {
+    fn create_task(self: &Arc<Self>, remote: bool) -> io::Result<NonNull<Slot>> {
         let attr = sys::monad_async_task_attr {
             stack_size: self.stack_size,
             reserved: [0; 4],
@@ -411,7 +463,7 @@ impl Shared {
         let local = self.local.load(Ordering::Acquire).cast_const();
         // SAFETY: the task was just created and is ours; `local` is the
         // state of the executor it will be attached to.
-        Ok(unsafe { Slot::create(task, local, self.owner, remote) })
+        Ok(unsafe { Slot::create(task, local, self.owner, remote, Arc::clone(self), 0) })
     }
 }
 
@@ -427,9 +479,28 @@ pub(crate) struct Local {
     /// on the owner thread alone, so that a remote task's exit costs no
     /// atomic read-modify-write (see `Spawners::remote_spawned`).
     remote_done: Cell<usize>,
+    /// Liveness flags of the buffer pools made on this executor, cleared
+    /// once its destroy has freed them.
+    pools: RefCell<Vec<Weak<Cell<bool>>>>,
 }
 
 impl Local {
+    /// Cancels the work of `slot` (a slot of this executor whose handle
+    /// the caller holds) if it is not over. Owner thread only.
+    pub(crate) fn cancel_work(&self, slot: &Slot) -> io::Result<bool> {
+        if slot.is_done() {
+            return Ok(false);
+        }
+        // SAFETY: owner thread; the work is not done, so its task is live
+        // and attached to this executor. A pending task's on_exit runs
+        // inside this call (and pushes to a pool, which nothing holds).
+        let r = unsafe { sys::monad_async_task_cancel(self.ex, slot.task) };
+        match r.error {
+            0 | libc::EAGAIN => Ok(true),
+            e => Err(errno(e)),
+        }
+    }
+
     /// The owner-thread spawn path: no lock, no allocation once warm, no
     /// atomic read-modify-write.
     #[inline]
@@ -650,6 +721,54 @@ pub struct ExecutorStats {
     /// Tasks are pooled and reused, so this stays near the largest number
     /// of tasks alive at once, not the number of spawns.
     pub tasks_created: u64,
+    /// The ring's I/O counters and shape (all zero without a ring).
+    pub io: IoStats,
+}
+
+/// I/O counters and ring figures of an executor, in
+/// [`ExecutorStats::io`]. Every operation a task starts is `submitted`
+/// once and `completed` once (when its completion is reaped), so once the
+/// executor is idle the two are equal: nothing is left in flight.
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+///
+/// let ex = Executor::new()?;
+/// ex.spawn(Priority::Normal, |cx| monad_async::io::nop(cx)).join().unwrap()?;
+/// let io = ex.stats().io;
+/// assert_eq!((io.submitted, io.completed, io.in_flight), (1, 1, 0));
+/// assert!(io.enters >= 1 && io.sq_entries > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct IoStats {
+    /// Operations queued for the kernel.
+    pub submitted: u64,
+    /// Their completions reaped.
+    pub completed: u64,
+    /// `submitted - completed`.
+    pub in_flight: u64,
+    /// `io_uring_enter` system calls.
+    pub enters: u64,
+    /// Times a task waited for a submission entry (the queue was full or
+    /// the in-flight limit reached).
+    pub sqe_waits: u64,
+    /// Kernel cancel requests (`IORING_OP_ASYNC_CANCEL`) made.
+    pub cancels: u64,
+    /// Completions whose operation was unknown (should stay 0).
+    pub stale: u64,
+    /// Passes that found the completion queue overflowed.
+    pub cq_overflows: u64,
+    /// Submission queue size (0: no ring).
+    pub sq_entries: u32,
+    /// Completion queue size.
+    pub cq_entries: u32,
+    /// Most operations in flight at once.
+    pub inflight_limit: u32,
+    /// High I/O priority maps to the kernel's real-time class (else the
+    /// process may not use it, and best effort level 0 is used instead).
+    pub io_priority_rt: bool,
 }
 
 /// A priority-based executor of tasks with their own stacks, bound to the
@@ -713,6 +832,19 @@ impl Executor {
     }
 
     #[inline]
+    /// The C executor, and a flag that stays true until its destroy has
+    /// freed what was registered with it (for [`BufferPool`]).
+    ///
+    /// [`BufferPool`]: crate::io::BufferPool
+    pub(crate) fn raw_with_liveness(&self) -> (sys::monad_async_executor, Rc<Cell<bool>>) {
+        let local = self.local();
+        let alive = Rc::new(Cell::new(true));
+        let mut pools = local.pools.borrow_mut();
+        pools.retain(|w| w.strong_count() > 0);
+        pools.push(Rc::downgrade(&alive));
+        (local.ex, alive)
+    }
+
     fn local(&self) -> &Local {
         // SAFETY: `local` came from Box::into_raw in build and is freed only
         // in drop.
@@ -883,17 +1015,7 @@ impl Executor {
         if !ptr::eq(slot.local, self.local.as_ptr()) {
             return Err(errno(libc::EINVAL));
         }
-        if slot.is_done() {
-            return Ok(false);
-        }
-        // SAFETY: owner thread; the work is not done, so its task is live
-        // and attached to this executor. A pending task's on_exit runs
-        // inside this call (and pushes to a pool, which nothing holds).
-        let r = unsafe { sys::monad_async_task_cancel(self.local().ex, slot.task) };
-        match r.error {
-            0 | libc::EAGAIN => Ok(true),
-            e => Err(errno(e)),
-        }
+        self.local().cancel_work(slot)
     }
 
     /// A handle for spawning onto (and waking) this executor from other
@@ -935,13 +1057,15 @@ impl Executor {
         // SAFETY: live executor; its plain fields are written only by this
         // thread, which is not inside a C call now. Reads go through
         // addr_of! so no reference to the head is formed.
-        let (attached, runnable, timed, c, t) = unsafe {
+        let (attached, runnable, timed, c, t, io, ring) = unsafe {
             (
                 ptr::addr_of!((*ex).tasks_attached).read(),
                 ptr::addr_of!((*ex).tasks_runnable).read(),
                 ptr::addr_of!((*ex).tasks_timed).read(),
                 ptr::addr_of!((*ex).counters).read(),
                 ptr::addr_of!((*ex).ticks).read(),
+                ptr::addr_of!((*ex).io).read(),
+                ptr::addr_of!((*ex).ring).read(),
             )
         };
         ExecutorStats {
@@ -961,6 +1085,20 @@ impl Executor {
             time_resuming: ticks::ticks_to_duration(t.resuming),
             time_sleeping: ticks::ticks_to_duration(t.sleeping),
             tasks_created: local.shared.tasks_created.load(Ordering::Relaxed),
+            io: IoStats {
+                submitted: io.submitted,
+                completed: io.completed,
+                in_flight: io.in_flight,
+                enters: io.enters,
+                sqe_waits: io.sqe_waits,
+                cancels: io.cancels,
+                stale: io.stale,
+                cq_overflows: io.cq_overflows,
+                sq_entries: ring.sq_entries,
+                cq_entries: ring.cq_entries,
+                inflight_limit: ring.inflight_limit,
+                io_priority_rt: ring.io_priority_rt != 0,
+            },
         }
     }
 }
@@ -994,6 +1132,10 @@ impl Drop for Executor {
             // EBUSY: dropped from inside its own run. What runs now lives in
             // this executor: leak it all rather than free it underneath.
             return;
+        }
+        // Destroy freed the buffer pools still registered.
+        for alive in local.pools.borrow().iter().filter_map(Weak::upgrade) {
+            alive.set(false);
         }
         let mut slots = Vec::new();
         while let Some(slot) = local.pop_free() {
@@ -1091,7 +1233,7 @@ impl ExecutorHandle {
         let slot = match shared.pop_returned() {
             // SAFETY: popped from the pool: idle and ours.
             Some(slot) => unsafe { Slot::claim(slot) },
-            None => shared.create_task(true)?,
+            None => self.shared.create_task(true)?,
         };
         // SAFETY: claimed or fresh, so ours, its task unattached.
         let s = unsafe { slot.as_ref() };

@@ -53,7 +53,7 @@ pub mod task;
 mod ticks;
 
 pub use error::JoinError;
-pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, Switcher};
+pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats};
 pub use ticks::{ticks_now, ticks_per_second};
@@ -81,6 +81,10 @@ mod assertions {
     assert_impl_all!(io::TcpListener: Send, Sync);
     assert_impl_all!(io::TcpStream: Send, Sync);
     assert_impl_all!(io::UdpSocket: Send, Sync);
+    assert_impl_all!(IoStats: Send, Sync, Copy);
+    // Pools and their buffers belong to the executor's thread.
+    assert_not_impl_any!(io::BufferPool: Send, Sync);
+    assert_not_impl_any!(io::Buffer<'static>: Send, Sync);
     assert_impl_all!(ThreadPool: Send, Sync);
     assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
     assert_impl_all!(PoolStats: Send, Sync, Copy);

@@ -433,6 +433,51 @@ impl TaskContext<'_> {
         Priority::from_sys(unsafe { (*self.task).priority.cpu })
     }
 
+    /// This task's I/O priority: the order in which its operations get a
+    /// submission entry when the ring is contended (higher first, first
+    /// come first served within a level), and the kernel I/O priority of
+    /// its reads and writes (high: the real-time class where the process
+    /// may use it, else best effort 0; normal: best effort 4; low: idle).
+    /// A spawn starts it at the task's [`priority`](TaskContext::priority).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::High, |cx| cx.io_priority());
+    /// assert_eq!(h.join().unwrap(), Priority::High);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn io_priority(&self) -> Priority {
+        // SAFETY: self.task is live; only this thread writes its priority.
+        Priority::from_sys(unsafe { (*self.task).priority.io })
+    }
+
+    /// Sets this task's [I/O priority](TaskContext::io_priority) for the
+    /// operations it starts from now on (those in flight keep theirs), for
+    /// the rest of this piece of work. Its CPU priority is unchanged.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| {
+    ///     cx.set_io_priority(Priority::Low); // background I/O
+    ///     monad_async::io::nop(cx)?;
+    ///     Ok::<_, std::io::Error>((cx.priority(), cx.io_priority()))
+    /// });
+    /// assert_eq!(h.join().unwrap()?, (Priority::Normal, Priority::Low));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_io_priority(&mut self, priority: Priority) {
+        // SAFETY: self.task is the task running on this thread. The C side
+        // reads `priority.io` only on this thread: when this task starts an
+        // operation, and when it is taken out of a submission-entry wait
+        // queue, which it cannot be in while it runs (it is suspended
+        // there), so the queue it is removed from is the one it joined.
+        unsafe { (*self.task).priority.io = priority.to_sys() };
+    }
+
     /// This task's time figures so far (`total` and `executing` run up to
     /// now).
     ///
@@ -631,6 +676,67 @@ impl<T> JoinHandle<T> {
 }
 
 impl<T: 'static> JoinHandle<T> {
+    /// Cancels the task's work, from any thread: a task not yet started
+    /// never runs; a started one is marked cancelled, woken if suspended,
+    /// and every suspension point (sleep, I/O, yield) returns `ECANCELED`
+    /// from then on; either way [`join`](JoinHandle::join) reports
+    /// [`Cancelled`](JoinError::is_cancelled).
+    ///
+    /// On the executor's thread it takes effect at once. From another
+    /// thread the request is carried to the executor's thread and takes
+    /// effect when it next runs; it names this very piece of work, so it
+    /// never cancels later work the executor runs on the same pooled task.
+    ///
+    /// Returns `Ok(true)` if the work was not over (cancellation
+    /// requested), `Ok(false)` if it was: a stale handle's cancel is a
+    /// no-op.
+    ///
+    /// # Errors
+    ///
+    /// From another thread: `ENOMEM` (the request could not be queued).
+    /// `ENOTSUP` for work spawned on a [`ThreadPool`](crate::ThreadPool),
+    /// which cannot be cancelled one piece at a time.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::time::Duration;
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| cx.sleep(Duration::from_secs(60)));
+    /// let _ = ex.run(1, Some(Duration::from_millis(5))); // now asleep
+    /// let t = std::thread::scope(|s| s.spawn(|| h.cancel()).join().unwrap())?;
+    /// assert!(t);
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn cancel(&self) -> io::Result<bool> {
+        let slot = self.slot();
+        if slot.is_done() {
+            return Ok(false);
+        }
+        if slot.owner.is_some_and(on_thread) {
+            // SAFETY: not DONE and on the owner thread, so the executor is
+            // alive (its drop completes all work, and runs on this thread).
+            return unsafe { (*slot.local).cancel_work(slot) };
+        }
+        let Some(shared) = &slot.shared else {
+            // A thread pool's work: queued, it is in the dispatcher's
+            // queue, which cancels only all of its tasks at once; running,
+            // its executor is whichever took it, with nothing to keep a
+            // late request from hitting later work on the same task.
+            return Err(crate::error::errno(libc::ENOTSUP));
+        };
+        // The handle holds the slot, so its generation is still that of
+        // our work.
+        let generation = slot.generation.load(Ordering::Relaxed);
+        match shared.cancel_remote(slot.task, generation) {
+            Ok(()) => Ok(true),
+            // The executor is going away: its drop cancels all work.
+            Err(e) if e.raw_os_error() == Some(libc::ESHUTDOWN) => Ok(!slot.is_done()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// True once the task's work is over (returned, panicked or
     /// cancelled): [`join`](JoinHandle::join) will not wait.
     ///

@@ -108,3 +108,103 @@ fn many_tasks_share_one_file() -> io::Result<()> {
     }
     std::fs::remove_file(&path)
 }
+
+#[test]
+fn read_many_at_batch() -> io::Result<()> {
+    let ex = Executor::new()?;
+    let path = temp_path("batch");
+    let p = path.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| -> io::Result<()> {
+        let f = File::create(cx, &p)?;
+        let data: Vec<u8> = (0..64 * 4096u32)
+            .map(|i| (i * 31 + i / 4096) as u8)
+            .collect();
+        f.write_all_at(cx, &data, 0)?;
+        let mut bufs = vec![vec![0u8; 4096]; 64];
+        // Reverse order of offsets, one past the end, one bad offset.
+        let mut reads: Vec<(u64, &mut [u8])> = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| (((63 - i) * 4096) as u64, &mut b[..]))
+            .collect();
+        let mut tail = [7u8; 16];
+        let mut bad = [7u8; 16];
+        reads.push((1 << 30, &mut tail[..]));
+        reads.push((u64::MAX, &mut bad[..]));
+        let out = f.read_many_at(cx, &mut reads);
+        assert_eq!(out.len(), 66);
+        for r in &out[..64] {
+            assert_eq!(*r.as_ref().unwrap(), 4096);
+        }
+        assert_eq!(*out[64].as_ref().unwrap(), 0);
+        assert_eq!(
+            out[65].as_ref().unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
+        drop(reads);
+        for (i, b) in bufs.iter().enumerate() {
+            let off = (63 - i) * 4096;
+            assert_eq!(&b[..], &data[off..off + 4096], "read {i}");
+        }
+        assert!(f.read_many_at(cx, &mut []).is_empty());
+        f.close(cx)
+    });
+    h.join().unwrap()?;
+    std::fs::remove_file(&path)
+}
+
+/// A task cancelled while its batch waits on a pipe: the read that had
+/// data completes, the others end with ECANCELED, and none is left in
+/// flight (data written afterwards is still there to read).
+#[test]
+fn read_many_at_cancelled_mid_batch() -> io::Result<()> {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    let mut fds = [0; 2];
+    // SAFETY: a valid two-int array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: the descriptors pipe2 just returned, each owned once.
+    let (rd, wr) = unsafe {
+        use std::os::fd::FromRawFd;
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    let mut wr = std::fs::File::from(wr);
+    wr.write_all(&[5u8; 16])?;
+    let rd_std = std::fs::File::from(rd.try_clone()?);
+
+    let ex = Executor::new()?;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| {
+        let f = File::from(rd);
+        let mut bufs = [[0u8; 16]; 4];
+        let mut reads: Vec<(u64, &mut [u8])> = bufs.iter_mut().map(|b| (0, &mut b[..])).collect();
+        let out = f.read_many_at(cx, &mut reads);
+        *s.lock().unwrap() = out
+            .iter()
+            .map(|r| r.as_ref().map(|&n| n).map_err(|e| e.raw_os_error()))
+            .collect::<Vec<_>>();
+    });
+    ex.run(16, Some(Duration::from_millis(50)))?;
+    assert!(!h.is_finished());
+    assert!(ex.cancel(&h)?);
+    assert!(h.join().unwrap_err().is_cancelled());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.iter().filter(|r| **r == Ok(16)).count(), 1, "{seen:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|r| **r == Err(Some(libc::ECANCELED)))
+            .count(),
+        3,
+        "{seen:?}"
+    );
+    // No read is still queued in the kernel to steal these bytes.
+    wr.write_all(b"still here")?;
+    let mut back = [0u8; 10];
+    (&rd_std).read_exact(&mut back)?;
+    assert_eq!(&back, b"still here");
+    Ok(())
+}

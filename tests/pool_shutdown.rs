@@ -3,7 +3,8 @@
 //! pool (EDEADLK); dropping a pool runs everything already spawned to its
 //! end, running closures included, then stops and joins the threads; a
 //! pool dropped from inside its own closure leaks rather than deadlock;
-//! building with zero threads is EINVAL.
+//! building with zero threads is EINVAL; pool work cannot be cancelled one
+//! piece at a time (ENOTSUP) and runs regardless.
 
 use monad_async::{Priority, Switcher, ThreadPool};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -144,4 +145,24 @@ fn dropped_from_inside_its_own_closure_leaks_instead_of_deadlocking() {
     drop(pool);
     tx.send(()).unwrap();
     assert_eq!(h.join().unwrap(), "dropped");
+}
+
+#[test]
+fn cancel_of_pool_work_is_enotsup_and_the_work_still_runs() {
+    let pool = ThreadPool::builder().threads(1).build().unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let r = Arc::clone(&release);
+    let running = pool.spawn(Priority::High, move || {
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        "ran"
+    });
+    let queued = pool.spawn(Priority::Low, || "ran too");
+    for err in [running.cancel().unwrap_err(), queued.cancel().unwrap_err()] {
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTSUP));
+    }
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(running.join().unwrap(), "ran");
+    assert_eq!(queued.join().unwrap(), "ran too");
 }

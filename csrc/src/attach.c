@@ -16,7 +16,11 @@ int ma_task_claim(struct ma_task *t, uint32_t bits, uint32_t *before)
             &expected,
             MONAD_ASYNC_TASK_STATE_ATTACHED |
                 MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH | bits,
-            memory_order_acquire,
+            /* acq_rel: whoever sees the claimed state (an owner-thread
+             * cancel checking a task still in the inbox, an executor
+             * taking a task from a work dispatcher) also sees the fields
+             * the attacher set before attaching. */
+            memory_order_acq_rel,
             memory_order_relaxed)) {
         return EBUSY;
     }

@@ -171,8 +171,9 @@ monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
 /* An SQE for an internal request (cancel, wake), flushing the queue to
  * the kernel first if it is full. */
 struct io_uring_sqe *ma_io_internal_sqe(struct ma_executor *ex);
-/* Handles one operation's CQE. */
-void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res, uint32_t flags);
+/* Frees and handles every CQE the ring holds, in bulk (no system call
+ * unless the kernel reports a CQ overflow). */
+void ma_io_reap_cqes(struct ma_executor *ex);
 /* Asks the kernel to cancel every operation `t` has in flight. */
 void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: cancel of a task waiting for an SQE (unlinks it). */

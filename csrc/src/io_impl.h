@@ -8,6 +8,9 @@
 
 #include "executor_impl.h"
 
+#include <assert.h>
+#include <errno.h>
+
 /* Private bits of monad_async_io_status.flags. */
 enum
 {
@@ -34,13 +37,128 @@ struct ma_io_op
     struct monad_async_io_status local;
 };
 
+static inline monad_async_priority ma_io_prio(struct ma_task const *t)
+{
+    unsigned const p = (unsigned)t->head.priority.io;
+    return p < monad_async_priority_max ? (monad_async_priority)p
+                                        : monad_async_priority_normal;
+}
+
+/* ma_io_begin when the entry is not at hand: waits for one (io_op.c). */
+int ma_io_begin_slow(struct ma_io_op *op);
+
 /* 0, or the error the operation returns. On 0, op->sqe is ready for an
- * io_uring_prep_* and ma_io_commit must follow without suspending. */
-int ma_io_begin(struct ma_io_op *op, monad_async_task task,
-                struct monad_async_io_status *opt_status);
+ * io_uring_prep_* and ma_io_commit must follow without suspending.
+ * Inline, with ma_io_commit: each operation's entry point is then one
+ * frame, and the op description stays in registers. */
+static inline __attribute__((always_inline)) int
+ma_io_begin(struct ma_io_op *op, monad_async_task task,
+            struct monad_async_io_status *opt_status)
+{
+    struct ma_executor *const ex = ma_tls_executor;
+    if (__builtin_expect(
+            task == NULL || ex == NULL ||
+                atomic_load_explicit(&ex->head.current_task,
+                                     memory_order_relaxed) != task,
+            0)) {
+        return EINVAL;
+    }
+    if (__builtin_expect(!ex->has_ring || !task->switcher->has_stacks, 0)) {
+        return ENOTSUP;
+    }
+    struct ma_task *const t = ma_task_from(task);
+    if (__builtin_expect(ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED, 0)) {
+        return ECANCELED;
+    }
+    if (opt_status != NULL) {
+        if (opt_status->state != MONAD_ASYNC_IO_STATE_IDLE) {
+            return EBUSY;
+        }
+        op->st = opt_status;
+    }
+    else {
+        op->st = &op->local;
+    }
+    op->ex = ex;
+    op->t = t;
+    /* The common case: nobody queued for an entry, none set aside for a
+     * woken waiter, a slot free and an SQE to hand. Exactly when
+     * ma_io_acquire would return at once without queueing. */
+    if (__builtin_expect(ex->sqe_waiters_count == 0 && ex->io_granted == 0 &&
+                             ex->io_slots_used < ex->io_slot_count,
+                         1)) {
+        op->sqe = io_uring_get_sqe(&ex->ring);
+        if (__builtin_expect(op->sqe != NULL, 1)) {
+            return 0;
+        }
+        /* The queue is full: ma_io_acquire sees no space and waits. */
+    }
+    return ma_io_begin_slow(op);
+}
 
 /* `flags`: MA_IO_COMMIT_* | MA_IO_ST_TIMEOUT / MA_IO_ST_PRESET. */
-monad_async_result ma_io_commit(struct ma_io_op *op, unsigned flags);
+static inline __attribute__((always_inline)) monad_async_result
+ma_io_commit(struct ma_io_op *op, unsigned flags)
+{
+    struct ma_executor *const ex = op->ex;
+    struct ma_task *const t = op->t;
+    struct monad_async_io_status *const st = op->st;
+    bool const blocking = st == &op->local;
+
+    uint32_t const idx = ex->io_free_slot;
+    assert(idx != MA_IO_NO_SLOT); /* ma_io_acquire saw a free slot */
+    struct ma_io_slot *const slot = &ex->io_slots[idx];
+    ex->io_free_slot = slot->next_free;
+    ex->io_slots_used++;
+    uint32_t gen = (slot->generation + 1) & 0x7fffffffu;
+    if (gen == 0) {
+        gen = 1; /* user_data is never 0 */
+    }
+    slot->generation = gen;
+    slot->status = st;
+    uint64_t const ud = ((uint64_t)gen << 32) | idx;
+    io_uring_sqe_set_data64(op->sqe, ud);
+    if (flags & MA_IO_COMMIT_RW) {
+        /* Only reads and writes take ioprio as a priority; other
+         * operations read that field as flags. */
+        op->sqe->ioprio = ex->ioprio[ma_io_prio(t)];
+    }
+
+    st->user_data = ud;
+    st->task = &t->head;
+    st->state = MONAD_ASYNC_IO_STATE_IN_FLIGHT;
+    ex->head.io.submitted++;
+    ex->head.io.in_flight++;
+    if (!blocking) {
+        st->cqe_flags = 0;
+        st->flags = flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET);
+        if (!(flags & MA_IO_ST_PRESET)) {
+            st->result = monad_async_make_success(0);
+        }
+        st->prev = NULL;
+        st->next = t->io_inflight_head;
+        if (st->next != NULL) {
+            st->next->prev = st;
+        }
+        t->io_inflight_head = st;
+        t->io_inflight++;
+        return monad_async_make_success(0);
+    }
+    /* The blocking form is on no list and not in io_inflight: the task
+     * is suspended on it alone (io_waiting_for, where a cancel finds it,
+     * ma_io_cancel_task_ops) from here until its completion, so it can
+     * neither exit nor reap with it in flight. Its completion writes the
+     * result (unless preset) and cqe_flags before anyone reads them.
+     * Resumed only by this completion: a cancel asks the kernel to end
+     * the operation early and still waits for it to say it has. */
+    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) | MA_IO_ST_BLOCKING;
+    t->io_waiting_for = st;
+    t->where = MA_TASK_IO_WAIT;
+    (void)ma_task_suspend(ex, t);
+    assert(st->state == MONAD_ASYNC_IO_STATE_COMPLETED);
+    st->state = MONAD_ASYNC_IO_STATE_IDLE;
+    return st->result;
+}
 
 /* Shorthand for an operation whose begin failed. */
 #define MA_IO_TRY_BEGIN(op, task, st)                                         \

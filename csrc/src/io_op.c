@@ -40,13 +40,6 @@ static inline uint32_t ma_io_available(struct ma_executor *ex)
     return a > ex->io_granted ? a - ex->io_granted : 0;
 }
 
-static inline monad_async_priority ma_io_prio(struct ma_task const *t)
-{
-    unsigned const p = (unsigned)t->head.priority.io;
-    return p < monad_async_priority_max ? (monad_async_priority)p
-                                        : monad_async_priority_normal;
-}
-
 void ma_io_grant_waiters(struct ma_executor *ex)
 {
     while (ex->sqe_waiters_count != 0 && ma_io_available(ex) != 0) {
@@ -105,34 +98,10 @@ static int ma_io_acquire(struct ma_executor *ex, struct ma_task *t)
     return r.error != 0 ? r.error : EAGAIN;
 }
 
-int ma_io_begin(struct ma_io_op *op, monad_async_task task,
-                struct monad_async_io_status *opt_status)
+int ma_io_begin_slow(struct ma_io_op *op)
 {
-    struct ma_executor *const ex = ma_tls_executor;
-    if (task == NULL || ex == NULL ||
-        atomic_load_explicit(&ex->head.current_task, memory_order_relaxed) !=
-            task) {
-        return EINVAL;
-    }
-    if (!ex->has_ring || !task->switcher->has_stacks) {
-        return ENOTSUP;
-    }
-    struct ma_task *const t = ma_task_from(task);
-    if (ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED) {
-        return ECANCELED;
-    }
-    if (opt_status != NULL) {
-        if (opt_status->state != MONAD_ASYNC_IO_STATE_IDLE) {
-            return EBUSY;
-        }
-        op->st = opt_status;
-    }
-    else {
-        op->st = &op->local;
-    }
-    op->ex = ex;
-    op->t = t;
-    int const err = ma_io_acquire(ex, t);
+    struct ma_executor *const ex = op->ex;
+    int const err = ma_io_acquire(ex, op->t);
     if (err != 0) {
         return err;
     }
@@ -144,63 +113,6 @@ int ma_io_begin(struct ma_io_op *op, monad_async_task task,
         return EBUSY;
     }
     return 0;
-}
-
-monad_async_result ma_io_commit(struct ma_io_op *op, unsigned flags)
-{
-    struct ma_executor *const ex = op->ex;
-    struct ma_task *const t = op->t;
-    struct monad_async_io_status *const st = op->st;
-    bool const blocking = st == &op->local;
-
-    uint32_t const idx = ex->io_free_slot;
-    assert(idx != MA_IO_NO_SLOT); /* ma_io_acquire saw a free slot */
-    struct ma_io_slot *const slot = &ex->io_slots[idx];
-    ex->io_free_slot = slot->next_free;
-    ex->io_slots_used++;
-    uint32_t gen = (slot->generation + 1) & 0x7fffffffu;
-    if (gen == 0) {
-        gen = 1; /* user_data is never 0 */
-    }
-    slot->generation = gen;
-    slot->status = st;
-    uint64_t const ud = ((uint64_t)gen << 32) | idx;
-    io_uring_sqe_set_data64(op->sqe, ud);
-    if (flags & MA_IO_COMMIT_RW) {
-        /* Only reads and writes take ioprio as a priority; other
-         * operations read that field as flags. */
-        op->sqe->ioprio = ex->ioprio[ma_io_prio(t)];
-    }
-
-    st->user_data = ud;
-    st->task = &t->head;
-    st->state = MONAD_ASYNC_IO_STATE_IN_FLIGHT;
-    st->cqe_flags = 0;
-    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) |
-                (blocking ? MA_IO_ST_BLOCKING : 0);
-    if (!(flags & MA_IO_ST_PRESET)) {
-        st->result = monad_async_make_success(0);
-    }
-    st->prev = NULL;
-    st->next = t->io_inflight_head;
-    if (st->next != NULL) {
-        st->next->prev = st;
-    }
-    t->io_inflight_head = st;
-    t->io_inflight++;
-    ex->head.io.submitted++;
-    ex->head.io.in_flight++;
-    if (!blocking) {
-        return monad_async_make_success(0);
-    }
-    /* Resumed only by this completion: a cancel asks the kernel to end
-     * the operation early and still waits for it to say it has. */
-    t->io_waiting_for = st;
-    t->where = MA_TASK_IO_WAIT;
-    (void)ma_task_suspend(ex, t);
-    assert(st->state == MONAD_ASYNC_IO_STATE_COMPLETED);
-    st->state = MONAD_ASYNC_IO_STATE_IDLE;
-    return st->result;
 }
 
 /* ---- completion ---- */
@@ -236,8 +148,10 @@ static void ma_io_unlink_done(struct ma_task *t, struct monad_async_io_status *s
     st->prev = st->next = NULL;
 }
 
-void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
-                    uint32_t flags)
+/* Handles one operation's CQE (ma_io_reap_cqes, inlined there). */
+static inline __attribute__((always_inline)) void
+ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
+               uint32_t flags)
 {
     uint32_t const idx = (uint32_t)user_data;
     uint32_t const gen = (uint32_t)(user_data >> 32);
@@ -256,9 +170,9 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     ex->head.io.in_flight--;
 
     struct ma_task *const t = ma_task_from(st->task);
-    ma_io_unlink_inflight(t, st);
-    if (!(st->flags & MA_IO_ST_PRESET)) {
-        if ((st->flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {
+    uint32_t const st_flags = st->flags;
+    if (!(st_flags & MA_IO_ST_PRESET)) {
+        if ((st_flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {
             res = 0; /* a timeout that ran its course */
         }
         st->result = res < 0 ? monad_async_make_failure(-res)
@@ -267,6 +181,15 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     st->cqe_flags = flags;
     st->state = MONAD_ASYNC_IO_STATE_COMPLETED;
 
+    if (st_flags & MA_IO_ST_BLOCKING) {
+        /* Its task has been suspended on this operation alone since it
+         * was committed (ma_io_commit): on no list, resumed only here. */
+        assert(t->where == MA_TASK_IO_WAIT && t->io_waiting_for == st);
+        t->io_waiting_for = NULL;
+        ma_executor_make_ready(ex, t);
+        return;
+    }
+    ma_io_unlink_inflight(t, st);
     if (t->io_draining) {
         /* Its work returned with this in flight: nobody reaps it. */
         if (t->io_inflight == 0) {
@@ -275,23 +198,79 @@ void ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
         }
         return;
     }
-    bool const blocking = st->flags & MA_IO_ST_BLOCKING;
-    if (!blocking) {
-        st->next = NULL;
-        st->prev = t->io_done_tail;
-        if (t->io_done_tail != NULL) {
-            t->io_done_tail->next = st;
-        }
-        else {
-            t->io_done_head = st;
-        }
-        t->io_done_tail = st;
+    st->next = NULL;
+    st->prev = t->io_done_tail;
+    if (t->io_done_tail != NULL) {
+        t->io_done_tail->next = st;
     }
+    else {
+        t->io_done_head = st;
+    }
+    t->io_done_tail = st;
     if (t->where == MA_TASK_IO_WAIT &&
-        (t->io_waiting_for == st ||
-         (t->io_waiting_for == MA_IO_WAIT_ANY && !blocking))) {
+        (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
         t->io_waiting_for = NULL;
         ma_executor_make_ready(ex, t);
+    }
+}
+
+/* ---- reaping (the run loop, io_pump.c) ---- */
+
+/* Next to ma_io_complete, so that it is inlined into the loop. */
+void ma_io_reap_cqes(struct ma_executor *ex)
+{
+    if (IO_URING_READ_ONCE(*ex->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
+        /* peek flushes the kernel's overflow list once the CQ is empty;
+         * nothing is lost (IORING_FEAT_NODROP). */
+        ex->head.io.cq_overflows++;
+    }
+    /* In bulk, straight from the ring: take up to a batch of entries,
+     * copy them out and free them with one store to the CQ head (before
+     * handling: handlers may queue more), then handle them. When the CQ
+     * is empty and the kernel reports an overflow, one GETEVENTS enter
+     * flushes its overflow list, as peek did (once per reap). */
+    enum { MA_REAP_BATCH = 32 };
+    struct io_uring *const ring = &ex->ring;
+    unsigned const mask = ring->cq.ring_mask;
+    unsigned const shift = io_uring_cqe_shift(ring);
+    bool flushed = false;
+    for (;;) {
+        unsigned const head = *ring->cq.khead;
+        unsigned n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
+        if (n == 0) {
+            if (flushed ||
+                !(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+                break;
+            }
+            flushed = true;
+            (void)io_uring_get_events(ring);
+            ex->head.io.enters++;
+            continue;
+        }
+        if (n > MA_REAP_BATCH) {
+            n = MA_REAP_BATCH;
+        }
+        uint64_t ud[MA_REAP_BATCH];
+        int res[MA_REAP_BATCH];
+        uint32_t flags[MA_REAP_BATCH];
+        for (unsigned i = 0; i < n; i++) {
+            struct io_uring_cqe const *const cqe =
+                &ring->cq.cqes[((head + i) & mask) << shift];
+            ud[i] = cqe->user_data;
+            res[i] = cqe->res;
+            flags[i] = cqe->flags;
+        }
+        io_uring_cq_advance(ring, n);
+        for (unsigned i = 0; i < n; i++) {
+            if (__builtin_expect(!(ud[i] & MA_UD_INTERNAL), 1)) {
+                ma_io_complete(ex, ud[i], res[i], flags[i]);
+            }
+            else if (ud[i] == MA_UD_WAKE) {
+                ex->wake_armed = false;
+                ma_io_arm_wake(ex);
+            }
+            /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
+        }
     }
 }
 
@@ -314,6 +293,12 @@ static void ma_io_cancel_one(struct ma_executor *ex, struct monad_async_io_statu
 
 void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t)
 {
+    struct monad_async_io_status *const w = t->io_waiting_for;
+    if (t->where == MA_TASK_IO_WAIT && w != NULL && w != MA_IO_WAIT_ANY &&
+        (w->flags & MA_IO_ST_BLOCKING)) {
+        /* A blocking-form operation is on no list (ma_io_commit). */
+        ma_io_cancel_one(ex, w);
+    }
     for (struct monad_async_io_status *st = t->io_inflight_head; st != NULL;
          st = st->next) {
         ma_io_cancel_one(ex, st);

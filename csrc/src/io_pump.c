@@ -29,31 +29,6 @@ void ma_io_arm_wake(struct ma_executor *ex)
     ex->wake_armed = true;
 }
 
-static void ma_io_reap(struct ma_executor *ex)
-{
-    if (IO_URING_READ_ONCE(*ex->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
-        /* peek flushes the kernel's overflow list once the CQ is empty;
-         * nothing is lost (IORING_FEAT_NODROP). */
-        ex->head.io.cq_overflows++;
-    }
-    struct io_uring_cqe *cqe;
-    while (io_uring_peek_cqe(&ex->ring, &cqe) == 0) {
-        uint64_t const ud = cqe->user_data;
-        int const res = cqe->res;
-        uint32_t const flags = cqe->flags;
-        /* Free the CQ entry before handling: handlers may queue more. */
-        io_uring_cqe_seen(&ex->ring, cqe);
-        if (!(ud & MA_UD_INTERNAL)) {
-            ma_io_complete(ex, ud, res, flags);
-        }
-        else if (ud == MA_UD_WAKE) {
-            ex->wake_armed = false;
-            ma_io_arm_wake(ex);
-        }
-        /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
-    }
-}
-
 void ma_io_pump(struct ma_executor *ex)
 {
     ex->slices_since_pump = 0;
@@ -61,7 +36,7 @@ void ma_io_pump(struct ma_executor *ex)
      * tries again. */
     (void)io_uring_submit_and_get_events(&ex->ring);
     ex->head.io.enters++;
-    ma_io_reap(ex);
+    ma_io_reap_cqes(ex);
     ma_io_grant_waiters(ex);
 }
 
@@ -93,7 +68,7 @@ void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks)
     ex->head.io.enters++;
     atomic_store(&ex->sleeping, 0);
     ex->slices_since_pump = 0;
-    ma_io_reap(ex);
+    ma_io_reap_cqes(ex);
     ma_io_grant_waiters(ex);
 }
 

@@ -135,10 +135,14 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
  * tasks keep the executor busy. */
 #define MA_IO_PUMP_INTERVAL 32
 
-static inline bool ma_executor_any_ready(struct ma_executor const *ex)
+/* Pumps the ring; returns the stamp the next slice starts at. */
+static inline uint64_t ma_executor_pump(struct ma_executor *ex, uint64_t now)
 {
-    return ex->ready[0].head != NULL || ex->ready[1].head != NULL ||
-           ex->ready[2].head != NULL;
+    ma_io_pump(ex);
+    /* The pump is a system call: the next slice starts after it, not at
+     * the previous slice's end, or the task resumed next would be
+     * charged for the kernel's time. */
+    return ex->track_time ? ma_ticks_read() : now;
 }
 
 static uint64_t ma_timespec_to_deadline(
@@ -194,18 +198,21 @@ monad_async_result monad_async_executor_run(
             uint64_t const t = ex->track_time ? now : ma_ticks_read();
             ma_executor_fire_timers(ex, t);
         }
-        if (ex->has_ring && ma_io_busy(ex) &&
-            (ex->slices_since_pump >= MA_IO_PUMP_INTERVAL ||
-             !ma_executor_any_ready(ex))) {
-            ma_io_pump(ex);
-            /* The pump is a system call: the next slice starts after it,
-             * not at the previous slice's end, or the task resumed next
-             * would be charged for the kernel's time. */
-            if (ex->track_time) {
-                now = ma_ticks_read();
-            }
+        /* Pump when there is I/O and either the interval is up or
+         * nothing is ready: tried before the pop in the first case and
+         * after an empty pop in the second, so a busy queue costs no scan
+         * of the ready queues beyond the pop itself. */
+        bool pumped = false;
+        if (ex->slices_since_pump >= MA_IO_PUMP_INTERVAL && ex->has_ring &&
+            ma_io_busy(ex)) {
+            now = ma_executor_pump(ex, now);
+            pumped = true;
         }
-        struct ma_task *const t = ma_executor_pop_ready(ex);
+        struct ma_task *t = ma_executor_pop_ready(ex);
+        if (t == NULL && !pumped && ex->has_ring && ma_io_busy(ex)) {
+            now = ma_executor_pump(ex, now);
+            t = ma_executor_pop_ready(ex);
+        }
         if (t != NULL) {
             ex->slices_since_pump++;
             now = ma_executor_run_slice(ex, t, now);
@@ -223,7 +230,11 @@ monad_async_result monad_async_executor_run(
             deadline = ma_timespec_to_deadline(ex, timeout, wait_start);
             deadline_known = true;
         }
-        if (atomic_exchange_explicit(&ex->wake_pending, 0, memory_order_acquire)) {
+        /* Read before exchanging: an awake executor passes here on every
+         * idle loop, and an exchange would take the line that remote
+         * attachers use. */
+        if (atomic_load_explicit(&ex->wake_pending, memory_order_relaxed) &&
+            atomic_exchange_explicit(&ex->wake_pending, 0, memory_order_acquire)) {
             break; /* woken: return with nothing done */
         }
         if (wait_start >= deadline) {

@@ -1,6 +1,6 @@
 //! Files through the ring.
 
-use super::{to_fd, to_usize};
+use super::{to_fd, to_usize, Buffer};
 use crate::error::{check, errno};
 use crate::sys;
 use crate::task::TaskContext;
@@ -127,6 +127,95 @@ impl File {
         check(r).map(to_usize)
     }
 
+    /// Reads into many buffers at once: every read is queued (the
+    /// initiate form, one caller-owned status each), the ring submits them
+    /// together, and the task suspends until the kernel has finished all
+    /// of them. Returns one outcome per entry of `reads`, in order: the
+    /// bytes read, or that read's error.
+    ///
+    /// The buffers stay borrowed until every read has been reaped, also
+    /// when the task is cancelled mid-batch: the reads still in flight are
+    /// then cancelled and waited for (they report `ECANCELED`, or their
+    /// real outcome if the kernel had already finished them).
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-many-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     f.write_all_at(cx, b"abcdefgh", 0)?;
+    ///     let (mut a, mut b) = ([0u8; 2], [0u8; 4]);
+    ///     let mut reads = [(0, &mut a[..]), (4, &mut b[..])];
+    ///     let out = f.read_many_at(cx, &mut reads);
+    ///     assert_eq!((*out[0].as_ref().unwrap(), *out[1].as_ref().unwrap()), (2, 4));
+    ///     assert_eq!((&a, &b), (b"ab", b"efgh"));
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Per entry: the kernel's; `EINVAL` for an offset above `i64::MAX`;
+    /// `ECANCELED` (the task was cancelled), `ENOTSUP` (no ring).
+    pub fn read_many_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        reads: &mut [(u64, &mut [u8])],
+    ) -> Vec<io::Result<usize>> {
+        let task = cx.raw_task();
+        // Allocated once and never resized: the C side links the statuses
+        // into intrusive lists, so they must not move while in flight.
+        let mut batch = Batch {
+            task,
+            statuses: (0..reads.len()).map(|_| Default::default()).collect(),
+        };
+        let mut out: Vec<Option<io::Result<usize>>> = Vec::with_capacity(reads.len());
+        for (i, (offset, buf)) in reads.iter_mut().enumerate() {
+            let Ok(off) = i64::try_from(*offset) else {
+                out.push(Some(Err(errno(libc::EINVAL))));
+                continue;
+            };
+            let st: *mut sys::monad_async_io_status = &mut batch.statuses[i];
+            // SAFETY: the running task; `st` and `buf` stay valid until the
+            // status is reaped: `batch` (below, or its drop) waits for
+            // every initiated status before `reads` is released.
+            let r = unsafe {
+                sys::monad_async_io_read(
+                    task,
+                    st,
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    off,
+                )
+            };
+            out.push(match check(r) {
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            });
+        }
+        for (i, slot) in out.iter_mut().enumerate() {
+            if slot.is_none() {
+                let st: *mut sys::monad_async_io_status = &mut batch.statuses[i];
+                // SAFETY: the running task; `st` was initiated by it and is
+                // not yet reaped. On a cancelled task this cancels the read
+                // and still waits for the kernel to finish it.
+                let r = unsafe { sys::monad_async_io_wait(task, st) };
+                *slot = Some(check(r).map(super::to_usize));
+            }
+        }
+        drop(batch);
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(errno(libc::ECANCELED))))
+            .collect()
+    }
+
     /// Reads exactly `buf.len()` bytes from `offset`.
     ///
     /// # Errors
@@ -192,6 +281,77 @@ impl File {
             offset += n as u64;
         }
         Ok(())
+    }
+
+    /// Reads up to `len` bytes from `offset` into the start of a claimed
+    /// registered buffer (`IORING_OP_READ_FIXED`); returns the bytes read.
+    /// See [`BufferPool`](super::BufferPool) for an example.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if `len` exceeds the buffer or the offset `i64::MAX`;
+    /// the kernel's; `ECANCELED`, `ENOTSUP`.
+    pub fn read_fixed_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        buf: &mut Buffer<'_>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        if len > buf.len() {
+            return Err(errno(libc::EINVAL));
+        }
+        let raw = *buf.raw();
+        // SAFETY: the running task; the call returns only once the kernel
+        // is done with the buffer, which `buf` keeps claimed (and borrowed
+        // mutably) until then; `len` is within it.
+        let r = unsafe {
+            sys::monad_async_io_read_fixed(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                raw.data,
+                len,
+                off,
+                raw.index,
+            )
+        };
+        check(r).map(to_usize)
+    }
+
+    /// Writes the first `len` bytes of a claimed registered buffer at
+    /// `offset` (`IORING_OP_WRITE_FIXED`); returns the bytes written. See
+    /// [`BufferPool`](super::BufferPool) for an example.
+    ///
+    /// # Errors
+    ///
+    /// As [`File::read_fixed_at`].
+    pub fn write_fixed_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        buf: &Buffer<'_>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        if len > buf.len() {
+            return Err(errno(libc::EINVAL));
+        }
+        let raw = *buf.raw();
+        // SAFETY: as for read_fixed_at; the kernel only reads the buffer.
+        let r = unsafe {
+            sys::monad_async_io_write_fixed(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                raw.data,
+                len,
+                off,
+                raw.index,
+            )
+        };
+        check(r).map(to_usize)
     }
 
     /// `fsync(2)` through the ring.
@@ -286,5 +446,33 @@ impl AsFd for File {
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// The statuses of a batch of initiated operations. Dropping it waits for
+/// any still in flight, so that the buffers they use are never released
+/// while the kernel may still write them.
+struct Batch {
+    task: sys::monad_async_task,
+    statuses: Box<[sys::monad_async_io_status]>,
+}
+
+const IDLE: u32 = sys::monad_async_io_state::MONAD_ASYNC_IO_STATE_IDLE.0;
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for st in self.statuses.iter_mut() {
+            if st.state == IDLE {
+                continue;
+            }
+            // SAFETY: `self.task` is the running task (a batch lives only
+            // inside one of its calls) and initiated `st`.
+            let r = unsafe { sys::monad_async_io_wait(self.task, st) };
+            if r.error != 0 && st.state != IDLE {
+                // The kernel may still write into a buffer we are about to
+                // hand back: the only sound way out.
+                std::process::abort();
+            }
+        }
     }
 }

@@ -7,6 +7,12 @@
 //! buffer, even when the task is cancelled (the operation then ends early
 //! with `ECANCELED`, or with its real outcome if it had already finished).
 //!
+//! Beyond one operation at a time: [`File::read_many_at`] puts a batch of
+//! reads in flight at once, and a [`BufferPool`] of buffers registered
+//! with the ring serves [`File::read_fixed_at`] / [`File::write_fixed_at`].
+//! A task's I/O priority ([`TaskContext::set_io_priority`]) orders its
+//! operations when the ring is contended.
+//!
 //! The executor must have a ring ([`ExecutorBuilder::ring_entries`] > 0,
 //! the default); otherwise these calls fail with `ENOTSUP`, as they do on
 //! [`Switcher::None`](crate::Switcher::None).
@@ -26,9 +32,11 @@
 //!
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
+mod buffer;
 mod file;
 mod net;
 
+pub use buffer::{Buffer, BufferPool};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
 

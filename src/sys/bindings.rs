@@ -246,7 +246,11 @@ const _: () = {
     ][::std::mem::offset_of!(monad_async_task_ticks, executing) - 40usize];
 };
 /** The public part of a task. Fields under "set by you" may be changed
- while the task is not attached; everything else is read-only.*/
+ while the task is not attached; everything else is read-only. One
+ exception: a running task may change its own `priority.io`, which
+ applies to the operations it starts afterwards (it is read only on the
+ executor's thread, when an operation starts or leaves the queue for a
+ free submission entry).*/
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct monad_async_task_head {

@@ -53,13 +53,14 @@
 
 use super::{on_thread, RawStats};
 use crate::error::JoinError;
-use crate::executor::Local;
+use crate::executor::{Local, Shared};
 use crate::sys;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::ThreadId;
 
 /// State bit: the work is over; the outcome and the stats are final.
@@ -143,10 +144,20 @@ pub(crate) struct Slot {
     /// The executor's thread; `None` for a thread pool's slot, whose work
     /// runs on any of the pool's threads.
     pub(crate) owner: Option<ThreadId>,
+    /// The executor's shared part, for a handle's cross-thread
+    /// [`cancel`](super::JoinHandle::cancel); `None` for a thread pool's
+    /// slot. Fixed at creation.
+    pub(crate) shared: Option<Arc<Shared>>,
+    /// Counts the pieces of work bound to this slot's task (carried over
+    /// to a replacement slot): with the task, it names one piece of work,
+    /// so that a cancel request reaching the executor's thread late cannot
+    /// hit a later one. Written by the binder before the attach publishes
+    /// it; read on the executor's thread.
+    pub(crate) generation: AtomicU64,
     /// Where `on_exit` returns the idle slot instead of its executor's
     /// pools: a thread pool's `(release, context)`. Fixed at creation.
     pub(crate) foreign: Option<Foreign>,
-    _pad0: [u8; 24],
+    _pad0: [u8; 8],
     // --- line 1: the work going in and the outcome coming out
     /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
     /// party that owns the storage at the time (see the module invariants).
@@ -171,8 +182,19 @@ pub(crate) struct Foreign {
     pub(crate) context: *const (),
 }
 
+/// What a slot needs to know about where it belongs, fixed at creation
+/// and carried over to a replacement slot.
+struct Home {
+    local: *const Local,
+    owner: Option<ThreadId>,
+    remote: bool,
+    shared: Option<Arc<Shared>>,
+    foreign: Option<Foreign>,
+}
+
 const _: () = {
     assert!(size_of::<Option<ThreadId>>() == 8);
+    assert!(size_of::<Option<Arc<Shared>>>() == 8);
     assert!(size_of::<Option<Foreign>>() == 16);
     assert!(size_of::<Slot>() == 192);
     assert!(std::mem::offset_of!(Slot, kind) == 64);
@@ -189,13 +211,22 @@ impl Slot {
         local: *const Local,
         owner: ThreadId,
         remote: bool,
+        shared: Arc<Shared>,
+        generation: u64,
     ) -> NonNull<Slot> {
+        let home = Home {
+            local,
+            owner: Some(owner),
+            remote,
+            shared: Some(shared),
+            foreign: None,
+        };
         // SAFETY: forwarded contract.
-        unsafe { Slot::create_with(task, local, Some(owner), remote, None) }
+        unsafe { Slot::create_with(task, home, generation) }
     }
 
-    /// A new, idle slot for a thread pool's `task`: no executor state, no
-    /// owner thread, returned to the pool through `foreign`.
+    /// A new, idle slot for a thread pool's `task`: no executor, no owner
+    /// thread, returned to the pool through `foreign`.
     ///
     /// # Safety
     /// As for [`create`](Slot::create); `foreign.release` must accept
@@ -204,27 +235,41 @@ impl Slot {
         task: sys::monad_async_task,
         foreign: Foreign,
     ) -> NonNull<Slot> {
-        // SAFETY: forwarded contract; a null `local` is never dereferenced
-        // for a slot without an owner thread.
-        unsafe { Slot::create_with(task, ptr::null(), None, false, Some(foreign)) }
+        let home = Home {
+            // Never dereferenced for a slot without an owner thread.
+            local: ptr::null(),
+            owner: None,
+            remote: false,
+            shared: None,
+            foreign: Some(foreign),
+        };
+        // SAFETY: forwarded contract.
+        unsafe { Slot::create_with(task, home, 0) }
     }
 
     /// # Safety
     /// As for [`create`](Slot::create).
     unsafe fn create_with(
         task: sys::monad_async_task,
-        local: *const Local,
-        owner: Option<ThreadId>,
-        remote: bool,
-        foreign: Option<Foreign>,
+        home: Home,
+        generation: u64,
     ) -> NonNull<Slot> {
+        let Home {
+            local,
+            owner,
+            remote,
+            shared,
+            foreign,
+        } = home;
         let slot = NonNull::from(Box::leak(Box::new(Slot {
             state: AtomicU32::new(DONE),
             remote,
             task,
             owner,
+            shared,
+            generation: AtomicU64::new(generation),
             foreign,
-            _pad0: [0; 24],
+            _pad0: [0; 8],
             kind: UnsafeCell::new(EMPTY),
             next: UnsafeCell::new(ptr::null_mut()),
             storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
@@ -285,7 +330,14 @@ impl Slot {
         }
         // Once ORPHAN is set the handle may free the slot at any moment:
         // read what the replacement needs first.
-        let (task, local, owner, remote, foreign) = (s.task, s.local, s.owner, s.remote, s.foreign);
+        let home = Home {
+            local: s.local,
+            owner: s.owner,
+            remote: s.remote,
+            shared: s.shared.clone(),
+            foreign: s.foreign,
+        };
+        let (task, generation) = (s.task, s.generation.load(Ordering::Relaxed));
         let prev = s.state.fetch_or(ORPHAN, Ordering::AcqRel);
         if prev & HANDLE == 0 {
             // The handle went between the two reads, and saw no ORPHAN.
@@ -295,7 +347,7 @@ impl Slot {
         // The stale handle frees the orphan: never touch it again. The
         // task is still ours.
         // SAFETY: the task is idle and owned by the caller.
-        unsafe { Slot::create_with(task, local, owner, remote, foreign) }
+        unsafe { Slot::create_with(task, home, generation) }
     }
 
     /// Lets go of the executor side of an idle slot whose task is being
@@ -329,6 +381,9 @@ impl Slot {
             put(self.storage.get(), f);
             *self.kind.get() = CLOSURE;
         }
+        // Only the binder writes it; the attach publishes it.
+        let g = self.generation.load(Ordering::Relaxed);
+        self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
         // No other thread can see the slot until the attach publishes it.
         self.state.store(HANDLE, Ordering::Relaxed);
     }

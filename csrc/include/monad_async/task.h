@@ -56,7 +56,11 @@ struct monad_async_task_ticks
 };
 
 /* The public part of a task. Fields under "set by you" may be changed
- * while the task is not attached; everything else is read-only. */
+ * while the task is not attached; everything else is read-only. One
+ * exception: a running task may change its own `priority.io`, which
+ * applies to the operations it starts afterwards (it is read only on the
+ * executor's thread, when an operation starts or leaves the queue for a
+ * free submission entry). */
 struct monad_async_task_head
 {
     /* --- set by you --- */
