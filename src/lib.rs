@@ -25,6 +25,8 @@
 //! * [`error`]: errno values as [`std::io::Error`], and [`JoinError`].
 //! * [`executor`] and [`task`]: the safe types.
 //! * [`io`]: files and sockets through the executor's io_uring.
+//! * [`pool`]: a priority-based [`ThreadPool`] of executors, on the C
+//!   work dispatcher.
 //!
 //! # Invariants
 //!
@@ -45,12 +47,14 @@
 pub mod error;
 pub mod executor;
 pub mod io;
+pub mod pool;
 pub mod sys;
 pub mod task;
 mod ticks;
 
 pub use error::JoinError;
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
+pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats};
 pub use ticks::{ticks_now, ticks_per_second};
 
@@ -81,4 +85,8 @@ mod assertions {
     // Pools and their buffers belong to the executor's thread.
     assert_not_impl_any!(io::BufferPool: Send, Sync);
     assert_not_impl_any!(io::Buffer<'static>: Send, Sync);
+    assert_impl_all!(ThreadPool: Send, Sync);
+    assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
+    assert_impl_all!(PoolStats: Send, Sync, Copy);
+    assert_impl_all!(PoolThreadStats: Send, Sync, Copy);
 }

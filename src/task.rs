@@ -20,7 +20,9 @@
 //!   cancelled before it launched), or dropped by the spawning call itself
 //!   when the attach fails (then the task was never the executor's). So a
 //!   handle never reaches an `F`, which is why a [`JoinHandle<T>`] may be
-//!   `Send` for `T: Send` even when `F` is not.
+//!   `Send` for `T: Send` even when `F` is not. (A thread pool's work
+//!   cancelled while queued ends on the cancelling thread; the pool only
+//!   takes `Send` closures.)
 //! * A panic never crosses into C: the trampoline runs the closure inside
 //!   `catch_unwind` and stores the payload; `on_exit` catches panics from
 //!   the drops it performs.
@@ -48,7 +50,7 @@ use std::time::Duration;
 
 mod slot;
 
-pub(crate) use slot::Slot;
+pub(crate) use slot::{Foreign, Slot};
 
 /// A priority level for a task's CPU time (and its I/O).
 ///
@@ -293,9 +295,15 @@ where
     };
     // From here on the task and its slot may carry other work: this is our
     // last touch of either.
-    // SAFETY: the slot's `local` is the live owner-thread state of the
-    // executor we run on; the slot is idle and done with.
-    unsafe { crate::executor::release_slot(NonNull::from(slot)) };
+    match slot.foreign {
+        // SAFETY: the slot's `local` is the live owner-thread state of the
+        // executor we run on; the slot is idle and done with.
+        None => unsafe { crate::executor::release_slot(NonNull::from(slot)) },
+        // SAFETY: create_foreign's contract: `release` accepts `context`
+        // while the slot's task carries work, which it still does (this is
+        // its exit hook); the slot is idle and done with.
+        Some(f) => unsafe { (f.release)(f.context, NonNull::from(slot)) },
+    }
     // User drop code (an unrun closure; the outcome, if the handle is gone)
     // must not unwind into C.
     if unrun.is_some() || orphaned.is_some() {
@@ -567,6 +575,47 @@ fn on_thread(owner: ThreadId) -> bool {
     THREAD_ID.try_with(|id| *id == owner).unwrap_or(false)
 }
 
+/// The task running on this thread (of whichever executor, a thread
+/// pool's included, is running here), if any.
+fn running_task() -> Option<sys::monad_async_task> {
+    // SAFETY: no preconditions.
+    let ex = unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
+    if ex.is_null() {
+        return None;
+    }
+    // SAFETY: the executor running on this thread is alive while it runs.
+    let task = unsafe { atomics::executor_current_task(ex) }.load(Ordering::Relaxed);
+    (!task.is_null()).then_some(task)
+}
+
+/// Suspends the running task `current` in growing naps until `slot`'s
+/// work, which belongs to another thread or to a thread pool, is done.
+/// Naps rather than yields: a nap leaves the executor free to run other
+/// work (a thread pool's executor takes the joined work itself, if it is
+/// still queued), where a yield would come straight back. A task that
+/// cannot suspend (the none switcher) blocks its thread instead.
+#[cold]
+fn nap_until_done(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinError> {
+    const MAX_NAP: Duration = Duration::from_millis(1);
+    let mut nap = Duration::from_micros(1);
+    while !slot.is_done() {
+        // SAFETY: `current` is the task running on this thread.
+        let r =
+            unsafe { sys::monad_async_task_suspend_for_duration(current, nap.as_nanos() as u64) };
+        nap = (nap * 2).min(MAX_NAP);
+        match r.error {
+            0 => {}
+            _ if slot.is_done() => break,
+            libc::ECANCELED => return Err(JoinError::cancelled()),
+            _ => {
+                slot.block_until_done();
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Owns the right to a spawned task's result.
 ///
 /// Dropping it detaches the task (it still runs; its result is dropped).
@@ -645,6 +694,8 @@ impl<T: 'static> JoinHandle<T> {
     /// # Errors
     ///
     /// From another thread: `ENOMEM` (the request could not be queued).
+    /// `ENOTSUP` for work spawned on a [`ThreadPool`](crate::ThreadPool),
+    /// which cannot be cancelled one piece at a time.
     ///
     /// ```
     /// use monad_async::{Executor, Priority};
@@ -663,15 +714,22 @@ impl<T: 'static> JoinHandle<T> {
         if slot.is_done() {
             return Ok(false);
         }
-        if on_thread(slot.owner) {
+        if slot.owner.is_some_and(on_thread) {
             // SAFETY: not DONE and on the owner thread, so the executor is
             // alive (its drop completes all work, and runs on this thread).
             return unsafe { (*slot.local).cancel_work(slot) };
         }
+        let Some(shared) = &slot.shared else {
+            // A thread pool's work: queued, it is in the dispatcher's
+            // queue, which cancels only all of its tasks at once; running,
+            // its executor is whichever took it, with nothing to keep a
+            // late request from hitting later work on the same task.
+            return Err(crate::error::errno(libc::ENOTSUP));
+        };
         // The handle holds the slot, so its generation is still that of
         // our work.
         let generation = slot.generation.load(Ordering::Relaxed);
-        match slot.shared.cancel_remote(slot.task, generation) {
+        match shared.cancel_remote(slot.task, generation) {
             Ok(()) => Ok(true),
             // The executor is going away: its drop cancels all work.
             Err(e) if e.raw_os_error() == Some(libc::ESHUTDOWN) => Ok(!slot.is_done()),
@@ -749,6 +807,12 @@ impl<T: 'static> JoinHandle<T> {
     ///   (yielding, then sleeping in short naps) until this task has
     ///   finished; if the calling task is cancelled meanwhile, it returns
     ///   `Err(Cancelled)` at once (the joined task is unaffected);
+    /// * inside any other task (of another executor, or of a
+    ///   [`ThreadPool`](crate::ThreadPool)): it suspends the calling task in
+    ///   short naps, leaving its executor free for other work (a thread
+    ///   pool's task joining one still queued lets its thread run it);
+    ///   cancellation of the calling task returns `Err(Cancelled)` as
+    ///   above; a task that cannot suspend blocks its thread instead;
     /// * on any other thread: it blocks that thread.
     ///
     /// # Errors
@@ -758,8 +822,9 @@ impl<T: 'static> JoinHandle<T> {
     ///
     /// # Panics
     ///
-    /// Inside a task on the [`Switcher::None`](crate::Switcher::None),
-    /// which cannot suspend, when the task has not finished; and when
+    /// Inside a task of the same executor on the
+    /// [`Switcher::None`](crate::Switcher::None), which cannot suspend,
+    /// when the task has not finished; and when
     /// called re-entrantly from the executor's run loop outside any task
     /// (from a destructor run by the executor).
     ///
@@ -789,11 +854,13 @@ impl<T: 'static> JoinHandle<T> {
     #[cold]
     fn wait(&self) -> Result<(), JoinError> {
         let slot = self.slot();
-        if on_thread(slot.owner) {
+        if slot.owner.is_some_and(on_thread) {
             // SAFETY: not DONE and on the owner thread, so the executor is
             // alive (dropping it completes all work, and it can only be
             // dropped on this thread, which is here).
             unsafe { (*slot.local).wait_for(slot) }
+        } else if let Some(current) = running_task() {
+            nap_until_done(current, slot)
         } else {
             slot.block_until_done();
             Ok(())

@@ -10,6 +10,7 @@
  *   monad_async/task.h      tasks: create, attach, yield, sleep, cancel
  *   monad_async/executor.h  executors: create, run, wake, destroy
  *   monad_async/io.h        io_uring I/O from inside tasks
+ *   monad_async/dispatcher.h  work dispatchers: a priority thread pool
  *
  * Every function returns monad_async_result; bad input gives an errno
  * value, never a crash. */
@@ -24,6 +25,7 @@
 #include "monad_async/task.h"
 #include "monad_async/executor.h"
 #include "monad_async/io.h"
+#include "monad_async/dispatcher.h"
 
 /* Sizes and offsets of the public structs, for bindings to check their
  * view of the layout (the Rust crate's layout test reads these). */

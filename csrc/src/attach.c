@@ -4,9 +4,7 @@
 
 #include <errno.h>
 
-/* Claims the task for `ex`: the one compare-and-swap on the task's own
- * state word that refuses a second attach. */
-static int ma_task_claim(struct ma_task *t, struct ma_executor *ex, bool local)
+int ma_task_claim(struct ma_task *t, uint32_t bits, uint32_t *before)
 {
     uint32_t expected =
         atomic_load_explicit(&t->head.state, memory_order_relaxed);
@@ -17,17 +15,24 @@ static int ma_task_claim(struct ma_task *t, struct ma_executor *ex, bool local)
             &t->head.state,
             &expected,
             MONAD_ASYNC_TASK_STATE_ATTACHED |
-                MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH |
-                (local ? 0 : MONAD_ASYNC_TASK_STATE_IN_INBOX),
+                MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH | bits,
             /* acq_rel: whoever sees the claimed state (an owner-thread
-             * cancel checking a task still in the inbox) also sees the
-             * fields the attacher set before attaching. */
+             * cancel checking a task still in the inbox, an executor
+             * taking a task from a work dispatcher) also sees the fields
+             * the attacher set before attaching. */
             memory_order_acq_rel,
             memory_order_relaxed)) {
         return EBUSY;
     }
-    atomic_store_explicit(
-        &t->head.current_executor, &ex->head, memory_order_relaxed);
+    *before = expected;
+    return 0;
+}
+
+void ma_task_bind(struct ma_task *t, struct ma_executor *ex)
+{
+    atomic_store_explicit(&t->head.current_executor,
+                          ex != NULL ? &ex->head : NULL,
+                          memory_order_relaxed);
     t->head.result = monad_async_make_success(0);
     t->head.suspensions = 0;
     t->head.ticks.launched = t->head.ticks.suspended = 0;
@@ -35,7 +40,6 @@ static int ma_task_claim(struct ma_task *t, struct ma_executor *ex, bool local)
     t->head.ticks.executing = 0;
     t->resume_error = 0;
     t->queue = t->head.priority.cpu;
-    return 0;
 }
 
 void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t)
@@ -60,13 +64,22 @@ void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t)
     }
 }
 
+void ma_executor_attach_claimed(struct ma_executor *ex, struct ma_task *t)
+{
+    ma_task_bind(t, ex);
+    if (!ex->track_time) {
+        t->head.ticks.attached = 0;
+    }
+    ma_task_set_state(
+        t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH);
+    ma_executor_enqueue_attached(ex, t);
+}
+
 monad_async_result monad_async_task_attach(
     monad_async_executor ex_, monad_async_task task,
     monad_async_context_switcher opt_switcher)
 {
-    if (ex_ == NULL || task == NULL || task->user_code == NULL ||
-        (unsigned)task->priority.cpu >= monad_async_priority_max ||
-        (unsigned)task->priority.io >= monad_async_priority_max) {
+    if (ex_ == NULL || !ma_task_is_ready(task)) {
         return monad_async_make_failure(EINVAL);
     }
     struct ma_executor *const ex = ma_executor_from(ex_);
@@ -81,12 +94,13 @@ monad_async_result monad_async_task_attach(
         err = ESHUTDOWN;
         goto out;
     }
-    uint32_t const before =
-        atomic_load_explicit(&task->state, memory_order_relaxed);
-    err = ma_task_claim(t, ex, local);
+    uint32_t before;
+    err = ma_task_claim(
+        t, local ? 0 : MONAD_ASYNC_TASK_STATE_IN_INBOX, &before);
     if (err != 0) {
         goto out;
     }
+    ma_task_bind(t, ex);
     if (opt_switcher != NULL && opt_switcher != task->switcher) {
         /* Not the hot path: a first stackful switcher maps a stack. The
          * claim makes the task ours while we change it. */

@@ -113,6 +113,18 @@ static inline void ma_executor_make_ready(struct ma_executor *ex, struct ma_task
     ex->head.tasks_runnable[t->queue]++;
 }
 
+/* Claims an unattached task: the one compare-and-swap on the task's own
+ * state word that refuses a second attach (or submission), to ATTACHED |
+ * PENDING_LAUNCH | `bits`. 0 with the replaced state in `*before`, or
+ * EBUSY. */
+int ma_task_claim(struct ma_task *t, uint32_t bits, uint32_t *before);
+/* Readies a claimed task's fields for a new piece of work on `ex` (NULL:
+ * on no executor, for work ended before it reached one). */
+void ma_task_bind(struct ma_task *t, struct ma_executor *ex);
+/* Owner thread: attaches a task that a work dispatcher claimed when it was
+ * submitted (see dispatcher_queue.c), as a same-thread attach would. Keeps
+ * the submission's `ticks.attached` stamp. */
+void ma_executor_attach_claimed(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: links a freshly claimed task into its ready queue. */
 void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: the same for a task popped from the attach inbox. */

@@ -36,11 +36,20 @@ static inline void ma_inbox_init(struct ma_inbox *q)
     q->tail = &q->stub;
 }
 
+/* Pushes the chain first..last, already linked through `next` (last's
+ * `next` NULL), with one exchange: its nodes stay together and in order. */
+static inline void ma_inbox_push_chain(struct ma_inbox *q,
+                                       struct ma_inbox_node *first,
+                                       struct ma_inbox_node *last)
+{
+    struct ma_inbox_node *const prev = atomic_exchange(&q->head, last);
+    atomic_store_explicit(&prev->next, first, memory_order_release);
+}
+
 static inline void ma_inbox_push(struct ma_inbox *q, struct ma_inbox_node *n)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    struct ma_inbox_node *const prev = atomic_exchange(&q->head, n);
-    atomic_store_explicit(&prev->next, n, memory_order_release);
+    ma_inbox_push_chain(q, n, n);
 }
 
 /* Consumer only. Cheap enough for every pass of the run loop. */

@@ -14,6 +14,9 @@ __thread char ma_tls_thread_token;
 void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 {
     void (*const hook)(monad_async_task) = t->head.user_on_exit;
+    void (*const observer)(void *) = t->exit_observer;
+    void *const observer_arg = t->exit_observer_arg;
+    t->exit_observer = NULL;
     t->head.ticks.exited = now;
     t->where = MA_TASK_NOWHERE;
     ex->head.tasks_attached--;
@@ -28,6 +31,9 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
         memory_order_release);
     if (hook != NULL) {
         hook(&t->head);
+    }
+    if (observer != NULL) {
+        observer(observer_arg);
     }
 }
 

@@ -59,7 +59,19 @@ struct ma_task
     struct ma_buffer_pool *buf_pool;
     uint32_t buf_index;
 
-    /* Cross-thread messages to the executor. */
+    /* Told on the executor's thread once this piece of work has ended,
+     * after user_on_exit; cleared before the task becomes reusable, so the
+     * observer gets only `exit_observer_arg`, never the task. A work
+     * dispatcher counts executed tasks with it. */
+    void (*exit_observer)(void *arg);
+    void *exit_observer_arg;
+    /* The state a work dispatcher's claim replaced, restored if that
+     * submission is rolled back. */
+    uint32_t state_before_submit;
+
+    /* Cross-thread messages to the executor. `attach_node` also links the
+     * task into a work dispatcher's queue while it waits there (it is on
+     * no executor's inbox then). */
     struct ma_inbox_node attach_node;
     struct ma_inbox_node cancel_node;
     /* A cancel request for this task sits in some executor's inbox. */
@@ -76,6 +88,15 @@ static inline struct ma_task *ma_task_from(monad_async_task t)
 static inline struct ma_task *ma_task_from_link(struct ma_link *l)
 {
     return ma_container_of(l, struct ma_task, link);
+}
+
+/* A task ready to be given work: code to run and priorities in range
+ * (attach and submit say EINVAL otherwise). */
+static inline bool ma_task_is_ready(monad_async_task task)
+{
+    return task != NULL && task->user_code != NULL &&
+           (unsigned)task->priority.cpu < monad_async_priority_max &&
+           (unsigned)task->priority.io < monad_async_priority_max;
 }
 
 /* Plain owner-thread state transitions: while a task is attached only its

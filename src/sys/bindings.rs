@@ -162,6 +162,13 @@ impl monad_async_task_state_flag {
     pub const MONAD_ASYNC_TASK_STATE_IN_INBOX: monad_async_task_state_flag = monad_async_task_state_flag(
         64,
     );
+    /** Submitted to a work dispatcher and still in its queue: no executor
+ yet (`current_executor` is NULL). Set with ATTACHED and
+ PENDING_LAUNCH, so the task can be neither attached nor submitted
+ again, nor destroyed (EBUSY), until its work is over.*/
+    pub const MONAD_ASYNC_TASK_STATE_QUEUED: monad_async_task_state_flag = monad_async_task_state_flag(
+        128,
+    );
 }
 impl ::std::ops::BitOr<monad_async_task_state_flag> for monad_async_task_state_flag {
     type Output = Self;
@@ -981,6 +988,273 @@ impl Default for monad_async_io_buffer_ring_head {
         }
     }
 }
+#[repr(C)]
+#[derive(Debug)]
+pub struct monad_async_work_dispatcher_head {
+    _unused: [u8; 0],
+}
+/// Opaque handle to a work dispatcher.
+pub type monad_async_work_dispatcher = *mut monad_async_work_dispatcher_head;
+pub type monad_async_work_dispatcher_executor = *mut monad_async_work_dispatcher_executor_head;
+impl monad_async_work_dispatcher_flag {
+    /** An idle executor sleeps at once instead of spinning first. Saves CPU
+ time when work is sparse; costs a wake-up (a system call on the
+ submitting thread, a few microseconds) on every task that finds the
+ pool asleep.*/
+    pub const MONAD_ASYNC_WORK_DISPATCHER_FLAG_NO_SPIN: monad_async_work_dispatcher_flag = monad_async_work_dispatcher_flag(
+        1,
+    );
+}
+impl ::std::ops::BitOr<monad_async_work_dispatcher_flag>
+for monad_async_work_dispatcher_flag {
+    type Output = Self;
+    #[inline]
+    fn bitor(self, other: Self) -> Self {
+        monad_async_work_dispatcher_flag(self.0 | other.0)
+    }
+}
+impl ::std::ops::BitOrAssign for monad_async_work_dispatcher_flag {
+    #[inline]
+    fn bitor_assign(&mut self, rhs: monad_async_work_dispatcher_flag) {
+        self.0 |= rhs.0;
+    }
+}
+impl ::std::ops::BitAnd<monad_async_work_dispatcher_flag>
+for monad_async_work_dispatcher_flag {
+    type Output = Self;
+    #[inline]
+    fn bitand(self, other: Self) -> Self {
+        monad_async_work_dispatcher_flag(self.0 & other.0)
+    }
+}
+impl ::std::ops::BitAndAssign for monad_async_work_dispatcher_flag {
+    #[inline]
+    fn bitand_assign(&mut self, rhs: monad_async_work_dispatcher_flag) {
+        self.0 &= rhs.0;
+    }
+}
+#[repr(transparent)]
+/// Flags for `struct monad_async_work_dispatcher_attr`.
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct monad_async_work_dispatcher_flag(pub ::std::os::raw::c_uint);
+/// Options for a dispatcher. Zero-initialise, then set what you need.
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_work_dispatcher_attr {
+    /** How long an executor with nothing to do keeps looking for work
+ before it goes to sleep, in nanoseconds. 0 picks the default,
+ 20 microseconds (see also MONAD_ASYNC_WORK_DISPATCHER_FLAG_NO_SPIN).*/
+    pub spin_ns: u64,
+    /** How long monad_async_work_dispatcher_executor_run sleeps with
+ nothing to do before it returns 0, in nanoseconds. 0 picks the
+ default, 100 milliseconds. Work, and quit, wake it at once.*/
+    pub idle_ns: u64,
+    /// enum monad_async_work_dispatcher_flag bits
+    pub flags: u32,
+    pub reserved: [u32; 5usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_work_dispatcher_attr",
+    ][::std::mem::size_of::<monad_async_work_dispatcher_attr>() - 40usize];
+    [
+        "Alignment of monad_async_work_dispatcher_attr",
+    ][::std::mem::align_of::<monad_async_work_dispatcher_attr>() - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_attr::spin_ns",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_attr, spin_ns) - 0usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_attr::idle_ns",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_attr, idle_ns) - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_attr::flags",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_attr, flags) - 16usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_attr::reserved",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_attr, reserved) - 20usize];
+};
+/** Options for an executor of a dispatcher. Zero-initialise, then set what
+ you need.*/
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_work_dispatcher_executor_attr {
+    /** The executor's own options, as for monad_async_executor_create:
+ `executor.io_uring_ring.entries = 0` makes a compute-only executor.*/
+    pub executor: monad_async_executor_attr,
+    pub reserved: [u32; 4usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_work_dispatcher_executor_attr",
+    ][::std::mem::size_of::<monad_async_work_dispatcher_executor_attr>() - 56usize];
+    [
+        "Alignment of monad_async_work_dispatcher_executor_attr",
+    ][::std::mem::align_of::<monad_async_work_dispatcher_executor_attr>() - 4usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_attr::executor",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_attr, executor)
+        - 0usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_attr::reserved",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_attr, reserved)
+        - 40usize];
+};
+/// The public part of a dispatcher's executor: read-only.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_work_dispatcher_executor_head {
+    /** The executor underneath, owned by the thread that created this one.
+ Tasks may be attached to it directly (they are its own work, and
+ keep it from taking lower-priority work from the queue); never run
+ or destroy it directly.*/
+    pub executor: monad_async_executor,
+    /// The dispatcher it takes work from.
+    pub dispatcher: monad_async_work_dispatcher,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_work_dispatcher_executor_head",
+    ][::std::mem::size_of::<monad_async_work_dispatcher_executor_head>() - 16usize];
+    [
+        "Alignment of monad_async_work_dispatcher_executor_head",
+    ][::std::mem::align_of::<monad_async_work_dispatcher_executor_head>() - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_head::executor",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_head, executor)
+        - 0usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_head::dispatcher",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_head, dispatcher)
+        - 8usize];
+};
+impl Default for monad_async_work_dispatcher_executor_head {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+/** A snapshot of a dispatcher's counters. The totals count from the
+ dispatcher's creation.*/
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_work_dispatcher_counters {
+    /// tasks submitted
+    pub submitted: u64,
+    /** Tasks taken from the queue: by an executor, or by
+ monad_async_work_dispatcher_cancel_queued.*/
+    pub dispatched: u64,
+    /** Dispatched tasks whose work is over (returned or cancelled), their
+ user_on_exit called.*/
+    pub executed: u64,
+    /// Of those, tasks monad_async_work_dispatcher_cancel_queued took.
+    pub cancelled: u64,
+    /// Tasks in the queue now, per CPU priority; `queued` is their sum.
+    pub queued: u64,
+    pub queued_by_priority: [u64; 3usize],
+    /// executors in the pool now
+    pub executors: u64,
+    /// of those, spinning or asleep for lack of work
+    pub executors_idle: u64,
+    /** Tick totals of every executor that was ever in the pool: running
+ task slices (counted as each slice ends), and spinning or sleeping
+ for lack of work (a sleep counted as it goes). Zero for executors
+ created with MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.*/
+    pub busy_ticks: monad_async_cpu_ticks_count_t,
+    pub idle_ticks: monad_async_cpu_ticks_count_t,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_work_dispatcher_counters",
+    ][::std::mem::size_of::<monad_async_work_dispatcher_counters>() - 96usize];
+    [
+        "Alignment of monad_async_work_dispatcher_counters",
+    ][::std::mem::align_of::<monad_async_work_dispatcher_counters>() - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::submitted",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, submitted) - 0usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::dispatched",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, dispatched) - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::executed",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executed) - 16usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::cancelled",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, cancelled) - 24usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::queued",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, queued) - 32usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::queued_by_priority",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, queued_by_priority)
+        - 40usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::executors",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executors) - 64usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::executors_idle",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, executors_idle)
+        - 72usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::busy_ticks",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, busy_ticks)
+        - 80usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_counters::idle_ticks",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_counters, idle_ticks)
+        - 88usize];
+};
+/// A snapshot of one executor's counters.
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_work_dispatcher_executor_counters {
+    /// task slices run (launches and resumptions)
+    pub items: u64,
+    /// tasks it took from the dispatcher's queue
+    pub dispatched: u64,
+    /// times it slept for lack of work
+    pub sleeps: u64,
+    /// running task slices
+    pub busy_ticks: monad_async_cpu_ticks_count_t,
+    /// spinning or asleep
+    pub idle_ticks: monad_async_cpu_ticks_count_t,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_work_dispatcher_executor_counters",
+    ][::std::mem::size_of::<monad_async_work_dispatcher_executor_counters>() - 40usize];
+    [
+        "Alignment of monad_async_work_dispatcher_executor_counters",
+    ][::std::mem::align_of::<monad_async_work_dispatcher_executor_counters>() - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_counters::items",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_counters, items)
+        - 0usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_counters::dispatched",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_counters, dispatched)
+        - 8usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_counters::sleeps",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_counters, sleeps)
+        - 16usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_counters::busy_ticks",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_counters, busy_ticks)
+        - 24usize];
+    [
+        "Offset of field: monad_async_work_dispatcher_executor_counters::idle_ticks",
+    ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_counters, idle_ticks)
+        - 32usize];
+};
 impl monad_async_layout_item {
     pub const MONAD_ASYNC_LAYOUT_TASK_SIZE: monad_async_layout_item = monad_async_layout_item(
         0,
@@ -1555,6 +1829,147 @@ unsafe extern "C" {
         opt_status: *mut monad_async_io_status,
         fd: ::std::os::raw::c_int,
         how: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates a dispatcher. Expensive. `attr` may be NULL (the defaults).
+ EINVAL: NULL `wd`, or unknown flags. ENOMEM.*/
+    pub fn monad_async_work_dispatcher_create(
+        wd: *mut monad_async_work_dispatcher,
+        attr: *const monad_async_work_dispatcher_attr,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Destroys a dispatcher. EBUSY while executors are in its pool (created
+ and not yet quit or destroyed), tasks are queued, or threads are
+ blocked in its wait or quit. Executors that have
+ quit may be destroyed after their dispatcher: it is freed once the last
+ of them is. Submissions racing with destroy get ESHUTDOWN.*/
+    pub fn monad_async_work_dispatcher_destroy(
+        wd: monad_async_work_dispatcher,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates an executor on the calling thread (which alone may run and
+ destroy it) and adds it to `wd`'s pool. `attr` may be NULL
+ (compute-only, time tracking on). After
+ monad_async_work_dispatcher_quit(wd, SIZE_MAX, ...) the executor is
+ created already told to quit: its first run returns a negative value.
+ EINVAL: NULL `ex` or `wd`. Otherwise the errors of
+ monad_async_executor_create.*/
+    pub fn monad_async_work_dispatcher_executor_create(
+        ex: *mut monad_async_work_dispatcher_executor,
+        wd: monad_async_work_dispatcher,
+        attr: *const monad_async_work_dispatcher_executor_attr,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Destroys an executor, on its own thread, leaving the pool if it has not
+ quit. Its tasks still attached are cancelled and run to their exit, as
+ monad_async_executor_destroy does (dispatched ones count as executed):
+ quit it first to let them finish. EPERM: not the creating thread.
+ EBUSY: called from inside its run. EINVAL: NULL.*/
+    pub fn monad_async_work_dispatcher_executor_destroy(
+        ex: monad_async_work_dispatcher_executor,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Runs the executor on its thread: takes work from the dispatcher and
+ runs it, with its own tasks, by priority. Returns once it has run at
+ least one item (a task's launch or one resumption) and nothing more is
+ runnable or queued right now, or once it has had nothing to do for the
+ dispatcher's idle period (value 0).
+
+ Once told to quit (monad_async_work_dispatcher_quit) it takes no more
+ work from the queue, runs the tasks it already has to their exit,
+ leaves the pool and returns a negative value; so does every later call.
+
+ Success: `value` is the number of items run, or negative once quit.
+ EPERM: not the creating thread. EBUSY: called from inside its own run.
+ EINVAL: NULL.*/
+    pub fn monad_async_work_dispatcher_executor_run(
+        ex: monad_async_work_dispatcher_executor,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Queues `n` tasks for execution, in order, each behind those already
+ queued at its CPU priority, and wakes sleeping executors to take them.
+ Thread-safe, from any number of threads, executors' tasks included.
+
+ Each task must be ready to attach: `user_code` set, its priorities
+ valid, not attached anywhere. From here until its work is over it is
+ the dispatcher's (its state has ATTACHED, PENDING_LAUNCH and, while
+ queued, QUEUED): do not change it, attach it, submit it again or
+ destroy it (EBUSY). Its `ticks.attached` is the submission's stamp.
+
+ All or nothing: on any error none of the tasks is queued.
+ Success: `value` is `n`. EINVAL: NULL `wd`, NULL `tasks` with `n` > 0,
+ a NULL task, NULL `user_code`, a priority out of range. EBUSY: a task
+ is attached or queued already (the same task twice in `tasks`
+ included). ESHUTDOWN: the dispatcher is quitting for good or being
+ destroyed.*/
+    pub fn monad_async_work_dispatcher_submit(
+        wd: monad_async_work_dispatcher,
+        tasks: *const monad_async_task,
+        n: usize,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Waits until at most `max_undispatched` tasks are still queued and at
+ most `max_unexecuted` submitted tasks have not finished (their
+ user_on_exit included). `timeout` is how long to wait (NULL: as long as
+ it takes; {0, 0}: not at all), counted against a CLOCK_MONOTONIC
+ deadline fixed on entry.
+
+ Success: `value` is the number of submitted tasks not yet finished.
+ ETIME: the timeout passed first. EINVAL: NULL `wd`, or `tv_nsec` out of
+ range. EDEADLK: a NULL timeout on the thread of one of `wd`'s executors
+ while it runs (from one of its tasks): it would wait for work that
+ executor can no longer do. A finite timeout blocks that executor's
+ thread meanwhile.*/
+    pub fn monad_async_work_dispatcher_wait(
+        wd: monad_async_work_dispatcher,
+        max_undispatched: usize,
+        max_unexecuted: usize,
+        timeout: *const timespec,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Tells up to `max_executors` executors of the pool to quit, idle ones
+ first, then waits up to `timeout` (as for monad_async_work_dispatcher_
+ wait; NULL: until they have) for every executor told so far to
+ acknowledge, which it does from its run once its tasks have exited (a
+ running task always finishes first). SIZE_MAX tells every executor,
+ those created later included: the dispatcher is then quitting for good
+ and refuses submissions (ESHUTDOWN). Tasks still queued stay queued
+ (see monad_async_work_dispatcher_cancel_queued).
+
+ Success: `value` is the number of executors this call told. ETIME: the
+ timeout passed before all acknowledged (they still quit later).
+ EINVAL: NULL `wd`, or `tv_nsec` out of range. EDEADLK: as for wait.*/
+    pub fn monad_async_work_dispatcher_quit(
+        wd: monad_async_work_dispatcher,
+        max_executors: usize,
+        timeout: *const timespec,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Takes every task still queued out of the queue and ends its work
+ without running it, on the calling thread: its `result` becomes
+ ECANCELED, its state EXITED, and its user_on_exit is called here (not
+ on an executor's thread). For a dispatcher that quit with work left, or
+ for work no longer wanted. Tasks already dispatched are unaffected.
+ Thread-safe.
+
+ Success: `value` is the number of tasks cancelled. EINVAL: NULL.*/
+    pub fn monad_async_work_dispatcher_cancel_queued(
+        wd: monad_async_work_dispatcher,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Copies the dispatcher's counters into `*out`. Thread-safe, any time.
+ The figures are read one by one while work goes on, in an order that
+ keeps executed <= dispatched <= submitted. EINVAL: NULL arguments.*/
+    pub fn monad_async_work_dispatcher_read_counters(
+        wd: monad_async_work_dispatcher,
+        out: *mut monad_async_work_dispatcher_counters,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Copies one executor's counters into `*out`. Thread-safe, any time until
+ the executor is destroyed. EINVAL: NULL arguments.*/
+    pub fn monad_async_work_dispatcher_executor_read_counters(
+        ex: monad_async_work_dispatcher_executor,
+        out: *mut monad_async_work_dispatcher_executor_counters,
     ) -> monad_async_result;
     #[must_use]
     /// `value` is the figure `item` names; EINVAL for an unknown item.

@@ -35,7 +35,9 @@
 //! * The closure is only touched on the executor's thread (or, before the
 //!   attach succeeds, by the spawning thread, which then owns the task):
 //!   written by the spawn, taken by the trampoline, or dropped unrun by
-//!   `on_exit` or by a spawn whose attach failed.
+//!   `on_exit` or by a spawn whose attach failed. The one exception is a
+//!   thread pool's work cancelled while still queued, whose `on_exit` runs
+//!   on the cancelling thread; the pool only takes `Send` closures.
 //! * The outcome and the stats are written on the executor's thread before
 //!   `DONE` is published with release ordering, and read by the handle only
 //!   after it observed `DONE` with acquire ordering. If the handle went
@@ -139,18 +141,23 @@ pub(crate) struct Slot {
     pub(crate) remote: bool,
     /// The C task this slot belongs to (until it is orphaned).
     pub(crate) task: sys::monad_async_task,
-    /// The executor's thread.
-    pub(crate) owner: ThreadId,
+    /// The executor's thread; `None` for a thread pool's slot, whose work
+    /// runs on any of the pool's threads.
+    pub(crate) owner: Option<ThreadId>,
     /// The executor's shared part, for a handle's cross-thread
-    /// [`cancel`](super::JoinHandle::cancel). Fixed at creation.
-    pub(crate) shared: Arc<Shared>,
+    /// [`cancel`](super::JoinHandle::cancel); `None` for a thread pool's
+    /// slot. Fixed at creation.
+    pub(crate) shared: Option<Arc<Shared>>,
     /// Counts the pieces of work bound to this slot's task (carried over
     /// to a replacement slot): with the task, it names one piece of work,
     /// so that a cancel request reaching the executor's thread late cannot
     /// hit a later one. Written by the binder before the attach publishes
     /// it; read on the executor's thread.
     pub(crate) generation: AtomicU64,
-    _pad0: [u8; 24],
+    /// Where `on_exit` returns the idle slot instead of its executor's
+    /// pools: a thread pool's `(release, context)`. Fixed at creation.
+    pub(crate) foreign: Option<Foreign>,
+    _pad0: [u8; 8],
     // --- line 1: the work going in and the outcome coming out
     /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
     /// party that owns the storage at the time (see the module invariants).
@@ -165,7 +172,30 @@ pub(crate) struct Slot {
     stats: UnsafeCell<RawStats>,
 }
 
+/// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
+/// `on_exit` calls `release(context, slot)` on the thread that ran the
+/// work, or, for work cancelled while queued, on the thread that
+/// cancelled it.
+#[derive(Clone, Copy)]
+pub(crate) struct Foreign {
+    pub(crate) release: unsafe fn(*const (), NonNull<Slot>),
+    pub(crate) context: *const (),
+}
+
+/// What a slot needs to know about where it belongs, fixed at creation
+/// and carried over to a replacement slot.
+struct Home {
+    local: *const Local,
+    owner: Option<ThreadId>,
+    remote: bool,
+    shared: Option<Arc<Shared>>,
+    foreign: Option<Foreign>,
+}
+
 const _: () = {
+    assert!(size_of::<Option<ThreadId>>() == 8);
+    assert!(size_of::<Option<Arc<Shared>>>() == 8);
+    assert!(size_of::<Option<Foreign>>() == 16);
     assert!(size_of::<Slot>() == 192);
     assert!(std::mem::offset_of!(Slot, kind) == 64);
     assert!(std::mem::offset_of!(Slot, local) == 128);
@@ -184,6 +214,53 @@ impl Slot {
         shared: Arc<Shared>,
         generation: u64,
     ) -> NonNull<Slot> {
+        let home = Home {
+            local,
+            owner: Some(owner),
+            remote,
+            shared: Some(shared),
+            foreign: None,
+        };
+        // SAFETY: forwarded contract.
+        unsafe { Slot::create_with(task, home, generation) }
+    }
+
+    /// A new, idle slot for a thread pool's `task`: no executor, no owner
+    /// thread, returned to the pool through `foreign`.
+    ///
+    /// # Safety
+    /// As for [`create`](Slot::create); `foreign.release` must accept
+    /// `foreign.context` for as long as the slot's task may carry work.
+    pub(crate) unsafe fn create_foreign(
+        task: sys::monad_async_task,
+        foreign: Foreign,
+    ) -> NonNull<Slot> {
+        let home = Home {
+            // Never dereferenced for a slot without an owner thread.
+            local: ptr::null(),
+            owner: None,
+            remote: false,
+            shared: None,
+            foreign: Some(foreign),
+        };
+        // SAFETY: forwarded contract.
+        unsafe { Slot::create_with(task, home, 0) }
+    }
+
+    /// # Safety
+    /// As for [`create`](Slot::create).
+    unsafe fn create_with(
+        task: sys::monad_async_task,
+        home: Home,
+        generation: u64,
+    ) -> NonNull<Slot> {
+        let Home {
+            local,
+            owner,
+            remote,
+            shared,
+            foreign,
+        } = home;
         let slot = NonNull::from(Box::leak(Box::new(Slot {
             state: AtomicU32::new(DONE),
             remote,
@@ -191,7 +268,8 @@ impl Slot {
             owner,
             shared,
             generation: AtomicU64::new(generation),
-            _pad0: [0; 24],
+            foreign,
+            _pad0: [0; 8],
             kind: UnsafeCell::new(EMPTY),
             next: UnsafeCell::new(ptr::null_mut()),
             storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
@@ -252,8 +330,14 @@ impl Slot {
         }
         // Once ORPHAN is set the handle may free the slot at any moment:
         // read what the replacement needs first.
-        let (task, local, owner, remote) = (s.task, s.local, s.owner, s.remote);
-        let (shared, generation) = (Arc::clone(&s.shared), s.generation.load(Ordering::Relaxed));
+        let home = Home {
+            local: s.local,
+            owner: s.owner,
+            remote: s.remote,
+            shared: s.shared.clone(),
+            foreign: s.foreign,
+        };
+        let (task, generation) = (s.task, s.generation.load(Ordering::Relaxed));
         let prev = s.state.fetch_or(ORPHAN, Ordering::AcqRel);
         if prev & HANDLE == 0 {
             // The handle went between the two reads, and saw no ORPHAN.
@@ -263,7 +347,7 @@ impl Slot {
         // The stale handle frees the orphan: never touch it again. The
         // task is still ours.
         // SAFETY: the task is idle and owned by the caller.
-        unsafe { Slot::create(task, local, owner, remote, shared, generation) }
+        unsafe { Slot::create_with(task, home, generation) }
     }
 
     /// Lets go of the executor side of an idle slot whose task is being
@@ -492,7 +576,7 @@ pub(crate) enum Outcome<T> {
 pub(crate) unsafe fn release_handle(slot: NonNull<Slot>) {
     // SAFETY: the handle keeps the slot alive until this call.
     let s = unsafe { slot.as_ref() };
-    let prev = if !s.remote && on_thread(s.owner) {
+    let prev = if !s.remote && s.owner.is_some_and(on_thread) {
         // Every executor-side access to a local slot (completion, claim,
         // abandon) happens on the owner thread, which is here and not in
         // one of them (none runs user code while it holds the slot): no

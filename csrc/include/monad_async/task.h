@@ -35,7 +35,12 @@ enum monad_async_task_state_flag
      * exit returns ECANCELED. Cleared by the next attach. */
     MONAD_ASYNC_TASK_STATE_CANCELLED = 1u << 5,
     /* Attached from another thread and still in the executor's inbox. */
-    MONAD_ASYNC_TASK_STATE_IN_INBOX = 1u << 6
+    MONAD_ASYNC_TASK_STATE_IN_INBOX = 1u << 6,
+    /* Submitted to a work dispatcher and still in its queue: no executor
+     * yet (`current_executor` is NULL). Set with ATTACHED and
+     * PENDING_LAUNCH, so the task can be neither attached nor submitted
+     * again, nor destroyed (EBUSY), until its work is over. */
+    MONAD_ASYNC_TASK_STATE_QUEUED = 1u << 7
 };
 
 /* Tick stamps of the task's current (or last) piece of work, from
