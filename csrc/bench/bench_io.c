@@ -22,6 +22,8 @@
  * the machine's load; compare rows of one run, and read the ratios. */
 #include <monad_async.h>
 
+#include "bench_common.h"
+
 #include <liburing.h>
 
 #include <errno.h>
@@ -31,44 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(expr)                                                            \
-    do {                                                                       \
-        monad_async_result const r_ = (expr);                                  \
-        if (r_.error != 0) {                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,      \
-                    strerror(r_.error));                                       \
-            exit(1);                                                           \
-        }                                                                      \
-    } while (0)
-
 enum { RUNS = 5, RING_ENTRIES = 128, BATCH = 32 };
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(void const *a, void const *b)
-{
-    double const x = *(double const *)a, y = *(double const *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return v[n / 2];
-}
-
-static unsigned long scale(unsigned long n)
-{
-    char const *s = getenv("MONAD_ASYNC_BENCH_SCALE");
-    double const f = s ? atof(s) : 1.0;
-    unsigned long const m = (unsigned long)((double)n * (f > 0 ? f : 1.0));
-    return m ? m : 1;
-}
 
 static inline uint64_t ticks(void)
 {
