@@ -43,13 +43,32 @@ monad_async_result monad_async_io_close(monad_async_task task,
     return ma_io_commit(&op, 0);
 }
 
+/* The argument checks the plain and vectored reads and writes share:
+ * 0, or the errno their call returns. */
+static inline int ma_io_check_buf(void const *buf, size_t len)
+{
+    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
+        return buf == NULL ? EFAULT : EINVAL;
+    }
+    return 0;
+}
+
+static inline int ma_io_check_iov(struct iovec const *iov, unsigned iovcnt)
+{
+    if (iov == NULL && iovcnt != 0) {
+        return EFAULT;
+    }
+    return iovcnt > IOV_MAX ? EINVAL : 0;
+}
+
 monad_async_result monad_async_io_read(monad_async_task task,
                                        struct monad_async_io_status *opt_status,
                                        int fd, void *buf, size_t len,
                                        int64_t offset)
 {
-    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
-        return monad_async_make_failure(buf == NULL ? EFAULT : EINVAL);
+    int const err = ma_io_check_buf(buf, len);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_io_op op;
     MA_IO_TRY_BEGIN(&op, task, opt_status);
@@ -62,11 +81,9 @@ monad_async_result monad_async_io_readv(monad_async_task task,
                                         int fd, struct iovec const *iov,
                                         unsigned iovcnt, int64_t offset)
 {
-    if (iov == NULL && iovcnt != 0) {
-        return monad_async_make_failure(EFAULT);
-    }
-    if (iovcnt > IOV_MAX) {
-        return monad_async_make_failure(EINVAL);
+    int const err = ma_io_check_iov(iov, iovcnt);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_io_op op;
     MA_IO_TRY_BEGIN(&op, task, opt_status);
@@ -79,8 +96,9 @@ monad_async_result monad_async_io_write(monad_async_task task,
                                         int fd, void const *buf, size_t len,
                                         int64_t offset)
 {
-    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
-        return monad_async_make_failure(buf == NULL ? EFAULT : EINVAL);
+    int const err = ma_io_check_buf(buf, len);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_io_op op;
     MA_IO_TRY_BEGIN(&op, task, opt_status);
@@ -93,11 +111,9 @@ monad_async_result monad_async_io_writev(monad_async_task task,
                                          int fd, struct iovec const *iov,
                                          unsigned iovcnt, int64_t offset)
 {
-    if (iov == NULL && iovcnt != 0) {
-        return monad_async_make_failure(EFAULT);
-    }
-    if (iovcnt > IOV_MAX) {
-        return monad_async_make_failure(EINVAL);
+    int const err = ma_io_check_iov(iov, iovcnt);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_io_op op;
     MA_IO_TRY_BEGIN(&op, task, opt_status);
