@@ -9,9 +9,11 @@
 #include "bench_common.h"
 
 #include "switch.h"
+#include "ticks_impl.h"
 
 #include <errno.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,49 @@ static double bench_floor_sjlj(void)
             if (setjmp(a) == 0) {
                 longjmp(a, 1);
             }
+        }
+        runs[r] = (now_ns() - t0) / (double)n;
+    }
+    return median(runs, RUNS);
+}
+
+/* ---- the machine's primitives: what every stamped cycle pays ---- */
+
+/* One tick read, back to back (`ordered`: the lfence/isb form the
+ * cross-thread paths use). A stamped cycle cannot be cheaper than its
+ * reads: these bound the time-tracking figures from below. */
+static double bench_tick_read(int ordered)
+{
+    unsigned long const n = scale(20000000);
+    double runs[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        uint64_t sum = 0;
+        double const t0 = now_ns();
+        for (unsigned long i = 0; i < n; i++) {
+            sum += ordered ? ma_ticks_read_ordered() : ma_ticks_read();
+        }
+        runs[r] = (now_ns() - t0) / (double)n;
+        __asm__ volatile("" ::"r"(sum));
+    }
+    return median(runs, RUNS);
+}
+
+/* One uncontended compare-and-swap on a word just loaded: what an attach
+ * pays to claim the task's state word (the issue allows exactly this one
+ * atomic read-modify-write, and it is what refuses a double attach from
+ * two threads). */
+static double bench_cas(void)
+{
+    static _Atomic uint32_t word;
+    unsigned long const n = scale(20000000);
+    double runs[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double const t0 = now_ns();
+        for (unsigned long i = 0; i < n; i++) {
+            uint32_t expected = atomic_load_explicit(&word, memory_order_relaxed);
+            atomic_compare_exchange_strong_explicit(
+                &word, &expected, expected + 1, memory_order_acq_rel,
+                memory_order_relaxed);
         }
         runs[r] = (now_ns() - t0) / (double)n;
     }
@@ -217,6 +262,31 @@ int main(void)
            bench_floor_switch(monad_async_switch_nofp_ret, 0));
 #endif
     printf("  setjmp+longjmp, one stack   %7.2f\n\n", bench_floor_sjlj());
+
+    /* What the stamped targets cannot go below on this machine: each
+     * state change of a task is one tick read (a launch and the previous
+     * exit share one), an attach claims the task with one CAS, and a
+     * stackful task costs at least one switch round trip per slice. */
+    double const tick = bench_tick_read(0);
+    double const cas = bench_cas();
+    printf("machine primitives\n");
+    printf("  tick read                   %7.2f\n", tick);
+    printf("  tick read, ordered          %7.2f\n", bench_tick_read(1));
+    printf("  compare-and-swap            %7.2f\n\n", cas);
+#if MA_HAVE_ASM_SWITCH
+    double const sw_nofp = bench_floor_switch(monad_async_switch_nofp, 0);
+    double const sw_fp = bench_floor_switch(monad_async_switch_fp, 1);
+    printf("lower bounds with time tracking on (asm-nofp / asm), ns\n");
+    printf("  attach+run+exit  3 reads + CAS + round trip  %6.1f / %6.1f"
+           "  (issue 2's target: 30)\n",
+           3 * tick + cas + sw_nofp, 3 * tick + cas + sw_fp);
+    printf("  1024 batch/op    2 reads + CAS + round trip  %6.1f / %6.1f"
+           "  (target: 30)\n",
+           2 * tick + cas + sw_nofp, 2 * tick + cas + sw_fp);
+    printf("  yield            1 read + round trip         %6.1f / %6.1f"
+           "  (target: 25)\n\n",
+           tick + sw_nofp, tick + sw_fp);
+#endif
 
     struct
     {
