@@ -85,6 +85,8 @@ mod assertions {
     // Pools and their buffers belong to the executor's thread.
     assert_not_impl_any!(io::BufferPool: Send, Sync);
     assert_not_impl_any!(io::Buffer<'static>: Send, Sync);
+    assert_not_impl_any!(io::BufferRing: Send, Sync);
+    assert_not_impl_any!(io::ProvidedBuffer<'static>: Send, Sync);
     assert_impl_all!(ThreadPool: Send, Sync);
     assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
     assert_impl_all!(PoolStats: Send, Sync, Copy);

@@ -10,6 +10,9 @@
 //! Beyond one operation at a time: [`File::read_many_at`] puts a batch of
 //! reads in flight at once, and a [`BufferPool`] of buffers registered
 //! with the ring serves [`File::read_fixed_at`] / [`File::write_fixed_at`].
+//! Receives can leave the choice of buffer to the kernel: with a
+//! [`BufferRing`], waiting receives hold no memory
+//! ([`TcpStream::recv_provided`], [`UdpSocket::recv_provided`]).
 //! A task's I/O priority ([`TaskContext::set_io_priority`]) orders its
 //! operations when the ring is contended.
 //!
@@ -33,10 +36,12 @@
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
 mod buffer;
+mod buffer_ring;
 mod file;
 mod net;
 
 pub use buffer::{Buffer, BufferPool};
+pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
 

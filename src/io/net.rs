@@ -2,6 +2,7 @@
 
 use super::file::close_fd;
 use super::{to_fd, to_usize};
+use super::{BufferRing, ProvidedBuffer};
 use crate::error::{check, errno};
 use crate::sys;
 use crate::task::TaskContext;
@@ -307,6 +308,46 @@ impl TcpStream {
         recv(cx, self.fd.as_raw_fd(), buf)
     }
 
+    /// Receives into a buffer the kernel picks from `ring` as the data
+    /// arrives, so the wait holds no buffer: `Some` with the bytes (at most
+    /// the ring's buffer size), `None` once the peer has shut down its
+    /// side. Dropping the buffer gives it back to the ring.
+    ///
+    /// ```
+    /// use monad_async::io::{BufferRing, TcpListener, TcpStream};
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let addr = listener.local_addr()?;
+    /// let ring = std::rc::Rc::new(BufferRing::new(&ex, 1024, 4)?);
+    /// let server = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<usize> {
+    ///     let (conn, _) = listener.accept(cx)?;
+    ///     let first = conn.recv_provided(cx, &ring)?.map_or(0, |b| b.len());
+    ///     Ok(first)
+    /// });
+    /// ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     TcpStream::connect(cx, addr)?.write_all(cx, b"hi")
+    /// });
+    /// ex.run_until_idle()?;
+    /// assert_eq!(server.join().unwrap()?, 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ENOBUFS` when every buffer of the ring is out (the receive is not
+    /// retried: drop some and call again); `EINVAL` when the ring belongs to
+    /// another executor or its executor is gone; otherwise as
+    /// [`TcpStream::send`].
+    pub fn recv_provided<'b, 'r: 'b, 'c: 'b>(
+        &self,
+        cx: &mut TaskContext<'c>,
+        ring: &'r BufferRing,
+    ) -> io::Result<Option<ProvidedBuffer<'b>>> {
+        ring.recv(cx, self.fd.as_raw_fd(), 0)
+    }
+
     /// Sends all of `buf`.
     ///
     /// # Errors
@@ -499,6 +540,38 @@ impl UdpSocket {
     /// As [`UdpSocket::send_to`].
     pub fn recv(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
         recv(cx, self.fd.as_raw_fd(), buf)
+    }
+
+    /// Receives one datagram from the connected peer into a buffer the
+    /// kernel picks from `ring` (a datagram longer than the ring's buffers
+    /// is truncated to them). `Some` with the datagram's bytes; dropping
+    /// the buffer gives it back to the ring.
+    ///
+    /// ```
+    /// use monad_async::io::{BufferRing, UdpSocket};
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let ring = std::rc::Rc::new(BufferRing::new(&ex, 64, 2)?);
+    /// let s = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// s.connect(s.local_addr()?)?; // talk to itself
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<Vec<u8>> {
+    ///     s.send(cx, b"ping")?;
+    ///     Ok(s.recv_provided(cx, &ring)?.map(|b| b.to_vec()).unwrap_or_default())
+    /// });
+    /// assert_eq!(h.join().unwrap()?, b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::recv_provided`].
+    pub fn recv_provided<'b, 'r: 'b, 'c: 'b>(
+        &self,
+        cx: &mut TaskContext<'c>,
+        ring: &'r BufferRing,
+    ) -> io::Result<Option<ProvidedBuffer<'b>>> {
+        ring.recv(cx, self.fd.as_raw_fd(), 0)
     }
 }
 
