@@ -49,6 +49,7 @@ use crate::error::check;
 use crate::sys;
 use crate::task::TaskContext;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;
 
 /// A no-op through the kernel: the cheapest suspend and resume via the
@@ -61,6 +62,45 @@ pub fn nop(cx: &mut TaskContext<'_>) -> io::Result<()> {
     // SAFETY: the task is the one running on this thread (cx exists only
     // inside its closure).
     check(unsafe { sys::monad_async_io_nop(cx.raw_task(), ptr::null_mut()) }).map(drop)
+}
+
+/// Suspends until `fd` is ready for the poll(2) `events` (`libc::POLLIN`,
+/// `libc::POLLOUT`, ...) and returns the events that are ready (which may
+/// also include `POLLERR` or `POLLHUP`). A one-shot poll through the ring:
+/// the way to wait for any file descriptor the other calls here do not
+/// cover (an eventfd, a pipe, a socket owned by another library).
+///
+/// ```
+/// use monad_async::{Executor, Priority};
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// use std::os::unix::net::UnixStream;
+///
+/// let ex = Executor::new()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// let waiter = ex.spawn(Priority::Normal, move |cx| {
+///     monad_async::io::poll(cx, a.as_fd(), libc::POLLIN)
+/// });
+/// ex.run(1, Some(std::time::Duration::ZERO))?; // now waiting
+/// b.write_all(b"!")?;
+/// ex.run_until_idle()?;
+/// assert!(waiter.join().unwrap()? & libc::POLLIN != 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// `ECANCELED` once the task is cancelled (the poll is cancelled and
+/// waited for); `ENOTSUP` without a ring; the kernel's.
+pub fn poll(cx: &mut TaskContext<'_>, fd: BorrowedFd<'_>, events: i16) -> io::Result<i16> {
+    // poll(2) events are 16 bits; the C call takes them widened.
+    let wanted = u32::from(events as u16);
+    // SAFETY: the running task; `fd` is borrowed, so it stays open until
+    // the call returns, which is after the kernel has finished the poll.
+    let r =
+        unsafe { sys::monad_async_io_poll(cx.raw_task(), ptr::null_mut(), fd.as_raw_fd(), wanted) };
+    // The ready events fit poll(2)'s 16 bits.
+    check(r).map(|v| v as u16 as i16)
 }
 
 /// Converts a byte count the kernel returned.
