@@ -1,10 +1,12 @@
 //! Files through the ring from the safe API: write then read back at
 //! offsets, sync, close, errors as `io::Error`, conversions to and from
-//! std's `File` and `OwnedFd`, many tasks doing file I/O at once.
+//! std's `File` and `OwnedFd`, many tasks doing file I/O at once, batches
+//! of reads, vectored reads and writes, fallocate (reserve, keep size,
+//! punch hole) and sync_file_range.
 
 use monad_async::io::File;
 use monad_async::{Executor, Priority};
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
@@ -207,4 +209,86 @@ fn read_many_at_cancelled_mid_batch() -> io::Result<()> {
     (&rd_std).read_exact(&mut back)?;
     assert_eq!(&back, b"still here");
     Ok(())
+}
+
+#[test]
+fn vectored_writes_and_reads_round_trip() -> io::Result<()> {
+    let ex = Executor::new()?;
+    let path = temp_path("vectored");
+    let p = path.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| -> io::Result<()> {
+        let f = File::create(cx, &p)?;
+        // 64 pieces of different lengths and contents, written in one call.
+        let pieces: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 1 + usize::from(i) * 3]).collect();
+        let slices: Vec<IoSlice<'_>> = pieces.iter().map(|v| IoSlice::new(v)).collect();
+        let total: usize = pieces.iter().map(Vec::len).sum();
+        assert_eq!(f.write_vectored_at(cx, &slices, 100)?, total);
+        // Read back into differently cut buffers.
+        let mut a = vec![0u8; 1000];
+        let mut b = vec![0u8; total - 1000];
+        let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+        assert_eq!(f.read_vectored_at(cx, &mut bufs, 100)?, total);
+        let mut back = a;
+        back.extend_from_slice(&b);
+        assert_eq!(back, pieces.concat());
+        // No buffers: nothing done.
+        assert_eq!(f.write_vectored_at(cx, &[], 0)?, 0);
+        // An offset beyond i64::MAX is refused before reaching the kernel.
+        let err = f.read_vectored_at(cx, &mut [], u64::MAX).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        f.close(cx)
+    });
+    h.join().unwrap()?;
+    std::fs::remove_file(path)
+}
+
+#[test]
+fn allocate_keep_size_punch_hole_and_sync_range() -> io::Result<()> {
+    let ex = Executor::new()?;
+    let path = temp_path("falloc");
+    let p = path.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| -> io::Result<()> {
+        let f = File::create(cx, &p)?;
+        f.allocate(cx, 0, 64 * 1024)?;
+        assert_eq!(std::fs::metadata(&p)?.len(), 64 * 1024);
+        // KEEP_SIZE reserves past the end without growing the file.
+        f.fallocate(cx, libc::FALLOC_FL_KEEP_SIZE, 64 * 1024, 64 * 1024)?;
+        assert_eq!(std::fs::metadata(&p)?.len(), 64 * 1024);
+        f.write_all_at(cx, &[0xab; 64 * 1024], 0)?;
+        f.sync_range(
+            cx,
+            0,
+            0,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )?;
+        // Punch a hole where the file system supports it: those bytes
+        // then read as zeros, the rest keeps its data.
+        match f.fallocate(
+            cx,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            4096,
+            8192,
+        ) {
+            Ok(()) => {
+                let mut back = vec![0u8; 16 * 1024];
+                f.read_exact_at(cx, &mut back, 0)?;
+                assert!(back[..4096].iter().all(|&x| x == 0xab));
+                assert!(back[4096..12288].iter().all(|&x| x == 0));
+                assert!(back[12288..].iter().all(|&x| x == 0xab));
+            }
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP)),
+        }
+        // The kernel's errors come back as they are.
+        let err = f.sync_range(cx, 0, 0, 0x80).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        let err = f.fallocate(cx, 0, 0, 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        let err = f.allocate(cx, u64::MAX, 1).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        f.close(cx)
+    });
+    h.join().unwrap()?;
+    std::fs::remove_file(path)
 }

@@ -5,7 +5,7 @@ use crate::error::{check, errno};
 use crate::sys;
 use crate::task::TaskContext;
 use std::ffi::CString;
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -376,6 +376,235 @@ impl File {
         // SAFETY: the running task.
         check(unsafe {
             sys::monad_async_io_fdatasync(cx.raw_task(), ptr::null_mut(), self.fd.as_raw_fd())
+        })
+        .map(drop)
+    }
+
+    /// Reads into `bufs`, in order, from `offset` (`preadv(2)` through
+    /// the ring); returns the bytes read in total.
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    /// use std::io::IoSliceMut;
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-readv-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     f.write_all_at(cx, b"headbody", 0)?;
+    ///     let (mut head, mut body) = ([0u8; 4], [0u8; 4]);
+    ///     let mut bufs = [IoSliceMut::new(&mut head), IoSliceMut::new(&mut body)];
+    ///     assert_eq!(f.read_vectored_at(cx, &mut bufs, 0)?, 8);
+    ///     assert_eq!((&head, &body), (b"head", b"body"));
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for more than `u32::MAX` buffers or an offset above
+    /// `i64::MAX`; the kernel's (`EINVAL` beyond `IOV_MAX`); `ECANCELED`,
+    /// `ENOTSUP`.
+    pub fn read_vectored_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let count = u32::try_from(bufs.len()).map_err(|_| errno(libc::EINVAL))?;
+        // SAFETY: the running task; IoSliceMut is guaranteed ABI-compatible
+        // with iovec on Unix; the call returns only once the kernel is done
+        // with the array and every buffer, which the borrow keeps alive.
+        let r = unsafe {
+            sys::monad_async_io_readv(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                bufs.as_mut_ptr().cast(),
+                count,
+                off,
+            )
+        };
+        check(r).map(to_usize)
+    }
+
+    /// Writes `bufs`, in order, at `offset` (`pwritev(2)` through the
+    /// ring); returns the bytes written in total.
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    /// use std::io::IoSlice;
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-writev-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     let bufs = [IoSlice::new(b"gather "), IoSlice::new(b"write")];
+    ///     assert_eq!(f.write_vectored_at(cx, &bufs, 0)?, 12);
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// assert_eq!(std::fs::read(&path)?, b"gather write");
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`File::read_vectored_at`].
+    pub fn write_vectored_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        bufs: &[IoSlice<'_>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let count = u32::try_from(bufs.len()).map_err(|_| errno(libc::EINVAL))?;
+        // SAFETY: as for read_vectored_at; the kernel only reads them.
+        let r = unsafe {
+            sys::monad_async_io_writev(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                bufs.as_ptr().cast(),
+                count,
+                off,
+            )
+        };
+        check(r).map(to_usize)
+    }
+
+    /// Reserves disk space for `len` bytes from `offset`, growing the
+    /// file if they reach past its end (`fallocate(2)` with mode 0,
+    /// through the ring): later writes there cannot fail for lack of
+    /// space.
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-alloc-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     f.allocate(cx, 0, 1 << 20)?;
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 1 << 20);
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`File::fallocate`].
+    pub fn allocate(&self, cx: &mut TaskContext<'_>, offset: u64, len: u64) -> io::Result<()> {
+        self.fallocate(cx, 0, offset, len)
+    }
+
+    /// `fallocate(2)` with any `mode` (`libc::FALLOC_FL_KEEP_SIZE`,
+    /// `libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE`,
+    /// `libc::FALLOC_FL_ZERO_RANGE`, ...) through the ring.
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-falloc-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     // Reserve without changing the size the file reports.
+    ///     f.fallocate(cx, libc::FALLOC_FL_KEEP_SIZE, 0, 4096)?;
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 0);
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an offset or length above `i64::MAX`; the kernel's
+    /// (`EOPNOTSUPP` where the file system lacks the mode, `ENOSPC`, ...);
+    /// `ECANCELED`, `ENOTSUP`.
+    pub fn fallocate(
+        &self,
+        cx: &mut TaskContext<'_>,
+        mode: libc::c_int,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let len = i64::try_from(len).map_err(|_| errno(libc::EINVAL))?;
+        // SAFETY: the running task; no memory is passed.
+        check(unsafe {
+            sys::monad_async_io_fallocate(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                mode,
+                off,
+                len,
+            )
+        })
+        .map(drop)
+    }
+
+    /// `sync_file_range(2)` through the ring: starts writeback of (and,
+    /// with the `WAIT` flags, waits for) the dirty pages of `len` bytes
+    /// from `offset` (`len` 0: to the end of the file). `flags` are
+    /// `libc::SYNC_FILE_RANGE_WAIT_BEFORE`, `_WRITE` and `_WAIT_AFTER`.
+    /// Unlike [`sync_data`](File::sync_data) it flushes no metadata and
+    /// no disk cache: a way to pace writeback, not a durability promise.
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-sfr-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     f.write_all_at(cx, &[1u8; 8192], 0)?;
+    ///     f.sync_range(cx, 0, 0, libc::SYNC_FILE_RANGE_WRITE)?;
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`File::fallocate`] (`EINVAL` for unknown flags).
+    pub fn sync_range(
+        &self,
+        cx: &mut TaskContext<'_>,
+        offset: u64,
+        len: u64,
+        flags: libc::c_uint,
+    ) -> io::Result<()> {
+        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let len = i64::try_from(len).map_err(|_| errno(libc::EINVAL))?;
+        // SAFETY: the running task; no memory is passed.
+        check(unsafe {
+            sys::monad_async_io_sync_file_range(
+                cx.raw_task(),
+                ptr::null_mut(),
+                self.fd.as_raw_fd(),
+                off,
+                len,
+                flags,
+            )
         })
         .map(drop)
     }
