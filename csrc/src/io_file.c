@@ -9,6 +9,23 @@
 #include <limits.h>
 #include <sys/uio.h>
 
+/* The kernel caps one transfer at INT_MAX-ish (MAX_RW_COUNT); a length
+ * the 32-bit SQE field cannot hold is refused, never truncated. */
+static inline bool ma_io_len_ok(size_t len)
+{
+    return len <= UINT32_MAX;
+}
+
+/* A buffer and its length as read and write take them: 0, EFAULT for a
+ * NULL buffer with a length, or EINVAL for a length out of range. */
+static inline int ma_io_check_buf(void const *buf, size_t len)
+{
+    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
+        return buf == NULL ? EFAULT : EINVAL;
+    }
+    return 0;
+}
+
 monad_async_result monad_async_io_openat(monad_async_task task,
                                          struct monad_async_io_status *opt_status,
                                          int dirfd, char const *path, int flags,
@@ -47,9 +64,13 @@ ma_io_rw(monad_async_task task, struct monad_async_io_status *opt_status,
 {
     struct ma_io_op op;
     MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_rw(opcode, op.sqe, fd, addr, len, (uint64_t)offset);
-    /* io_uring_prep_rw zeroed it: the compiler keeps one store. */
-    op.sqe->buf_index = (uint16_t)buf_index;
+    struct io_uring_sqe *const sqe = op.sqe; /* one load, as the preps */
+    io_uring_prep_rw(opcode, sqe, fd, addr, len, (uint64_t)offset);
+    if (opcode == IORING_OP_READ_FIXED || opcode == IORING_OP_WRITE_FIXED) {
+        /* As io_uring_prep_{read,write}_fixed; folded away for the rest,
+         * whose buf_index io_uring_prep_rw has zeroed. */
+        sqe->buf_index = (uint16_t)buf_index;
+    }
     return ma_io_commit(&op, MA_IO_COMMIT_RW);
 }
 

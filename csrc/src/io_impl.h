@@ -45,24 +45,6 @@ static inline monad_async_priority ma_io_prio(struct ma_task const *t)
                                         : monad_async_priority_normal;
 }
 
-/* The kernel caps one transfer at INT_MAX-ish (MAX_RW_COUNT); a length
- * the 32-bit SQE field cannot hold is refused, never truncated. */
-static inline bool ma_io_len_ok(size_t len)
-{
-    return len <= UINT32_MAX;
-}
-
-/* A buffer and its length as read, write, send and recv take them: 0,
- * EFAULT for a NULL buffer with a length, or EINVAL for a length out of
- * range. */
-static inline int ma_io_check_buf(void const *buf, size_t len)
-{
-    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
-        return buf == NULL ? EFAULT : EINVAL;
-    }
-    return 0;
-}
-
 /* The calls that set up or tear down what the ring uses (buffers,
  * buffer rings) run on the executor's own thread, with a ring: 0, or the
  * errno they return. */
