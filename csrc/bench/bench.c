@@ -288,23 +288,8 @@ int main(void)
            tick + sw_nofp, tick + sw_fp);
 #endif
 
-    struct
-    {
-        char const *name;
-        monad_async_context_switcher sw;
-    } sws[4];
-    struct monad_async_context_switcher_attr nofp;
-    memset(&nofp, 0, sizeof(nofp));
-    nofp.flags = MONAD_ASYNC_CONTEXT_SWITCHER_FLAG_NO_FP_CONTROL;
-    int nsw = 0;
-    sws[nsw].name = "asm";
-    CHECK(monad_async_context_switcher_asm_create(&sws[nsw++].sw));
-    sws[nsw].name = "asm-nofp";
-    CHECK(monad_async_context_switcher_asm_create_with_attr(&sws[nsw++].sw, &nofp));
-    sws[nsw].name = "sjlj";
-    CHECK(monad_async_context_switcher_sjlj_create(&sws[nsw++].sw));
-    sws[nsw].name = "none";
-    CHECK(monad_async_context_switcher_none_create(&sws[nsw++].sw));
+    struct bench_switcher sws[BENCH_SWITCHERS_MAX];
+    int const nsw = make_switchers(sws, true);
 
     printf("%-9s %-6s %14s %12s %14s %14s %10s\n", "switcher", "ticks",
            "launch->run", "run->exit", "attach+run+exit", "1024 batch/op",
@@ -319,8 +304,6 @@ int main(void)
     }
     printf("\n(spec: launch->run 100 ns, run->exit 90 ns, loop 39.6 ns/op; "
            "none cannot yield: 0)\n");
-    for (int i = 0; i < nsw; i++) {
-        CHECK(monad_async_context_switcher_destroy(sws[i].sw));
-    }
+    destroy_switchers(sws, nsw);
     return 0;
 }

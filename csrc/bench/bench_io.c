@@ -233,21 +233,8 @@ int main(void)
            "at %.3f GHz)\n\n",
            RUNS, (double)monad_async_ticks_per_second().value / 1e9);
 
-    struct
-    {
-        char const *name;
-        monad_async_context_switcher sw;
-    } sws[3];
-    struct monad_async_context_switcher_attr nofp;
-    memset(&nofp, 0, sizeof(nofp));
-    nofp.flags = MONAD_ASYNC_CONTEXT_SWITCHER_FLAG_NO_FP_CONTROL;
-    int nsw = 0;
-    sws[nsw].name = "asm";
-    CHECK(monad_async_context_switcher_asm_create(&sws[nsw++].sw));
-    sws[nsw].name = "asm-nofp";
-    CHECK(monad_async_context_switcher_asm_create_with_attr(&sws[nsw++].sw, &nofp));
-    sws[nsw].name = "sjlj";
-    CHECK(monad_async_context_switcher_sjlj_create(&sws[nsw++].sw));
+    struct bench_switcher sws[BENCH_SWITCHERS_MAX];
+    int const nsw = make_switchers(sws, false);
 
     monad_async_executor const probe = make_executor();
     unsigned const setup_flags = probe->ring.setup_flags;
@@ -291,8 +278,6 @@ int main(void)
     }
     printf("(target: within 1.3x of the floor; spec: 85.8 ns/op)\n");
 
-    for (int i = 0; i < nsw; i++) {
-        CHECK(monad_async_context_switcher_destroy(sws[i].sw));
-    }
+    destroy_switchers(sws, nsw);
     return 0;
 }

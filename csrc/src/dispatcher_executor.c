@@ -135,19 +135,29 @@ void ma_wd_executor_leave(struct ma_wd_executor *wex)
     wex->left = true;
 }
 
+/* What destroy and run need: a handle, the executor's own thread, and no
+ * run of it (this one or the plain executor's) on the stack. 0, or the
+ * errno they return. */
+static int ma_wd_executor_check_call(monad_async_work_dispatcher_executor ex_)
+{
+    if (ex_ == NULL) {
+        return EINVAL;
+    }
+    struct ma_wd_executor const *const wex = ma_wd_executor_from(ex_);
+    if (!ma_executor_is_owner(wex->ex)) {
+        return EPERM;
+    }
+    return wex->in_run || wex->ex->in_run ? EBUSY : 0;
+}
+
 monad_async_result monad_async_work_dispatcher_executor_destroy(
     monad_async_work_dispatcher_executor ex_)
 {
-    if (ex_ == NULL) {
-        return monad_async_make_failure(EINVAL);
+    int const err = ma_wd_executor_check_call(ex_);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_wd_executor *const wex = ma_wd_executor_from(ex_);
-    if (!ma_executor_is_owner(wex->ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (wex->in_run || wex->ex->in_run) {
-        return monad_async_make_failure(EBUSY);
-    }
     struct ma_wd *const wd = wex->wd;
     ma_wd_executor_leave(wex);
     /* Cancels what is still attached; dispatched tasks among them count
@@ -356,16 +366,11 @@ static intptr_t ma_wd_run_loop(struct ma_wd_executor *wex)
 monad_async_result monad_async_work_dispatcher_executor_run(
     monad_async_work_dispatcher_executor ex_)
 {
-    if (ex_ == NULL) {
-        return monad_async_make_failure(EINVAL);
+    int const err = ma_wd_executor_check_call(ex_);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_wd_executor *const wex = ma_wd_executor_from(ex_);
-    if (!ma_executor_is_owner(wex->ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (wex->in_run || wex->ex->in_run) {
-        return monad_async_make_failure(EBUSY);
-    }
     if (wex->left) {
         return monad_async_make_success(-1);
     }

@@ -89,30 +89,36 @@ void ma_wd_poke_waiters(struct ma_wd *wd)
     pthread_mutex_unlock(&wd->lock);
 }
 
-/* A NULL timeout from inside one of wd's executors would wait for work
- * that executor can no longer do. */
-static bool ma_wd_would_deadlock(struct ma_wd *wd, bool forever)
+/* The entry checks of wait and quit: 0, or the errno they return; sets
+ * the deadline. A NULL timeout from inside one of the dispatcher's
+ * executors would wait for work that executor can no longer do. */
+static int ma_wd_begin_wait(monad_async_work_dispatcher wd_,
+                            struct timespec const *timeout,
+                            struct timespec *deadline, bool *forever)
 {
-    return forever && ma_wd_tls_running != NULL && ma_wd_tls_running->wd == wd;
+    if (wd_ == NULL) {
+        return EINVAL;
+    }
+    int const err = ma_wd_deadline(timeout, deadline, forever);
+    if (err != 0) {
+        return err;
+    }
+    bool const deadlock = *forever && ma_wd_tls_running != NULL &&
+                          ma_wd_tls_running->wd == ma_wd_from(wd_);
+    return deadlock ? EDEADLK : 0;
 }
 
 monad_async_result monad_async_work_dispatcher_wait(
     monad_async_work_dispatcher wd_, size_t max_undispatched,
     size_t max_unexecuted, struct timespec const *timeout)
 {
-    if (wd_ == NULL) {
-        return monad_async_make_failure(EINVAL);
-    }
-    struct ma_wd *const wd = ma_wd_from(wd_);
     struct timespec deadline;
     bool forever;
-    int err = ma_wd_deadline(timeout, &deadline, &forever);
+    int err = ma_wd_begin_wait(wd_, timeout, &deadline, &forever);
     if (err != 0) {
         return monad_async_make_failure(err);
     }
-    if (ma_wd_would_deadlock(wd, forever)) {
-        return monad_async_make_failure(EDEADLK);
-    }
+    struct ma_wd *const wd = ma_wd_from(wd_);
     struct ma_wd_wait_record rec;
     rec.max_queued = max_undispatched;
     rec.max_unexecuted = max_unexecuted;
@@ -173,19 +179,13 @@ monad_async_result monad_async_work_dispatcher_quit(
     monad_async_work_dispatcher wd_, size_t max_executors,
     struct timespec const *timeout)
 {
-    if (wd_ == NULL) {
-        return monad_async_make_failure(EINVAL);
-    }
-    struct ma_wd *const wd = ma_wd_from(wd_);
     struct timespec deadline;
     bool forever;
-    int err = ma_wd_deadline(timeout, &deadline, &forever);
+    int err = ma_wd_begin_wait(wd_, timeout, &deadline, &forever);
     if (err != 0) {
         return monad_async_make_failure(err);
     }
-    if (ma_wd_would_deadlock(wd, forever)) {
-        return monad_async_make_failure(EDEADLK);
-    }
+    struct ma_wd *const wd = ma_wd_from(wd_);
     pthread_mutex_lock(&wd->lock);
     if (max_executors == SIZE_MAX) {
         /* Under the lock: executor_create checks it under the lock too,

@@ -52,17 +52,14 @@ monad_async_result monad_async_io_buffer_ring_create(
         return monad_async_make_failure(EINVAL);
     }
     struct ma_executor *const ex = ma_executor_from(ex_);
-    if (!ma_executor_is_owner(ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (!ex->has_ring) {
-        return monad_async_make_failure(ENOTSUP);
+    int err = ma_io_check_setup(ex);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     struct ma_buffer_ring *const r = calloc(1, sizeof(*r));
     if (r == NULL) {
         return monad_async_make_failure(ENOMEM);
     }
-    int err = 0;
     size_t const page = (size_t)sysconf(_SC_PAGESIZE);
     r->out = calloc(count, 1);
     r->br_mapped = (count * sizeof(struct io_uring_buf) + page - 1) & ~(page - 1);
@@ -71,18 +68,13 @@ monad_async_result monad_async_io_buffer_ring_create(
         err = ENOMEM;
         goto fail;
     }
-    /* The kernel wants the ring page aligned. */
-    r->br = mmap(NULL, r->br_mapped, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (r->br == MAP_FAILED) {
-        r->br = NULL;
-        err = errno;
-        goto fail;
+    /* The ring (the kernel wants it page aligned), then its buffers;
+     * r->base stays NULL (calloc) when the first fails. */
+    r->br = ma_io_map_pages(r->br_mapped);
+    if (r->br != NULL) {
+        r->base = ma_io_map_pages(r->mapped);
     }
-    r->base = mmap(NULL, r->mapped, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (r->base == MAP_FAILED) {
-        r->base = NULL;
+    if (r->base == NULL) {
         err = errno;
         goto fail;
     }
@@ -217,14 +209,11 @@ monad_async_result monad_async_io_buffer_ring_release(
         return monad_async_make_failure(EINVAL);
     }
     struct ma_buffer_ring *const r = ma_bring_from(ring);
-    if (!ma_executor_is_owner(r->ex)) {
-        return monad_async_make_failure(EPERM);
-    }
     unsigned const bid = buf->index;
-    if (bid >= ring->count || !r->out[bid]) {
-        return monad_async_make_failure(EINVAL);
+    int const err = ma_io_buffer_unmark(r->ex, r->out, ring->count, bid);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
-    r->out[bid] = 0;
     ring->outstanding--;
     io_uring_buf_ring_add(r->br, r->base + (size_t)bid * ring->buffer_size,
                           (unsigned)ring->buffer_size, (unsigned short)bid,

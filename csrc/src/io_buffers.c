@@ -30,6 +30,29 @@ static inline struct ma_buffer_pool *ma_pool_from(monad_async_io_buffer_pool p)
     return (struct ma_buffer_pool *)p;
 }
 
+/* A pool and what it holds; any part may be missing (a create that
+ * failed half way). Unregistering its buffers is the caller's part. */
+static void ma_pool_free(struct ma_buffer_pool *p)
+{
+    if (p->base != NULL) {
+        munmap(p->base, p->mapped);
+    }
+    free(p->free_stack);
+    free(p->claimed);
+    free(p);
+}
+
+/* Registering needs what every ring setup call needs, and no buffers
+ * registered yet: the kernel takes one registration per ring. */
+static int ma_buffers_check_register(struct ma_executor const *ex)
+{
+    int const err = ma_io_check_setup(ex);
+    if (err != 0) {
+        return err;
+    }
+    return ex->has_buffers ? EBUSY : 0;
+}
+
 monad_async_result monad_async_io_buffers_register(monad_async_executor ex_,
                                                    struct iovec const *iov,
                                                    unsigned count)
@@ -38,14 +61,9 @@ monad_async_result monad_async_io_buffers_register(monad_async_executor ex_,
         return monad_async_make_failure(EINVAL);
     }
     struct ma_executor *const ex = ma_executor_from(ex_);
-    if (!ma_executor_is_owner(ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (!ex->has_ring) {
-        return monad_async_make_failure(ENOTSUP);
-    }
-    if (ex->has_buffers) {
-        return monad_async_make_failure(EBUSY);
+    int const err = ma_buffers_check_register(ex);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     int const ret = io_uring_register_buffers(&ex->ring, iov, count);
     if (ret < 0) {
@@ -61,14 +79,12 @@ monad_async_result monad_async_io_buffers_unregister(monad_async_executor ex_)
         return monad_async_make_failure(EINVAL);
     }
     struct ma_executor *const ex = ma_executor_from(ex_);
-    if (!ma_executor_is_owner(ex)) {
-        return monad_async_make_failure(EPERM);
+    int err = ma_io_check_setup(ex);
+    if (err == 0 && !ex->has_buffers) {
+        err = ENOENT;
     }
-    if (!ex->has_ring) {
-        return monad_async_make_failure(ENOTSUP);
-    }
-    if (!ex->has_buffers) {
-        return monad_async_make_failure(ENOENT);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     int const ret = io_uring_unregister_buffers(&ex->ring);
     if (ret < 0) {
@@ -87,14 +103,9 @@ monad_async_result monad_async_io_buffer_pool_create(
         return monad_async_make_failure(EINVAL);
     }
     struct ma_executor *const ex = ma_executor_from(ex_);
-    if (!ma_executor_is_owner(ex)) {
-        return monad_async_make_failure(EPERM);
-    }
-    if (!ex->has_ring) {
-        return monad_async_make_failure(ENOTSUP);
-    }
-    if (ex->has_buffers) {
-        return monad_async_make_failure(EBUSY);
+    int err = ma_buffers_check_register(ex);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
     size_t const page = (size_t)sysconf(_SC_PAGESIZE);
     if (buffer_size > SIZE_MAX / 2 / count) {
@@ -108,16 +119,13 @@ monad_async_result monad_async_io_buffer_pool_create(
         p->free_stack = calloc(count, sizeof(*p->free_stack));
         p->claimed = calloc(count, 1);
     }
-    int err = 0;
     if (p == NULL || iov == NULL || p->free_stack == NULL || p->claimed == NULL) {
         err = ENOMEM;
         goto fail;
     }
     p->mapped = size * count;
-    p->base = mmap(NULL, p->mapped, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p->base == MAP_FAILED) {
-        p->base = NULL;
+    p->base = ma_io_map_pages(p->mapped);
+    if (p->base == NULL) {
         err = errno;
         goto fail;
     }
@@ -144,12 +152,7 @@ monad_async_result monad_async_io_buffer_pool_create(
     return monad_async_make_success(0);
 fail:
     if (p != NULL) {
-        if (p->base != NULL) {
-            munmap(p->base, p->mapped);
-        }
-        free(p->free_stack);
-        free(p->claimed);
-        free(p);
+        ma_pool_free(p);
     }
     free(iov);
     return monad_async_make_failure(err);
@@ -175,10 +178,7 @@ monad_async_io_buffer_pool_destroy(monad_async_io_buffer_pool pool)
     }
     ex->has_buffers = false;
     ma_list_remove(&ex->buffer_pools, &p->link);
-    munmap(p->base, p->mapped);
-    free(p->free_stack);
-    free(p->claimed);
-    free(p);
+    ma_pool_free(p);
     return monad_async_make_success(0);
 }
 
@@ -265,14 +265,11 @@ monad_async_result monad_async_io_buffer_release(
         return monad_async_make_failure(EINVAL);
     }
     struct ma_buffer_pool *const p = ma_pool_from(pool);
-    if (!ma_executor_is_owner(p->ex)) {
-        return monad_async_make_failure(EPERM);
-    }
     uint32_t const idx = buf->index;
-    if (idx >= pool->count || !p->claimed[idx]) {
-        return monad_async_make_failure(EINVAL);
+    int const err = ma_io_buffer_unmark(p->ex, p->claimed, pool->count, idx);
+    if (err != 0) {
+        return monad_async_make_failure(err);
     }
-    p->claimed[idx] = 0;
     struct ma_link *const l = ma_list_pop_front(&p->waiters);
     if (l != NULL) {
         /* Straight to the first waiter: it marks it claimed on resume. */
@@ -310,9 +307,6 @@ void ma_io_free_buffer_pools(struct ma_executor *ex)
         struct ma_buffer_pool *const p =
             ma_container_of(l, struct ma_buffer_pool, link);
         /* The ring's teardown unregisters the buffers with it. */
-        munmap(p->base, p->mapped);
-        free(p->free_stack);
-        free(p->claimed);
-        free(p);
+        ma_pool_free(p);
     }
 }

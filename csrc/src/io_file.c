@@ -16,6 +16,16 @@ static inline bool ma_io_len_ok(size_t len)
     return len <= UINT32_MAX;
 }
 
+/* A buffer and its length as read and write take them: 0, EFAULT for a
+ * NULL buffer with a length, or EINVAL for a length out of range. */
+static inline int ma_io_check_buf(void const *buf, size_t len)
+{
+    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
+        return buf == NULL ? EFAULT : EINVAL;
+    }
+    return 0;
+}
+
 monad_async_result monad_async_io_openat(monad_async_task task,
                                          struct monad_async_io_status *opt_status,
                                          int dirfd, char const *path, int flags,
@@ -43,22 +53,68 @@ monad_async_result monad_async_io_close(monad_async_task task,
     return ma_io_commit(&op, 0);
 }
 
-/* The argument checks the plain and vectored reads and writes share:
- * 0, or the errno their call returns. */
-static inline int ma_io_check_buf(void const *buf, size_t len)
+/* The reads and writes: liburing's preps for all six are
+ * io_uring_prep_rw with their opcode (the fixed ones then name their
+ * buffer), so one body serves them. Always inline: each entry point
+ * stays one frame with a constant opcode, as with the named preps. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_io_rw(monad_async_task task, struct monad_async_io_status *opt_status,
+         int opcode, int fd, void const *addr, unsigned len, int64_t offset,
+         unsigned buf_index)
 {
-    if (!ma_io_len_ok(len) || (buf == NULL && len != 0)) {
-        return buf == NULL ? EFAULT : EINVAL;
+    struct ma_io_op op;
+    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    struct io_uring_sqe *const sqe = op.sqe; /* one load, as the preps */
+    io_uring_prep_rw(opcode, sqe, fd, addr, len, (uint64_t)offset);
+    if (opcode == IORING_OP_READ_FIXED || opcode == IORING_OP_WRITE_FIXED) {
+        /* As io_uring_prep_{read,write}_fixed; folded away for the rest,
+         * whose buf_index io_uring_prep_rw has zeroed. */
+        sqe->buf_index = (uint16_t)buf_index;
     }
-    return 0;
+    return ma_io_commit(&op, MA_IO_COMMIT_RW);
 }
 
-static inline int ma_io_check_iov(struct iovec const *iov, unsigned iovcnt)
+/* read and write: EFAULT for a NULL buffer with a length, EINVAL for a
+ * length out of range. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_io_rw_buf(monad_async_task task, struct monad_async_io_status *opt_status,
+             int opcode, int fd, void const *buf, size_t len, int64_t offset)
+{
+    int const err = ma_io_check_buf(buf, len);
+    if (err != 0) {
+        return monad_async_make_failure(err);
+    }
+    return ma_io_rw(task, opt_status, opcode, fd, buf, (unsigned)len, offset, 0);
+}
+
+/* readv and writev: EFAULT for a NULL array with a count, EINVAL for
+ * more than IOV_MAX iovecs. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_io_rw_iov(monad_async_task task, struct monad_async_io_status *opt_status,
+             int opcode, int fd, struct iovec const *iov, unsigned iovcnt,
+             int64_t offset)
 {
     if (iov == NULL && iovcnt != 0) {
-        return EFAULT;
+        return monad_async_make_failure(EFAULT);
     }
-    return iovcnt > IOV_MAX ? EINVAL : 0;
+    if (iovcnt > IOV_MAX) {
+        return monad_async_make_failure(EINVAL);
+    }
+    return ma_io_rw(task, opt_status, opcode, fd, iov, iovcnt, offset, 0);
+}
+
+/* read_fixed and write_fixed: the buffer is never NULL (it lies in a
+ * registered one) and its index fits the SQE's 16 bits. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_io_rw_fixed(monad_async_task task, struct monad_async_io_status *opt_status,
+               int opcode, int fd, void const *buf, size_t len, int64_t offset,
+               unsigned buf_index)
+{
+    if (!ma_io_len_ok(len) || buf == NULL || buf_index > UINT16_MAX) {
+        return monad_async_make_failure(buf == NULL ? EFAULT : EINVAL);
+    }
+    return ma_io_rw(task, opt_status, opcode, fd, buf, (unsigned)len, offset,
+                    buf_index);
 }
 
 monad_async_result monad_async_io_read(monad_async_task task,
@@ -66,14 +122,7 @@ monad_async_result monad_async_io_read(monad_async_task task,
                                        int fd, void *buf, size_t len,
                                        int64_t offset)
 {
-    int const err = ma_io_check_buf(buf, len);
-    if (err != 0) {
-        return monad_async_make_failure(err);
-    }
-    struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_read(op.sqe, fd, buf, (unsigned)len, (uint64_t)offset);
-    return ma_io_commit(&op, MA_IO_COMMIT_RW);
+    return ma_io_rw_buf(task, opt_status, IORING_OP_READ, fd, buf, len, offset);
 }
 
 monad_async_result monad_async_io_readv(monad_async_task task,
@@ -81,14 +130,8 @@ monad_async_result monad_async_io_readv(monad_async_task task,
                                         int fd, struct iovec const *iov,
                                         unsigned iovcnt, int64_t offset)
 {
-    int const err = ma_io_check_iov(iov, iovcnt);
-    if (err != 0) {
-        return monad_async_make_failure(err);
-    }
-    struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_readv(op.sqe, fd, iov, iovcnt, (uint64_t)offset);
-    return ma_io_commit(&op, MA_IO_COMMIT_RW);
+    return ma_io_rw_iov(task, opt_status, IORING_OP_READV, fd, iov, iovcnt,
+                        offset);
 }
 
 monad_async_result monad_async_io_write(monad_async_task task,
@@ -96,14 +139,7 @@ monad_async_result monad_async_io_write(monad_async_task task,
                                         int fd, void const *buf, size_t len,
                                         int64_t offset)
 {
-    int const err = ma_io_check_buf(buf, len);
-    if (err != 0) {
-        return monad_async_make_failure(err);
-    }
-    struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_write(op.sqe, fd, buf, (unsigned)len, (uint64_t)offset);
-    return ma_io_commit(&op, MA_IO_COMMIT_RW);
+    return ma_io_rw_buf(task, opt_status, IORING_OP_WRITE, fd, buf, len, offset);
 }
 
 monad_async_result monad_async_io_writev(monad_async_task task,
@@ -111,14 +147,8 @@ monad_async_result monad_async_io_writev(monad_async_task task,
                                          int fd, struct iovec const *iov,
                                          unsigned iovcnt, int64_t offset)
 {
-    int const err = ma_io_check_iov(iov, iovcnt);
-    if (err != 0) {
-        return monad_async_make_failure(err);
-    }
-    struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_writev(op.sqe, fd, iov, iovcnt, (uint64_t)offset);
-    return ma_io_commit(&op, MA_IO_COMMIT_RW);
+    return ma_io_rw_iov(task, opt_status, IORING_OP_WRITEV, fd, iov, iovcnt,
+                        offset);
 }
 
 monad_async_result monad_async_io_read_fixed(monad_async_task task,
@@ -126,14 +156,8 @@ monad_async_result monad_async_io_read_fixed(monad_async_task task,
                                              int fd, void *buf, size_t len,
                                              int64_t offset, unsigned buf_index)
 {
-    if (!ma_io_len_ok(len) || buf == NULL || buf_index > UINT16_MAX) {
-        return monad_async_make_failure(buf == NULL ? EFAULT : EINVAL);
-    }
-    struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_read_fixed(op.sqe, fd, buf, (unsigned)len, (uint64_t)offset,
-                             (int)buf_index);
-    return ma_io_commit(&op, MA_IO_COMMIT_RW);
+    return ma_io_rw_fixed(task, opt_status, IORING_OP_READ_FIXED, fd, buf, len,
+                          offset, buf_index);
 }
 
 monad_async_result monad_async_io_write_fixed(monad_async_task task,
@@ -141,14 +165,8 @@ monad_async_result monad_async_io_write_fixed(monad_async_task task,
                                               int fd, void const *buf, size_t len,
                                               int64_t offset, unsigned buf_index)
 {
-    if (!ma_io_len_ok(len) || buf == NULL || buf_index > UINT16_MAX) {
-        return monad_async_make_failure(buf == NULL ? EFAULT : EINVAL);
-    }
-    struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
-    io_uring_prep_write_fixed(op.sqe, fd, buf, (unsigned)len, (uint64_t)offset,
-                              (int)buf_index);
-    return ma_io_commit(&op, MA_IO_COMMIT_RW);
+    return ma_io_rw_fixed(task, opt_status, IORING_OP_WRITE_FIXED, fd, buf, len,
+                          offset, buf_index);
 }
 
 monad_async_result monad_async_io_fsync(monad_async_task task,

@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <sys/mman.h>
 
 /* Private bits of monad_async_io_status.flags. */
 enum
@@ -42,6 +43,43 @@ static inline monad_async_priority ma_io_prio(struct ma_task const *t)
     unsigned const p = (unsigned)t->head.priority.io;
     return p < monad_async_priority_max ? (monad_async_priority)p
                                         : monad_async_priority_normal;
+}
+
+/* The calls that set up or tear down what the ring uses (buffers,
+ * buffer rings) run on the executor's own thread, with a ring: 0, or the
+ * errno they return. */
+static inline int ma_io_check_setup(struct ma_executor const *ex)
+{
+    if (!ma_executor_is_owner(ex)) {
+        return EPERM;
+    }
+    return ex->has_ring ? 0 : ENOTSUP;
+}
+
+/* Anonymous read-write pages for buffers and buffer rings (page aligned,
+ * as the kernel wants a buffer ring): NULL on failure, with errno set. */
+static inline void *ma_io_map_pages(size_t size)
+{
+    void *const p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* A buffer given back to a pool or a buffer ring: `marks` holds 1 for
+ * each of its `count` buffers that is out. 0 (and the mark cleared),
+ * EPERM off the executor's thread, or EINVAL for a buffer not out. */
+static inline int ma_io_buffer_unmark(struct ma_executor const *ex,
+                                      unsigned char *marks, unsigned count,
+                                      unsigned idx)
+{
+    if (!ma_executor_is_owner(ex)) {
+        return EPERM;
+    }
+    if (idx >= count || !marks[idx]) {
+        return EINVAL;
+    }
+    marks[idx] = 0;
+    return 0;
 }
 
 /* ma_io_begin when the entry is not at hand: waits for one (io_op.c). */
