@@ -58,6 +58,22 @@ fn wait_for(counter: &AtomicU64, want: u64) {
     }
 }
 
+/// `iters` round trips, timed together: each hands `spawn` a clone of
+/// `done` for a task that bumps it, then waits until the task has.
+fn round_trips(
+    done: &Arc<AtomicU64>,
+    iters: u64,
+    mut spawn: impl FnMut(Arc<AtomicU64>),
+) -> Duration {
+    let base = done.load(Ordering::Acquire);
+    let start = Instant::now();
+    for i in 1..=iters {
+        spawn(done.clone());
+        wait_for(done, base + i);
+    }
+    start.elapsed()
+}
+
 fn cross_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("cross_thread_attach");
     for (name, awake) in [("monad_async/awake", true), ("monad_async/sleeping", false)] {
@@ -65,19 +81,14 @@ fn cross_thread(c: &mut Criterion) {
         let done = Arc::new(AtomicU64::new(0));
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let base = done.load(Ordering::Acquire);
-                let start = Instant::now();
-                for i in 1..=iters {
-                    let d = done.clone();
+                round_trips(&done, iters, |d| {
                     remote
                         .handle
                         .spawn(Priority::Normal, move |_cx| {
                             d.fetch_add(1, Ordering::Release);
                         })
                         .unwrap();
-                    wait_for(&done, base + i);
-                }
-                start.elapsed()
+                })
             })
         });
         if awake {
@@ -114,16 +125,11 @@ fn cross_thread(c: &mut Criterion) {
         let done = Arc::new(AtomicU64::new(0));
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let base = done.load(Ordering::Acquire);
-                let start = Instant::now();
-                for i in 1..=iters {
-                    let d = done.clone();
+                round_trips(&done, iters, |d| {
                     rt.spawn(async move {
                         d.fetch_add(1, Ordering::Release);
                     });
-                    wait_for(&done, base + i);
-                }
-                start.elapsed()
+                })
             })
         });
         if awake {

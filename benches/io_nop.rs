@@ -9,31 +9,29 @@
 //! interval); one iteration is 32 NOPs, the floor submits 32 and waits for
 //! 32.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use io_uring::opcode;
 use monad_async::{Executor, Priority, Switcher};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+#[path = "common/contenders.rs"]
+mod contenders;
 #[path = "common/uring.rs"]
 mod uring;
 
 const BATCH: u64 = 32;
 
 fn executors() -> Vec<(&'static str, Executor)> {
-    let mk = |sw, track| {
-        Executor::builder()
-            .switcher(sw)
-            .time_tracking(track)
-            .ring_entries(128)
-            .build()
-            .expect("executor")
-    };
-    vec![
-        ("monad_async/asm", mk(Switcher::Asm, true)),
-        ("monad_async/asm/no_ticks", mk(Switcher::Asm, false)),
-        ("monad_async/sjlj", mk(Switcher::Sjlj, true)),
-    ]
+    contenders::executors(
+        &[
+            ("monad_async/asm", Switcher::Asm, true),
+            ("monad_async/asm/no_ticks", Switcher::Asm, false),
+            ("monad_async/sjlj", Switcher::Sjlj, true),
+        ],
+        128,
+    )
 }
 
 /// The floor: `batch` NOPs prepared, submitted and waited for with one
@@ -54,6 +52,15 @@ fn floor_loop(ring: &mut io_uring::IoUring, batch: u64, iters: u64) -> Duration 
     start.elapsed()
 }
 
+/// The floor contender of a group: [`floor_loop`] of `batch` on its own
+/// ring.
+fn bench_floor(g: &mut BenchmarkGroup<'_, WallTime>, batch: u64) {
+    let mut ring = uring::ring(128);
+    g.bench_function("floor/io_uring_nop", |b| {
+        b.iter_custom(|iters| floor_loop(&mut ring, batch, iters))
+    });
+}
+
 fn nop_batch1(c: &mut Criterion) {
     let mut g = c.benchmark_group("io_nop_batch1");
     for (name, ex) in executors() {
@@ -71,23 +78,10 @@ fn nop_batch1(c: &mut Criterion) {
             })
         });
     }
-    let mut ring = uring::ring(128);
-    g.bench_function("floor/io_uring_nop", |b| {
-        b.iter_custom(|iters| floor_loop(&mut ring, 1, iters))
-    });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    bench_floor(&mut g, 1);
+    let rt = contenders::current_thread();
     g.bench_function("tokio/yield_now", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    tokio::task::yield_now().await;
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| contenders::yield_loop(&rt, iters))
     });
     g.finish();
 }
@@ -111,13 +105,8 @@ fn nop_batch32(c: &mut Criterion) {
             })
         });
     }
-    let mut ring = uring::ring(128);
-    g.bench_function("floor/io_uring_nop", |b| {
-        b.iter_custom(|iters| floor_loop(&mut ring, BATCH, iters))
-    });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    bench_floor(&mut g, BATCH);
+    let rt = contenders::current_thread();
     g.bench_function("tokio/yield_now", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {

@@ -116,6 +116,43 @@ fn ours_echo(ex: &Executor, listener: &Rc<TcpListener>, addr: SocketAddr, iters:
     end - start.get().unwrap()
 }
 
+/// Our contender's set-up: an executor and a loopback listener for it.
+fn ours_setup() -> (Executor, Rc<TcpListener>, SocketAddr) {
+    let ex = Executor::new().unwrap();
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let addr = listener.local_addr().unwrap();
+    (ex, listener, addr)
+}
+
+/// tokio's set-up: a current-thread runtime with I/O and timers, and a
+/// loopback listener on it.
+fn tokio_setup() -> (tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tl = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let taddr = tl.local_addr().unwrap();
+    (rt, tl, taddr)
+}
+
+/// A fresh tokio connection to `addr` (TCP_NODELAY), accepted on
+/// `listener` by a new echo server task, which is returned with it.
+async fn tokio_connect(
+    addr: SocketAddr,
+    listener: &tokio::net::TcpListener,
+) -> (tokio::net::TcpStream, tokio::task::JoinHandle<()>) {
+    let (client, server) = tokio::join!(
+        tokio::net::TcpStream::connect(addr),
+        tokio_echo_server(listener)
+    );
+    let s = client.unwrap();
+    s.set_nodelay(true).unwrap();
+    (s, server)
+}
+
 async fn tokio_echo_server(listener: &tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut s, _) = listener.accept().await.unwrap();
@@ -134,31 +171,17 @@ async fn tokio_echo_server(listener: &tokio::net::TcpListener) -> tokio::task::J
 
 fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_ping_pong_64B");
-    let ex = Executor::new().unwrap();
-    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
-    let addr = listener.local_addr().unwrap();
+    let (ex, listener, addr) = ours_setup();
     g.bench_function("monad_async/asm", |b| {
         b.iter_custom(|iters| ours_ping_pong(&ex, &listener, addr, iters))
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tl = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let taddr = tl.local_addr().unwrap();
+    let (rt, tl, taddr) = tokio_setup();
     g.bench_function("tokio/current_thread", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let (client, server) = tokio::join!(
-                    tokio::net::TcpStream::connect(taddr),
-                    tokio_echo_server(&tl)
-                );
-                let mut s = client.unwrap();
-                s.set_nodelay(true).unwrap();
+                let (mut s, server) = tokio_connect(taddr, &tl).await;
                 let out = [7u8; PING];
                 let mut back = [0u8; PING];
                 let start = Instant::now();
@@ -180,31 +203,17 @@ fn ping_pong(c: &mut Criterion) {
 fn echo(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_echo_16KiB");
     g.throughput(Throughput::Bytes(CHUNK as u64));
-    let ex = Executor::new().unwrap();
-    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
-    let addr = listener.local_addr().unwrap();
+    let (ex, listener, addr) = ours_setup();
     g.bench_function("monad_async/asm", |b| {
         b.iter_custom(|iters| ours_echo(&ex, &listener, addr, iters))
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tl = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let taddr = tl.local_addr().unwrap();
+    let (rt, tl, taddr) = tokio_setup();
     g.bench_function("tokio/current_thread", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let (client, server) = tokio::join!(
-                    tokio::net::TcpStream::connect(taddr),
-                    tokio_echo_server(&tl)
-                );
-                let s = client.unwrap();
-                s.set_nodelay(true).unwrap();
+                let (s, server) = tokio_connect(taddr, &tl).await;
                 let (mut r, mut w) = s.into_split();
                 let start = Instant::now();
                 let writer = tokio::spawn(async move {

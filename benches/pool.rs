@@ -25,9 +25,13 @@ use criterion::{Criterion, Throughput};
 use monad_async::{sys, Priority, ThreadPool};
 use std::hint::black_box;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/common/gate.rs"]
+mod gate;
+use gate::Gate;
 
 const THREADS: usize = 2;
 const TASKS: usize = 100_000;
@@ -208,33 +212,15 @@ fn throughput(c: &mut Criterion) {
 // ---------------------------------------------------------------------------
 // The headline: a high-priority closure behind a 10,000-closure backlog.
 
-/// Holds every worker until opened, spinning: a worker that gave its core
-/// away would measure the scheduler's wake-up, not the pool's.
-struct Gate {
-    open: AtomicBool,
-    entered: AtomicUsize,
+/// Holds a worker in `gate` until it opens, spinning: a worker that gave
+/// its core away would measure the scheduler's wake-up, not the pool's.
+fn hold(gate: &Gate) {
+    gate.hold(std::hint::spin_loop);
 }
 
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate {
-            open: AtomicBool::new(false),
-            entered: AtomicUsize::new(0),
-        })
-    }
-
-    fn hold(&self) {
-        self.entered.fetch_add(1, Ordering::SeqCst);
-        while !self.open.load(Ordering::Acquire) {
-            std::hint::spin_loop();
-        }
-    }
-
-    fn wait_entered(&self, n: usize) {
-        while self.entered.load(Ordering::SeqCst) < n {
-            std::thread::yield_now();
-        }
-    }
+/// Waits until `n` workers are held in `gate`.
+fn wait_held(gate: &Gate, n: usize) {
+    gate.wait_entered(n, std::thread::yield_now);
 }
 
 /// Nanoseconds since `base`, as stored by the high closure.
@@ -327,7 +313,7 @@ impl Backlog {
     /// the time of its spawn.
     fn release(self, gate: &Gate, base: Instant, spawn: impl FnOnce()) -> u64 {
         if let Backlog::Busy = self {
-            gate.open.store(true, Ordering::Release);
+            gate.open();
             let until = Instant::now() + BUSY_HEAD_START;
             while Instant::now() < until {
                 std::hint::spin_loop();
@@ -335,7 +321,7 @@ impl Backlog {
         }
         let t0 = since(base);
         spawn();
-        gate.open.store(true, Ordering::Release);
+        gate.open();
         t0
     }
 }
@@ -344,9 +330,9 @@ fn trial_pool(pool: &ThreadPool, backlog: Backlog, base: Instant) -> Trial {
     let gate = Gate::new();
     for _ in 0..pool.threads() {
         let g = Arc::clone(&gate);
-        pool.spawn(Priority::High, move || g.hold());
+        pool.spawn(Priority::High, move || hold(&g));
     }
-    gate.wait_entered(pool.threads());
+    wait_held(&gate, pool.threads());
     let probe = Probe::new(base);
     for _ in 0..BACKLOG {
         let p = Arc::clone(&probe);
@@ -370,10 +356,10 @@ fn trial_tokio(
     let gates: Vec<_> = (0..threads)
         .map(|_| {
             let g = Arc::clone(&gate);
-            rt.spawn(async move { g.hold() })
+            rt.spawn(async move { hold(&g) })
         })
         .collect();
-    gate.wait_entered(threads);
+    wait_held(&gate, threads);
     let probe = Probe::new(base);
     let lows: Vec<_> = (0..BACKLOG)
         .map(|_| {

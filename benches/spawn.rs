@@ -5,26 +5,24 @@
 //! same group.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monad_async::{Executor, Priority, Switcher};
+use monad_async::{Executor, ExecutorBuilder, Priority, Switcher};
 use std::hint::black_box;
 use std::time::Instant;
 
+#[path = "common/contenders.rs"]
+mod contenders;
 #[path = "common/floor.rs"]
 mod floor;
 
 fn executors() -> Vec<(&'static str, Executor)> {
-    let mk = |sw, track| {
-        Executor::builder()
-            .switcher(sw)
-            .time_tracking(track)
-            .build()
-            .expect("executor")
-    };
-    vec![
-        ("monad_async/asm", mk(Switcher::Asm, true)),
-        ("monad_async/asm/no_ticks", mk(Switcher::Asm, false)),
-        ("monad_async/none", mk(Switcher::None, true)),
-    ]
+    contenders::executors(
+        &[
+            ("monad_async/asm", Switcher::Asm, true),
+            ("monad_async/asm/no_ticks", Switcher::Asm, false),
+            ("monad_async/none", Switcher::None, true),
+        ],
+        ExecutorBuilder::DEFAULT_RING_ENTRIES,
+    )
 }
 
 fn spawn_one(c: &mut Criterion) {
@@ -38,9 +36,7 @@ fn spawn_one(c: &mut Criterion) {
             })
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = contenders::current_thread();
     g.bench_function("tokio/current_thread", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -77,9 +73,7 @@ fn spawn_batch(c: &mut Criterion) {
             })
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = contenders::current_thread();
     g.bench_function("tokio/current_thread", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {

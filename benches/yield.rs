@@ -3,9 +3,11 @@
 //! runtime, with a bare register-switch round trip as the floor.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monad_async::{Executor, Priority, Switcher};
+use monad_async::{ExecutorBuilder, Priority, Switcher};
 use std::time::{Duration, Instant};
 
+#[path = "common/contenders.rs"]
+mod contenders;
 #[path = "common/floor.rs"]
 mod floor;
 
@@ -16,11 +18,7 @@ fn yield_loop(c: &mut Criterion) {
         ("monad_async/asm/no_ticks", Switcher::Asm, false),
         ("monad_async/sjlj", Switcher::Sjlj, true),
     ] {
-        let ex = Executor::builder()
-            .switcher(sw)
-            .time_tracking(track)
-            .build()
-            .unwrap();
+        let ex = contenders::executor(sw, track, ExecutorBuilder::DEFAULT_RING_ENTRIES);
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let h = ex.spawn(Priority::Normal, move |cx| {
@@ -35,19 +33,9 @@ fn yield_loop(c: &mut Criterion) {
             })
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = contenders::current_thread();
     g.bench_function("tokio/yield_now", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    tokio::task::yield_now().await;
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| contenders::yield_loop(&rt, iters))
     });
     let mut floor = floor::SwitchFloor::new();
     g.bench_function("floor/bare_switch_round_trip", |b| {

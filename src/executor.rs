@@ -42,6 +42,7 @@
 //! [`TaskContext`]: crate::TaskContext
 
 use crate::error::{check, errno, JoinError};
+use crate::options::{setters, Options};
 use crate::sys::{self, atomics};
 use crate::task::{self, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
@@ -96,22 +97,24 @@ pub enum Switcher {
 /// # drop(ex);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExecutorBuilder {
-    ring_entries: u32,
-    time_tracking: bool,
-    stack_size: usize,
-    switcher: Switcher,
+    options: Options,
 }
 
 impl Default for ExecutorBuilder {
     fn default() -> Self {
         ExecutorBuilder {
-            ring_entries: ExecutorBuilder::DEFAULT_RING_ENTRIES,
-            time_tracking: true,
-            stack_size: 0,
-            switcher: Switcher::Asm,
+            options: Options::new(ExecutorBuilder::DEFAULT_RING_ENTRIES, Switcher::Asm),
         }
+    }
+}
+
+impl fmt::Debug for ExecutorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ExecutorBuilder");
+        self.options.debug_fields(&mut d);
+        d.finish()
     }
 }
 
@@ -136,64 +139,54 @@ impl ExecutorBuilder {
         Self::default()
     }
 
-    /// Submission queue entries of the executor's io_uring; 0 makes a
-    /// compute-only executor with no ring.
-    ///
-    /// ```
-    /// let ex = monad_async::Executor::builder().ring_entries(0).build()?;
-    /// # drop(ex);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn ring_entries(mut self, entries: u32) -> Self {
-        self.ring_entries = entries;
-        self
-    }
+    setters! {
+        /// Submission queue entries of the executor's io_uring; 0 makes a
+        /// compute-only executor with no ring.
+        ///
+        /// ```
+        /// let ex = monad_async::Executor::builder().ring_entries(0).build()?;
+        /// # drop(ex);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        ring_entries(entries: u32);
 
-    /// Whether to take tick stamps (about 10 ns per task state change).
-    /// Off, every [`TaskStats`](crate::TaskStats) and
-    /// [`ExecutorStats`] time figure is zero.
-    ///
-    /// ```
-    /// use monad_async::{Executor, Priority};
-    ///
-    /// let ex = Executor::builder().time_tracking(false).build()?;
-    /// let h = ex.spawn(Priority::Normal, |_cx| ());
-    /// ex.run_until_idle()?;
-    /// assert!(h.stats().unwrap().total.is_zero());
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn time_tracking(mut self, on: bool) -> Self {
-        self.time_tracking = on;
-        self
-    }
+        /// Whether to take tick stamps (about 10 ns per task state change).
+        /// Off, every [`TaskStats`](crate::TaskStats) and
+        /// [`ExecutorStats`] time figure is zero.
+        ///
+        /// ```
+        /// use monad_async::{Executor, Priority};
+        ///
+        /// let ex = Executor::builder().time_tracking(false).build()?;
+        /// let h = ex.spawn(Priority::Normal, |_cx| ());
+        /// ex.run_until_idle()?;
+        /// assert!(h.stats().unwrap().total.is_zero());
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        time_tracking(on: bool);
 
-    /// Usable stack bytes of each task; 0 picks the C default (256 KiB).
-    /// Rounded up to whole pages, with a guard page below that turns an
-    /// overflow into `SIGSEGV`. Pages are committed as they are touched.
-    /// Ignored by [`Switcher::None`].
-    ///
-    /// ```
-    /// let ex = monad_async::Executor::builder().stack_size(1 << 20).build()?;
-    /// # drop(ex);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes;
-        self
-    }
+        /// Usable stack bytes of each task; 0 picks the C default (256 KiB).
+        /// Rounded up to whole pages, with a guard page below that turns an
+        /// overflow into `SIGSEGV`. Pages are committed as they are touched.
+        /// Ignored by [`Switcher::None`].
+        ///
+        /// ```
+        /// let ex = monad_async::Executor::builder().stack_size(1 << 20).build()?;
+        /// # drop(ex);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        stack_size(bytes: usize);
 
-    /// The context switcher every task of this executor uses.
-    ///
-    /// ```
-    /// use monad_async::{Executor, Switcher};
-    ///
-    /// let ex = Executor::builder().switcher(Switcher::None).build()?;
-    /// # drop(ex);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn switcher(mut self, switcher: Switcher) -> Self {
-        self.switcher = switcher;
-        self
+        /// The context switcher every task of this executor uses.
+        ///
+        /// ```
+        /// use monad_async::{Executor, Switcher};
+        ///
+        /// let ex = Executor::builder().switcher(Switcher::None).build()?;
+        /// # drop(ex);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        switcher(switcher: Switcher);
     }
 
     /// Creates the executor, bound to the calling thread.
@@ -214,30 +207,8 @@ impl ExecutorBuilder {
         // Calibrate the tick frequency now rather than on a first stat.
         let _ = ticks::ticks_per_second();
 
-        let mut sw: sys::monad_async_context_switcher = ptr::null_mut();
-        // SAFETY: `sw` is a valid out-pointer.
-        let r = unsafe {
-            match self.switcher {
-                Switcher::Asm => sys::monad_async_context_switcher_asm_create(&mut sw),
-                Switcher::Sjlj => sys::monad_async_context_switcher_sjlj_create(&mut sw),
-                Switcher::None => sys::monad_async_context_switcher_none_create(&mut sw),
-            }
-        };
-        check(r)?;
-
-        let attr = sys::monad_async_executor_attr {
-            io_uring_ring: sys::monad_async_executor_attr__bindgen_ty_1 {
-                entries: self.ring_entries,
-                flags: 0,
-            },
-            flags: if self.time_tracking {
-                0
-            } else {
-                sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
-            },
-            io_inflight_limit: 0,
-            reserved: [0; 6],
-        };
+        let sw = self.options.create_switcher()?;
+        let attr = self.options.executor_attr();
         let mut ex: sys::monad_async_executor = ptr::null_mut();
         // SAFETY: valid out-pointer and attr.
         if let Err(err) = check(unsafe { sys::monad_async_executor_create(&mut ex, &attr) }) {
@@ -249,7 +220,7 @@ impl ExecutorBuilder {
         let shared = Arc::new(Shared {
             ex,
             switcher: sw,
-            stack_size: self.stack_size,
+            stack_size: self.options.stack_size,
             owner: thread::current().id(),
             local: AtomicPtr::new(ptr::null_mut()),
             closed: AtomicBool::new(false),

@@ -47,6 +47,7 @@
 pub mod error;
 pub mod executor;
 pub mod io;
+mod options;
 pub mod pool;
 pub mod sys;
 pub mod task;

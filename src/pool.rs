@@ -43,6 +43,7 @@
 
 use crate::error::{check, errno};
 use crate::executor::Switcher;
+use crate::options::{setters, Options};
 use crate::sys;
 use crate::task::{self, Foreign, JoinHandle, Priority, Slot, TaskContext};
 use crate::ticks;
@@ -70,14 +71,12 @@ use std::time::Duration;
 /// assert_eq!(pool.threads(), 2);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ThreadPoolBuilder {
     threads: Option<usize>,
     spin: Option<Duration>,
-    ring_entries: u32,
-    time_tracking: bool,
-    stack_size: usize,
-    switcher: Switcher,
+    /// What every worker's executor and every task is made with.
+    options: Options,
 }
 
 impl Default for ThreadPoolBuilder {
@@ -85,11 +84,17 @@ impl Default for ThreadPoolBuilder {
         ThreadPoolBuilder {
             threads: None,
             spin: None,
-            ring_entries: 0,
-            time_tracking: true,
-            stack_size: 0,
-            switcher: Switcher::None,
+            options: Options::new(0, Switcher::None),
         }
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ThreadPoolBuilder");
+        d.field("threads", &self.threads).field("spin", &self.spin);
+        self.options.debug_fields(&mut d);
+        d.finish()
     }
 }
 
@@ -138,82 +143,72 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Submission queue entries of each worker's io_uring; 0 (the
-    /// default) makes compute-only executors with no ring.
-    ///
-    /// ```
-    /// let pool = monad_async::ThreadPool::builder().ring_entries(16).build()?;
-    /// # drop(pool);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn ring_entries(mut self, entries: u32) -> Self {
-        self.ring_entries = entries;
-        self
-    }
+    setters! {
+        /// Submission queue entries of each worker's io_uring; 0 (the
+        /// default) makes compute-only executors with no ring.
+        ///
+        /// ```
+        /// let pool = monad_async::ThreadPool::builder().ring_entries(16).build()?;
+        /// # drop(pool);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        ring_entries(entries: u32);
 
-    /// Whether the workers take tick stamps (about 10 ns per task state
-    /// change). Off, task and pool time figures are zero.
-    ///
-    /// ```
-    /// use monad_async::{Priority, ThreadPool};
-    ///
-    /// let pool = ThreadPool::builder().time_tracking(false).build()?;
-    /// let h = pool.spawn(Priority::Normal, || ());
-    /// pool.wait_idle()?;
-    /// assert!(h.stats().unwrap().executing.is_zero());
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn time_tracking(mut self, on: bool) -> Self {
-        self.time_tracking = on;
-        self
-    }
+        /// Whether the workers take tick stamps (about 10 ns per task state
+        /// change). Off, task and pool time figures are zero.
+        ///
+        /// ```
+        /// use monad_async::{Priority, ThreadPool};
+        ///
+        /// let pool = ThreadPool::builder().time_tracking(false).build()?;
+        /// let h = pool.spawn(Priority::Normal, || ());
+        /// pool.wait_idle()?;
+        /// assert!(h.stats().unwrap().executing.is_zero());
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        time_tracking(on: bool);
 
-    /// Usable stack bytes of each task with a stackful
-    /// [`switcher`](ThreadPoolBuilder::switcher); 0 picks the C default
-    /// (256 KiB), as for
-    /// [`ExecutorBuilder::stack_size`](crate::ExecutorBuilder::stack_size).
-    ///
-    /// ```
-    /// let pool = monad_async::ThreadPool::builder().stack_size(1 << 20).build()?;
-    /// # drop(pool);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes;
-        self
-    }
+        /// Usable stack bytes of each task with a stackful
+        /// [`switcher`](ThreadPoolBuilder::switcher); 0 picks the C default
+        /// (256 KiB), as for
+        /// [`ExecutorBuilder::stack_size`](crate::ExecutorBuilder::stack_size).
+        ///
+        /// ```
+        /// let pool = monad_async::ThreadPool::builder().stack_size(1 << 20).build()?;
+        /// # drop(pool);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        stack_size(bytes: usize);
 
-    /// The context switcher every task uses.
-    ///
-    /// [`Switcher::None`], the default, runs each closure on its worker's
-    /// own stack: the cheapest, and a queued closure costs no stack; but a
-    /// [`join`](JoinHandle::join) inside a closure then blocks its worker
-    /// until the joined closure is done, so fork-join work needs at least
-    /// as many threads as it nests deep.
-    ///
-    /// [`Switcher::Asm`] (or [`Sjlj`](Switcher::Sjlj)) gives every closure
-    /// its own stack, so a closure that joins another suspends instead,
-    /// leaving its worker free to run the joined one. Each queued or
-    /// running closure then holds a stack of
-    /// [`stack_size`](ThreadPoolBuilder::stack_size), reserved and
-    /// committed as touched, and two memory mappings: Linux's default
-    /// `vm.max_map_count` caps that at roughly 32,000 closures spawned and
-    /// not yet finished (spawn then fails with `ENOMEM`).
-    ///
-    /// ```
-    /// use monad_async::{Priority, Switcher, ThreadPool};
-    /// use std::sync::Arc;
-    ///
-    /// // One thread, a closure joining another: fine with stacks.
-    /// let pool = Arc::new(ThreadPool::builder().threads(1).switcher(Switcher::Asm).build()?);
-    /// let p = Arc::clone(&pool);
-    /// let h = pool.spawn(Priority::Normal, move || p.spawn(Priority::High, || 2).join().unwrap() * 3);
-    /// assert_eq!(h.join().unwrap(), 6);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn switcher(mut self, switcher: Switcher) -> Self {
-        self.switcher = switcher;
-        self
+        /// The context switcher every task uses.
+        ///
+        /// [`Switcher::None`], the default, runs each closure on its worker's
+        /// own stack: the cheapest, and a queued closure costs no stack; but a
+        /// [`join`](JoinHandle::join) inside a closure then blocks its worker
+        /// until the joined closure is done, so fork-join work needs at least
+        /// as many threads as it nests deep.
+        ///
+        /// [`Switcher::Asm`] (or [`Sjlj`](Switcher::Sjlj)) gives every closure
+        /// its own stack, so a closure that joins another suspends instead,
+        /// leaving its worker free to run the joined one. Each queued or
+        /// running closure then holds a stack of
+        /// [`stack_size`](ThreadPoolBuilder::stack_size), reserved and
+        /// committed as touched, and two memory mappings: Linux's default
+        /// `vm.max_map_count` caps that at roughly 32,000 closures spawned and
+        /// not yet finished (spawn then fails with `ENOMEM`).
+        ///
+        /// ```
+        /// use monad_async::{Priority, Switcher, ThreadPool};
+        /// use std::sync::Arc;
+        ///
+        /// // One thread, a closure joining another: fine with stacks.
+        /// let pool = Arc::new(ThreadPool::builder().threads(1).switcher(Switcher::Asm).build()?);
+        /// let p = Arc::clone(&pool);
+        /// let h = pool.spawn(Priority::Normal, move || p.spawn(Priority::High, || 2).join().unwrap() * 3);
+        /// assert_eq!(h.join().unwrap(), 6);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        switcher(switcher: Switcher);
     }
 
     /// Creates the dispatcher and starts the threads, each creating its
@@ -239,15 +234,7 @@ impl ThreadPoolBuilder {
         // Calibrate the tick frequency now rather than on a first stat.
         let _ = ticks::ticks_per_second();
 
-        let mut sw: sys::monad_async_context_switcher = ptr::null_mut();
-        // SAFETY: `sw` is a valid out-pointer.
-        check(unsafe {
-            match self.switcher {
-                Switcher::Asm => sys::monad_async_context_switcher_asm_create(&mut sw),
-                Switcher::Sjlj => sys::monad_async_context_switcher_sjlj_create(&mut sw),
-                Switcher::None => sys::monad_async_context_switcher_none_create(&mut sw),
-            }
-        })?;
+        let sw = self.options.create_switcher()?;
         let (spin_ns, flags) = match self.spin {
             None => (0, 0),
             Some(d) if d.is_zero() => (
@@ -273,7 +260,7 @@ impl ThreadPoolBuilder {
         let shared = Arc::new(Shared {
             wd,
             switcher: sw,
-            stack_size: self.stack_size,
+            stack_size: self.options.stack_size,
             free: Mutex::new(Vec::new()),
             returned: AtomicPtr::new(ptr::null_mut()),
             tasks_created: AtomicU64::new(0),
@@ -283,19 +270,7 @@ impl ThreadPoolBuilder {
             workers: Vec::with_capacity(threads),
         };
         let ex_attr = sys::monad_async_work_dispatcher_executor_attr {
-            executor: sys::monad_async_executor_attr {
-                io_uring_ring: sys::monad_async_executor_attr__bindgen_ty_1 {
-                    entries: self.ring_entries,
-                    flags: 0,
-                },
-                flags: if self.time_tracking {
-                    0
-                } else {
-                    sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
-                },
-                io_inflight_limit: 0,
-                reserved: [0; 6],
-            },
+            executor: self.options.executor_attr(),
             reserved: [0; 4],
         };
         let (ready_tx, ready_rx) = mpsc::channel();

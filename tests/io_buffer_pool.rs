@@ -15,6 +15,20 @@ fn temp_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("monad-async-pool-{tag}-{}", std::process::id()))
 }
 
+/// A task of another executor than `pool`'s may not claim from it:
+/// `EINVAL`.
+fn assert_foreign_claim_refused(pool: &Rc<BufferPool>) -> io::Result<()> {
+    let other = Executor::new()?;
+    let pl = pool.clone();
+    let e = other
+        .spawn(Priority::Normal, move |cx| pl.try_claim(cx).map(drop))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    Ok(())
+}
+
 #[test]
 fn fixed_write_read_back_with_contention() -> io::Result<()> {
     let ex = Executor::new()?;
@@ -131,14 +145,7 @@ fn one_registration_per_executor_and_errors() -> io::Result<()> {
     .join()
     .unwrap()?;
     // Another executor's task may not claim from it.
-    let other = Executor::new()?;
-    let pl = pool.clone();
-    let e = other
-        .spawn(Priority::Normal, move |cx| pl.try_claim(cx).map(drop))
-        .join()
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    assert_foreign_claim_refused(&pool)?;
     std::fs::remove_file(path)
 }
 
@@ -174,14 +181,7 @@ fn pool_handle_outliving_its_executor_is_inert() -> io::Result<()> {
         .unwrap()?;
     drop(ex);
     assert_eq!((pool.count(), pool.free()), (0, 0));
-    let other = Executor::new()?;
-    let pl = pool.clone();
-    let e = other
-        .spawn(Priority::Normal, move |cx| pl.try_claim(cx).map(drop))
-        .join()
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    assert_foreign_claim_refused(&pool)?;
     drop(pool); // no double free
     Ok(())
 }

@@ -3,48 +3,29 @@
 //! low; with two threads busy on a backlog of low closures, a high one
 //! spawned behind the backlog starts long before the backlog ends.
 
+mod common;
+
+use common::gate::Gate;
 use monad_async::{Priority, ThreadPool};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Holds a pool thread until opened.
-struct Gate {
-    open: AtomicBool,
-    entered: AtomicUsize,
-}
-
-impl Gate {
-    fn new() -> Arc<Gate> {
-        Arc::new(Gate {
-            open: AtomicBool::new(false),
-            entered: AtomicUsize::new(0),
-        })
-    }
-
-    fn hold(pool: &ThreadPool, gate: &Arc<Gate>) {
-        let g = Arc::clone(gate);
-        pool.spawn(Priority::Low, move || {
-            g.entered.fetch_add(1, Ordering::SeqCst);
-            while !g.open.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        });
-    }
-
-    fn wait_entered(&self, n: usize) {
-        while self.entered.load(Ordering::SeqCst) < n {
-            std::thread::sleep(Duration::from_micros(100));
-        }
-    }
+/// Holds a pool thread in `gate` until it opens, with a low-priority
+/// closure.
+fn hold(pool: &ThreadPool, gate: &Arc<Gate>) {
+    let g = Arc::clone(gate);
+    pool.spawn(Priority::Low, move || {
+        g.hold(|| std::thread::sleep(Duration::from_micros(50)));
+    });
 }
 
 #[test]
 fn one_busy_thread_runs_high_then_normal_then_low() {
     let pool = ThreadPool::builder().threads(1).build().unwrap();
     let gate = Gate::new();
-    Gate::hold(&pool, &gate);
-    gate.wait_entered(1);
+    hold(&pool, &gate);
+    gate.wait_entered(1, || std::thread::sleep(Duration::from_micros(100)));
 
     let order = Arc::new(Mutex::new(Vec::new()));
     let spawned = [
@@ -62,7 +43,7 @@ fn one_busy_thread_runs_high_then_normal_then_low() {
     let s = pool.stats();
     assert_eq!(s.queued, 6);
     assert_eq!(s.queued_by_priority, [2, 2, 2]);
-    gate.open.store(true, Ordering::SeqCst);
+    gate.open();
     pool.wait_idle().unwrap();
     assert_eq!(*order.lock().unwrap(), [3, 6, 2, 5, 1, 4]);
 }

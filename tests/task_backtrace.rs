@@ -3,9 +3,11 @@
 //! cleanly at the bottom of the task's stack, for every stackful switcher.
 //! Each case runs in a child process, since a broken walk crashes it.
 
+mod common;
+
 use monad_async::{Executor, Priority, Switcher};
 use std::backtrace::Backtrace;
-use std::process::Command;
+use std::process::Output;
 
 const CHILD_ENV: &str = "MONAD_ASYNC_BACKTRACE_CHILD";
 
@@ -27,13 +29,7 @@ fn capture_in_a_task(switcher: Switcher) {
     assert!(h.join().unwrap_err().is_panic());
 }
 
-fn run_child(test_name: &str, switcher: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, switcher)
-        .output()
-        .unwrap();
+fn assert_succeeded(out: &Output) {
     assert!(
         out.status.success(),
         "child status {:?}\nstderr:\n{}",
@@ -42,20 +38,24 @@ fn run_child(test_name: &str, switcher: &str) {
     );
 }
 
+/// The test `test_name`: [`capture_in_a_task`] with `switcher`, in a
+/// child process (`case` names it there), which must exit successfully.
+fn capture_in_a_child(test_name: &str, case: &str, switcher: Switcher) {
+    common::in_child(
+        CHILD_ENV,
+        test_name,
+        case,
+        || capture_in_a_task(switcher),
+        assert_succeeded,
+    );
+}
+
 #[test]
 fn backtrace_inside_an_asm_task() {
-    match std::env::var(CHILD_ENV).as_deref() {
-        Ok("asm") => capture_in_a_task(Switcher::Asm),
-        Ok(_) => {}
-        Err(_) => run_child("backtrace_inside_an_asm_task", "asm"),
-    }
+    capture_in_a_child("backtrace_inside_an_asm_task", "asm", Switcher::Asm);
 }
 
 #[test]
 fn backtrace_inside_an_sjlj_task() {
-    match std::env::var(CHILD_ENV).as_deref() {
-        Ok("sjlj") => capture_in_a_task(Switcher::Sjlj),
-        Ok(_) => {}
-        Err(_) => run_child("backtrace_inside_an_sjlj_task", "sjlj"),
-    }
+    capture_in_a_child("backtrace_inside_an_sjlj_task", "sjlj", Switcher::Sjlj);
 }

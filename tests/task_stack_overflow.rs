@@ -2,9 +2,11 @@
 //! SIGSEGV (it is not silently corrupted). Run in a child process: the
 //! test re-executes its own binary with an environment variable set.
 
+mod common;
+
 use monad_async::{Executor, Priority, Switcher};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+use std::process::Output;
 
 const CHILD_ENV: &str = "MONAD_ASYNC_STACK_OVERFLOW_CHILD";
 
@@ -28,13 +30,7 @@ fn overflow_in_a_task(switcher: Switcher) {
     unreachable!("the task's stack overflow did not kill the process");
 }
 
-fn run_child(test_name: &str, switcher: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, switcher)
-        .output()
-        .unwrap();
+fn assert_sigsegv(out: &Output) {
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGSEGV),
@@ -45,20 +41,32 @@ fn run_child(test_name: &str, switcher: &str) {
     );
 }
 
+/// The test `test_name`: [`overflow_in_a_task`] with `switcher`, in a
+/// child process (`case` names it there), which must die of SIGSEGV.
+fn overflow_in_a_child(test_name: &str, case: &str, switcher: Switcher) {
+    common::in_child(
+        CHILD_ENV,
+        test_name,
+        case,
+        || overflow_in_a_task(switcher),
+        assert_sigsegv,
+    );
+}
+
 #[test]
 fn stack_overflow_in_a_task_is_sigsegv_asm() {
-    match std::env::var(CHILD_ENV).as_deref() {
-        Ok("asm") => overflow_in_a_task(Switcher::Asm),
-        Ok(_) => {}
-        Err(_) => run_child("stack_overflow_in_a_task_is_sigsegv_asm", "asm"),
-    }
+    overflow_in_a_child(
+        "stack_overflow_in_a_task_is_sigsegv_asm",
+        "asm",
+        Switcher::Asm,
+    );
 }
 
 #[test]
 fn stack_overflow_in_a_task_is_sigsegv_sjlj() {
-    match std::env::var(CHILD_ENV).as_deref() {
-        Ok("sjlj") => overflow_in_a_task(Switcher::Sjlj),
-        Ok(_) => {}
-        Err(_) => run_child("stack_overflow_in_a_task_is_sigsegv_sjlj", "sjlj"),
-    }
+    overflow_in_a_child(
+        "stack_overflow_in_a_task_is_sigsegv_sjlj",
+        "sjlj",
+        Switcher::Sjlj,
+    );
 }

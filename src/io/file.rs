@@ -1,4 +1,13 @@
 //! Files through the ring.
+//!
+//! # Invariants
+//!
+//! * No call returns, and so no borrow of a buffer ends, before the kernel
+//!   is done with that buffer: single operations wait for their own
+//!   completion, and [`File::read_many_at`]'s `Batch` waits, also on its
+//!   drop, for every read it initiated.
+//! * Offsets reach C only through `c_offset`, so one above `i64::MAX` is
+//!   `EINVAL` before anything is queued.
 
 use super::{to_fd, to_usize, Buffer};
 use crate::error::{check, errno};
@@ -41,6 +50,37 @@ pub struct File {
 
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| errno(libc::EINVAL))
+}
+
+/// A file offset as C takes it: `EINVAL` above `i64::MAX`.
+fn c_offset(offset: u64) -> io::Result<i64> {
+    i64::try_from(offset).map_err(|_| errno(libc::EINVAL))
+}
+
+/// A fixed read into, or write from, a claimed registered buffer: the
+/// borrow the operation needs (mutable for a read, which the kernel
+/// writes into).
+enum Fixed<'a, 'b> {
+    Read(&'a mut Buffer<'b>),
+    Write(&'a Buffer<'b>),
+}
+
+/// Calls `op` with the bytes moved so far until `len` are, each call
+/// returning how many more it moved; a call that moves none ends it with
+/// `stall` (the loop of `read_exact_at` and `write_all_at`).
+fn transfer_all(
+    len: usize,
+    stall: io::ErrorKind,
+    mut op: impl FnMut(usize) -> io::Result<usize>,
+) -> io::Result<()> {
+    let mut done = 0;
+    while done < len {
+        match op(done)? {
+            0 => return Err(io::Error::from(stall)),
+            n => done += n,
+        }
+    }
+    Ok(())
 }
 
 impl File {
@@ -111,20 +151,39 @@ impl File {
         buf: &mut [u8],
         offset: u64,
     ) -> io::Result<usize> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
-        // SAFETY: the running task; the call returns only once the kernel
-        // is done with `buf`, which the borrow keeps alive until then.
-        let r = unsafe {
+        let off = c_offset(offset)?;
+        // SAFETY: the running task; with no status the call returns only
+        // once the kernel is done with `buf`, which the borrow keeps alive
+        // until then.
+        check(unsafe { self.raw_read(cx.raw_task(), ptr::null_mut(), buf, off) }).map(to_usize)
+    }
+
+    /// `monad_async_io_read` of `buf` at `off`: waited for here with a
+    /// null `status`, else only initiated.
+    ///
+    /// # Safety
+    ///
+    /// `task` is the running task; `buf`, and `status` unless null, stay
+    /// valid and unused elsewhere until the read is reaped (on return for
+    /// a null `status`; else by a wait on `status`).
+    unsafe fn raw_read(
+        &self,
+        task: sys::monad_async_task,
+        status: *mut sys::monad_async_io_status,
+        buf: &mut [u8],
+        off: i64,
+    ) -> sys::monad_async_result {
+        // SAFETY: per the contract.
+        unsafe {
             sys::monad_async_io_read(
-                cx.raw_task(),
-                ptr::null_mut(),
+                task,
+                status,
                 self.fd.as_raw_fd(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 off,
             )
-        };
-        check(r).map(to_usize)
+        }
     }
 
     /// Reads into many buffers at once: every read is queued (the
@@ -177,24 +236,18 @@ impl File {
         };
         let mut out: Vec<Option<io::Result<usize>>> = Vec::with_capacity(reads.len());
         for (i, (offset, buf)) in reads.iter_mut().enumerate() {
-            let Ok(off) = i64::try_from(*offset) else {
-                out.push(Some(Err(errno(libc::EINVAL))));
-                continue;
+            let off = match c_offset(*offset) {
+                Ok(off) => off,
+                Err(e) => {
+                    out.push(Some(Err(e)));
+                    continue;
+                }
             };
             let st: *mut sys::monad_async_io_status = &mut batch.statuses[i];
             // SAFETY: the running task; `st` and `buf` stay valid until the
             // status is reaped: `batch` (below, or its drop) waits for
             // every initiated status before `reads` is released.
-            let r = unsafe {
-                sys::monad_async_io_read(
-                    task,
-                    st,
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    off,
-                )
-            };
+            let r = unsafe { self.raw_read(task, st, buf, off) };
             out.push(match check(r) {
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
@@ -225,18 +278,12 @@ impl File {
     pub fn read_exact_at(
         &self,
         cx: &mut TaskContext<'_>,
-        mut buf: &mut [u8],
-        mut offset: u64,
+        buf: &mut [u8],
+        offset: u64,
     ) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = self.read_at(cx, buf, offset)?;
-            if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-            }
-            buf = &mut buf[n..];
-            offset += n as u64;
-        }
-        Ok(())
+        transfer_all(buf.len(), io::ErrorKind::UnexpectedEof, |done| {
+            self.read_at(cx, &mut buf[done..], offset + done as u64)
+        })
     }
 
     /// Writes `buf` at `offset`; returns the bytes written.
@@ -245,7 +292,7 @@ impl File {
     ///
     /// The kernel's; `ECANCELED`, `ENOTSUP`.
     pub fn write_at(&self, cx: &mut TaskContext<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let off = c_offset(offset)?;
         // SAFETY: as for read_at.
         let r = unsafe {
             sys::monad_async_io_write(
@@ -269,18 +316,12 @@ impl File {
     pub fn write_all_at(
         &self,
         cx: &mut TaskContext<'_>,
-        mut buf: &[u8],
-        mut offset: u64,
+        buf: &[u8],
+        offset: u64,
     ) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = self.write_at(cx, buf, offset)?;
-            if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::WriteZero));
-            }
-            buf = &buf[n..];
-            offset += n as u64;
-        }
-        Ok(())
+        transfer_all(buf.len(), io::ErrorKind::WriteZero, |done| {
+            self.write_at(cx, &buf[done..], offset + done as u64)
+        })
     }
 
     /// Reads up to `len` bytes from `offset` into the start of a claimed
@@ -298,26 +339,7 @@ impl File {
         len: usize,
         offset: u64,
     ) -> io::Result<usize> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
-        if len > buf.len() {
-            return Err(errno(libc::EINVAL));
-        }
-        let raw = *buf.raw();
-        // SAFETY: the running task; the call returns only once the kernel
-        // is done with the buffer, which `buf` keeps claimed (and borrowed
-        // mutably) until then; `len` is within it.
-        let r = unsafe {
-            sys::monad_async_io_read_fixed(
-                cx.raw_task(),
-                ptr::null_mut(),
-                self.fd.as_raw_fd(),
-                raw.data,
-                len,
-                off,
-                raw.index,
-            )
-        };
-        check(r).map(to_usize)
+        self.fixed_at(cx, Fixed::Read(buf), len, offset)
     }
 
     /// Writes the first `len` bytes of a claimed registered buffer at
@@ -334,22 +356,40 @@ impl File {
         len: usize,
         offset: u64,
     ) -> io::Result<usize> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        self.fixed_at(cx, Fixed::Write(buf), len, offset)
+    }
+
+    /// [`File::read_fixed_at`] and [`File::write_fixed_at`]: `op` on the
+    /// first `len` bytes of its buffer, at `offset`.
+    fn fixed_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        op: Fixed<'_, '_>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let buf: &Buffer<'_> = match &op {
+            Fixed::Read(buf) => buf,
+            Fixed::Write(buf) => buf,
+        };
+        let off = c_offset(offset)?;
         if len > buf.len() {
             return Err(errno(libc::EINVAL));
         }
-        let raw = *buf.raw();
-        // SAFETY: as for read_fixed_at; the kernel only reads the buffer.
+        let sys::monad_async_io_buffer { data, index, .. } = *buf.raw();
+        let (task, st, fd) = (cx.raw_task(), ptr::null_mut(), self.fd.as_raw_fd());
+        // SAFETY: the running task; the call returns only once the kernel
+        // is done with the buffer, which `op` keeps claimed (and, for a
+        // read, borrowed mutably) until then; `len` is within it.
         let r = unsafe {
-            sys::monad_async_io_write_fixed(
-                cx.raw_task(),
-                ptr::null_mut(),
-                self.fd.as_raw_fd(),
-                raw.data,
-                len,
-                off,
-                raw.index,
-            )
+            match op {
+                Fixed::Read(_) => {
+                    sys::monad_async_io_read_fixed(task, st, fd, data, len, off, index)
+                }
+                Fixed::Write(_) => {
+                    sys::monad_async_io_write_fixed(task, st, fd, data, len, off, index)
+                }
+            }
         };
         check(r).map(to_usize)
     }

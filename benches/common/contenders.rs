@@ -1,0 +1,54 @@
+//! Contenders several bench files set up alike: monad-async executors by
+//! switcher and time tracking, and tokio's current-thread runtime with its
+//! `yield_now` loop. Shared by the bench files with `#[path]`.
+//!
+//! Invariant: only set-up lives here, plus [`yield_loop`], which is one
+//! contender's whole timed loop, so that every file timing it times the
+//! same code; what a bench measures stays in its own file.
+
+#![allow(dead_code)]
+
+use monad_async::{Executor, Switcher};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+
+/// An executor with `switcher`, time tracking on or off, and a ring of
+/// `ring_entries`.
+pub fn executor(switcher: Switcher, time_tracking: bool, ring_entries: u32) -> Executor {
+    Executor::builder()
+        .switcher(switcher)
+        .time_tracking(time_tracking)
+        .ring_entries(ring_entries)
+        .build()
+        .expect("executor")
+}
+
+/// One [`executor`] per `(name, switcher, time tracking)` row, all made
+/// up front, each named as its row.
+pub fn executors(
+    rows: &[(&'static str, Switcher, bool)],
+    ring_entries: u32,
+) -> Vec<(&'static str, Executor)> {
+    rows.iter()
+        .map(|&(name, sw, track)| (name, executor(sw, track, ring_entries)))
+        .collect()
+}
+
+/// A tokio current-thread runtime with neither I/O nor timers.
+pub fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+/// One task on `rt` calling `tokio::task::yield_now` `iters` times; the
+/// time of that loop.
+pub fn yield_loop(rt: &Runtime, iters: u64) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            tokio::task::yield_now().await;
+        }
+        start.elapsed()
+    })
+}
