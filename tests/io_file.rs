@@ -1,7 +1,7 @@
 //! Files through the ring from the safe API: write then read back at
 //! offsets, sync, close, errors as `io::Error`, conversions to and from
 //! std's `File` and `OwnedFd`, many tasks doing file I/O at once, batches
-//! of reads, vectored reads and writes, fallocate (reserve, keep size,
+//! of reads and of writes, vectored reads and writes, fallocate (reserve, keep size,
 //! punch hole) and sync_file_range.
 
 use monad_async::io::File;
@@ -290,5 +290,49 @@ fn allocate_keep_size_punch_hole_and_sync_range() -> io::Result<()> {
         f.close(cx)
     });
     h.join().unwrap()?;
+    std::fs::remove_file(path)
+}
+
+#[test]
+fn write_many_at_batch_then_read_back() -> io::Result<()> {
+    let ex = Executor::new()?;
+    let path = temp_path("wmany");
+    let p = path.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| -> io::Result<()> {
+        let f = File::create(cx, &p)?;
+        // 64 blocks written in one batch, in a scrambled order, plus one
+        // entry with an offset C cannot take.
+        let blocks: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i ^ 0x5a; 512]).collect();
+        let mut writes: Vec<(u64, &[u8])> = (0..64usize)
+            .map(|k| {
+                let i = (k * 37) % 64;
+                (i as u64 * 512, &blocks[i][..])
+            })
+            .collect();
+        writes.insert(10, (u64::MAX, &b"never"[..]));
+        let out = f.write_many_at(cx, &writes);
+        assert_eq!(out.len(), 65);
+        for (k, r) in out.iter().enumerate() {
+            if k == 10 {
+                assert_eq!(r.as_ref().unwrap_err().raw_os_error(), Some(libc::EINVAL));
+            } else {
+                assert_eq!(*r.as_ref().unwrap(), 512, "entry {k}");
+            }
+        }
+        let mut back = vec![vec![0u8; 512]; 64];
+        let mut reads: Vec<(u64, &mut [u8])> = back
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| (i as u64 * 512, &mut b[..]))
+            .collect();
+        assert!(f
+            .read_many_at(cx, &mut reads)
+            .iter()
+            .all(|r| matches!(r, Ok(512))));
+        assert_eq!(back, blocks);
+        f.close(cx)
+    });
+    h.join().unwrap()?;
+    assert_eq!(std::fs::metadata(&path)?.len(), 64 * 512);
     std::fs::remove_file(path)
 }

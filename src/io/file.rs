@@ -227,38 +227,48 @@ impl File {
         cx: &mut TaskContext<'_>,
         reads: &mut [(u64, &mut [u8])],
     ) -> Vec<io::Result<usize>> {
+        self.many_at(cx, reads.len(), |i, task, st| {
+            let (offset, buf) = &mut reads[i];
+            let off = c_offset(*offset)?;
+            // SAFETY: the running task; `st` and `buf` stay valid until
+            // the status is reaped: many_at waits for every initiated
+            // status before it returns, and `reads` is borrowed until then.
+            check(unsafe { self.raw_read(task, st, buf, off) }).map(drop)
+        })
+    }
+
+    /// The body of the `*_many_at` batches: initiates operation `i` of
+    /// `count` through `initiate(i, task, status)` with its own status,
+    /// then waits for every one it initiated, in order. An operation whose
+    /// initiation failed reports that error.
+    fn many_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        count: usize,
+        mut initiate: impl FnMut(
+            usize,
+            sys::monad_async_task,
+            *mut sys::monad_async_io_status,
+        ) -> io::Result<()>,
+    ) -> Vec<io::Result<usize>> {
         let task = cx.raw_task();
         // Allocated once and never resized: the C side links the statuses
         // into intrusive lists, so they must not move while in flight.
         let mut batch = Batch {
             task,
-            statuses: (0..reads.len()).map(|_| Default::default()).collect(),
+            statuses: (0..count).map(|_| Default::default()).collect(),
         };
-        let mut out: Vec<Option<io::Result<usize>>> = Vec::with_capacity(reads.len());
-        for (i, (offset, buf)) in reads.iter_mut().enumerate() {
-            let off = match c_offset(*offset) {
-                Ok(off) => off,
-                Err(e) => {
-                    out.push(Some(Err(e)));
-                    continue;
-                }
-            };
+        let mut out: Vec<Option<io::Result<usize>>> = Vec::with_capacity(count);
+        for i in 0..count {
             let st: *mut sys::monad_async_io_status = &mut batch.statuses[i];
-            // SAFETY: the running task; `st` and `buf` stay valid until the
-            // status is reaped: `batch` (below, or its drop) waits for
-            // every initiated status before `reads` is released.
-            let r = unsafe { self.raw_read(task, st, buf, off) };
-            out.push(match check(r) {
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            });
+            out.push(initiate(i, task, st).err().map(Err));
         }
         for (i, slot) in out.iter_mut().enumerate() {
             if slot.is_none() {
                 let st: *mut sys::monad_async_io_status = &mut batch.statuses[i];
                 // SAFETY: the running task; `st` was initiated by it and is
-                // not yet reaped. On a cancelled task this cancels the read
-                // and still waits for the kernel to finish it.
+                // not yet reaped. On a cancelled task this cancels the
+                // operation and still waits for the kernel to finish it.
                 let r = unsafe { sys::monad_async_io_wait(task, st) };
                 *slot = Some(check(r).map(super::to_usize));
             }
@@ -294,17 +304,77 @@ impl File {
     pub fn write_at(&self, cx: &mut TaskContext<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
         let off = c_offset(offset)?;
         // SAFETY: as for read_at.
-        let r = unsafe {
+        check(unsafe { self.raw_write(cx.raw_task(), ptr::null_mut(), buf, off) }).map(to_usize)
+    }
+
+    /// `monad_async_io_write` of `buf` at `off`, as
+    /// [`raw_read`](File::raw_read).
+    ///
+    /// # Safety
+    ///
+    /// As for `raw_read`.
+    unsafe fn raw_write(
+        &self,
+        task: sys::monad_async_task,
+        status: *mut sys::monad_async_io_status,
+        buf: &[u8],
+        off: i64,
+    ) -> sys::monad_async_result {
+        // SAFETY: per the contract.
+        unsafe {
             sys::monad_async_io_write(
-                cx.raw_task(),
-                ptr::null_mut(),
+                task,
+                status,
                 self.fd.as_raw_fd(),
                 buf.as_ptr().cast(),
                 buf.len(),
                 off,
             )
-        };
-        check(r).map(to_usize)
+        }
+    }
+
+    /// Writes many buffers at once, each at its own offset, as
+    /// [`read_many_at`](File::read_many_at) reads: all are queued and
+    /// submitted together, and the task suspends until the kernel has
+    /// finished every one. Returns one outcome per entry of `writes`, in
+    /// order: the bytes written, or that write's error. Writes whose
+    /// ranges overlap land in no defined order.
+    ///
+    /// ```
+    /// use monad_async::{io::File, Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let path = std::env::temp_dir().join(format!("ma-doc-wmany-{}", std::process::id()));
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+    ///     let f = File::create(cx, &p)?;
+    ///     let out = f.write_many_at(cx, &[(4, &b"efgh"[..]), (0, &b"abcd"[..])]);
+    ///     assert!(out.iter().all(|r| matches!(r, Ok(4))));
+    ///     f.close(cx)
+    /// });
+    /// h.join().unwrap()?;
+    /// assert_eq!(std::fs::read(&path)?, b"abcdefgh");
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Per entry, as for [`read_many_at`](File::read_many_at).
+    pub fn write_many_at(
+        &self,
+        cx: &mut TaskContext<'_>,
+        writes: &[(u64, &[u8])],
+    ) -> Vec<io::Result<usize>> {
+        self.many_at(cx, writes.len(), |i, task, st| {
+            let (offset, buf) = writes[i];
+            let off = c_offset(offset)?;
+            // SAFETY: the running task; `st` and `buf` stay valid until
+            // the status is reaped: many_at waits for every initiated
+            // status before it returns, and `writes` is borrowed until
+            // then.
+            check(unsafe { self.raw_write(task, st, buf, off) }).map(drop)
+        })
     }
 
     /// Writes all of `buf` at `offset`.
@@ -455,7 +525,7 @@ impl File {
         bufs: &mut [IoSliceMut<'_>],
         offset: u64,
     ) -> io::Result<usize> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let off = c_offset(offset)?;
         let count = u32::try_from(bufs.len()).map_err(|_| errno(libc::EINVAL))?;
         // SAFETY: the running task; IoSliceMut is guaranteed ABI-compatible
         // with iovec on Unix; the call returns only once the kernel is done
@@ -504,7 +574,7 @@ impl File {
         bufs: &[IoSlice<'_>],
         offset: u64,
     ) -> io::Result<usize> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
+        let off = c_offset(offset)?;
         let count = u32::try_from(bufs.len()).map_err(|_| errno(libc::EINVAL))?;
         // SAFETY: as for read_vectored_at; the kernel only reads them.
         let r = unsafe {
@@ -583,8 +653,8 @@ impl File {
         offset: u64,
         len: u64,
     ) -> io::Result<()> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
-        let len = i64::try_from(len).map_err(|_| errno(libc::EINVAL))?;
+        let off = c_offset(offset)?;
+        let len = c_offset(len)?;
         // SAFETY: the running task; no memory is passed.
         check(unsafe {
             sys::monad_async_io_fallocate(
@@ -633,8 +703,8 @@ impl File {
         len: u64,
         flags: libc::c_uint,
     ) -> io::Result<()> {
-        let off = i64::try_from(offset).map_err(|_| errno(libc::EINVAL))?;
-        let len = i64::try_from(len).map_err(|_| errno(libc::EINVAL))?;
+        let off = c_offset(offset)?;
+        let len = c_offset(len)?;
         // SAFETY: the running task; no memory is passed.
         check(unsafe {
             sys::monad_async_io_sync_file_range(
