@@ -1,8 +1,8 @@
 //! Files through the ring from the safe API: write then read back at
 //! offsets, sync, close, errors as `io::Error`, conversions to and from
 //! std's `File` and `OwnedFd`, many tasks doing file I/O at once, batches
-//! of reads and of writes, vectored reads and writes, fallocate (reserve, keep size,
-//! punch hole) and sync_file_range.
+//! of reads and of writes, vectored reads and writes, fallocate (reserve,
+//! keep size, punch hole) and sync_file_range.
 
 use monad_async::io::File;
 use monad_async::{Executor, Priority};
