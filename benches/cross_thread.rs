@@ -6,12 +6,15 @@
 //! is kept awake by a yielding task or left to park.
 //!
 //! Each figure is a full round trip: spawn, the executor notices, runs the
-//! task, the bench thread sees its effect. The `awake/join` pair instead
+//! task, the bench thread sees its effect. The floor does the same through
+//! the C API alone (`sys`): a task attached from the bench thread to a C
+//! executor (same ring, same switcher) polling on its own thread, so the
+//! difference to it is what the Rust layer adds. The `awake/join` pair instead
 //! joins the task's handle from the bench thread (tokio: `block_on` of its
 //! `JoinHandle`), so it also measures how a blocked joiner is woken.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monad_async::{Executor, ExecutorHandle, Priority};
+use monad_async::{sys, Executor, ExecutorBuilder, ExecutorHandle, Priority};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -52,24 +55,128 @@ impl Drop for Remote {
     }
 }
 
+/// Bumped by every contender's task; each round trip waits for it. A
+/// static, not an `Arc` cloned per spawn: a reference count written by
+/// both threads would add a cache-line transfer per round trip that
+/// belongs to the bench, not to the executor measured.
+static DONE: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn raw_bump(_task: sys::monad_async_task) -> sys::monad_async_result {
+    DONE.fetch_add(1, Ordering::Release);
+    sys::monad_async_result { value: 0, error: 0 }
+}
+
+fn raw_ok(r: sys::monad_async_result) {
+    assert_eq!(r.error, 0, "C call failed: errno {}", r.error);
+}
+
+/// The floor: a C executor polling on its own thread (as `Remote` with
+/// `awake`), and one C task the bench thread attaches to it again and
+/// again through `monad_async_task_attach`.
+struct RawRemote {
+    ex: usize,
+    switcher: sys::monad_async_context_switcher,
+    task: sys::monad_async_task,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl RawRemote {
+    fn start() -> RawRemote {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut attr = sys::monad_async_executor_attr::default();
+            attr.io_uring_ring.entries = ExecutorBuilder::DEFAULT_RING_ENTRIES;
+            let mut ex = std::ptr::null_mut();
+            // SAFETY: valid out-pointer and attributes; created and run on
+            // this thread only.
+            raw_ok(unsafe { sys::monad_async_executor_create(&mut ex, &attr) });
+            tx.send(ex as usize).unwrap();
+            let zero = sys::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            while !stop2.load(Ordering::Relaxed) {
+                // SAFETY: our executor, on its thread. ETIME (nothing to do)
+                // is the usual outcome.
+                let _ = unsafe { sys::monad_async_executor_run(ex, usize::MAX, &zero) };
+            }
+            // SAFETY: as above; it drains what is left.
+            raw_ok(unsafe { sys::monad_async_executor_destroy(ex) });
+        });
+        let ex = rx.recv().unwrap();
+        let mut switcher = std::ptr::null_mut();
+        let mut task = std::ptr::null_mut();
+        let attr = sys::monad_async_task_attr::default();
+        // SAFETY: valid out-pointers; the task is set up before its first
+        // attach publishes it to the executor's thread.
+        unsafe {
+            raw_ok(sys::monad_async_context_switcher_asm_create(&mut switcher));
+            raw_ok(sys::monad_async_task_create(&mut task, switcher, &attr));
+            (*task).user_code = Some(raw_bump);
+        }
+        RawRemote {
+            ex,
+            switcher,
+            task,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Attaches the task again, once its previous run has exited.
+    fn attach(&self) {
+        loop {
+            // SAFETY: the executor lives until drop joins its thread;
+            // attach is thread-safe and refuses a still-attached task.
+            let r = unsafe {
+                sys::monad_async_task_attach(
+                    self.ex as sys::monad_async_executor,
+                    self.task,
+                    std::ptr::null_mut(),
+                )
+            };
+            match r.error {
+                0 => return,
+                libc::EBUSY => std::hint::spin_loop(), // still exiting
+                e => panic!("attach: errno {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for RawRemote {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // SAFETY: the executor is alive until its thread ends; wake is
+        // thread-safe.
+        let _ = unsafe { sys::monad_async_executor_wake(self.ex as sys::monad_async_executor) };
+        let _ = self.thread.take().unwrap().join();
+        // SAFETY: the executor is gone, so the task is attached nowhere;
+        // then its switcher has no user.
+        unsafe {
+            raw_ok(sys::monad_async_task_destroy(self.task));
+            raw_ok(sys::monad_async_context_switcher_destroy(self.switcher));
+        }
+    }
+}
+
 fn wait_for(counter: &AtomicU64, want: u64) {
     while counter.load(Ordering::Acquire) < want {
         std::hint::spin_loop();
     }
 }
 
-/// `iters` round trips, timed together: each hands `spawn` a clone of
-/// `done` for a task that bumps it, then waits until the task has.
-fn round_trips(
-    done: &Arc<AtomicU64>,
-    iters: u64,
-    mut spawn: impl FnMut(Arc<AtomicU64>),
-) -> Duration {
-    let base = done.load(Ordering::Acquire);
+/// `iters` round trips, timed together: each calls `spawn` for a task
+/// that bumps `DONE`, then waits until the task has.
+fn round_trips(iters: u64, mut spawn: impl FnMut(&'static AtomicU64)) -> Duration {
+    let base = DONE.load(Ordering::Acquire);
     let start = Instant::now();
     for i in 1..=iters {
-        spawn(done.clone());
-        wait_for(done, base + i);
+        spawn(&DONE);
+        wait_for(&DONE, base + i);
     }
     start.elapsed()
 }
@@ -78,10 +185,9 @@ fn cross_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("cross_thread_attach");
     for (name, awake) in [("monad_async/awake", true), ("monad_async/sleeping", false)] {
         let remote = Remote::start(awake);
-        let done = Arc::new(AtomicU64::new(0));
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                round_trips(&done, iters, |d| {
+                round_trips(iters, |d| {
                     remote
                         .handle
                         .spawn(Priority::Normal, move |_cx| {
@@ -108,6 +214,13 @@ fn cross_thread(c: &mut Criterion) {
         drop(remote);
     }
 
+    {
+        let raw = RawRemote::start();
+        g.bench_function("floor/c_attach/awake", |b| {
+            b.iter_custom(|iters| round_trips(iters, |_| raw.attach()))
+        });
+    }
+
     for (name, awake) in [("tokio/awake", true), ("tokio/sleeping", false)] {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -122,10 +235,9 @@ fn cross_thread(c: &mut Criterion) {
                 }
             })
         });
-        let done = Arc::new(AtomicU64::new(0));
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                round_trips(&done, iters, |d| {
+                round_trips(iters, |d| {
                     rt.spawn(async move {
                         d.fetch_add(1, Ordering::Release);
                     });
