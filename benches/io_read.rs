@@ -15,6 +15,10 @@
 //! QD64: monad-async runs 64 tasks each reading in a loop; the floor keeps
 //! 64 reads in flight, refilling as each completes; tokio spawns 64 tasks
 //! on a multi-thread runtime. One iteration is 64 reads.
+//!
+//! After the criterion groups, the `direct` contenders run again
+//! interleaved round by round (see `interleaved`), which is the comparison
+//! to read for the device-bound figures.
 
 use criterion::{Criterion, Throughput};
 use io_uring::{opcode, types};
@@ -154,6 +158,110 @@ fn floor(ring: &mut io_uring::IoUring, fd: i32, bufs: &mut [AlignedBuf], total: 
     start.elapsed()
 }
 
+/// tokio on an O_DIRECT fd: `tasks` tasks, each `iters` `spawn_blocking`
+/// preads (what `tokio::fs` does inside) into an aligned buffer.
+fn tokio_direct(
+    rt: &tokio::runtime::Runtime,
+    file: &Arc<std::fs::File>,
+    tasks: usize,
+    iters: u64,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        let hs: Vec<_> = (0..tasks)
+            .map(|t| {
+                let f = Arc::clone(file);
+                tokio::spawn(async move {
+                    let mut buf = AlignedBuf::new();
+                    let mut rng = uring::XorShift(0x1234_5678 + t as u64);
+                    for _ in 0..iters {
+                        let off = offset(&mut rng);
+                        let f = Arc::clone(&f);
+                        buf = tokio::task::spawn_blocking(move || {
+                            let n = f.read_at(buf.as_mut(), off).unwrap();
+                            assert_eq!(n, BLOCK);
+                            buf
+                        })
+                        .await
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+        start.elapsed()
+    })
+}
+
+fn runtime(depth: usize) -> tokio::runtime::Runtime {
+    if depth == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+}
+
+/// The O_DIRECT contenders again, interleaved. A read from the device
+/// takes tens of microseconds and drifts with the host's disk load over
+/// seconds, by more than the contenders differ: criterion times each in a
+/// window of its own, so its direct-I/O ratios move from run to run. Here
+/// every round times each contender for `PER_ROUND` reads per queue slot,
+/// in an order rotating from round to round, and the figures printed are
+/// the median time per read of each and the median of the per-round
+/// ratios, in which the drift cancels.
+fn interleaved(path: &Path, depth: usize) {
+    const ROUNDS: usize = 41;
+    const PER_ROUND: u64 = 40;
+    let ex = Executor::builder().ring_entries(128).build().unwrap();
+    let file = Rc::new(monad_async::io::File::from(open(path, true)));
+    let mut ring = uring::ring(128);
+    let std_file = open(path, true);
+    let mut bufs: Vec<AlignedBuf> = (0..depth).map(|_| AlignedBuf::new()).collect();
+    let rt = runtime(depth);
+    let shared = Arc::new(open(path, true));
+    let reads = PER_ROUND * depth as u64;
+    // Per round: µs per read of [monad_async, floor, tokio].
+    let mut rounds: Vec<[f64; 3]> = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let mut t = [0f64; 3];
+        for k in 0..3 {
+            let who = (round + k) % 3;
+            let took = match who {
+                0 => ours(&ex, &file, depth, PER_ROUND),
+                1 => floor(&mut ring, std_file.as_raw_fd(), &mut bufs, reads),
+                _ => tokio_direct(&rt, &shared, depth, PER_ROUND),
+            };
+            t[who] = took.as_secs_f64() * 1e6 / reads as f64;
+        }
+        rounds.push(t);
+    }
+    let median = |f: &dyn Fn(&[f64; 3]) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let per = |who: usize| median(&|r| r[who]);
+    let ratio = |a: usize, b: usize| median(&|r| r[a] / r[b]);
+    println!(
+        "io_read_4k_direct_qd{depth} interleaved ({ROUNDS} rounds of {reads} reads each, \
+         rotating order): median us/read: monad_async {:.2}, floor {:.2}, tokio {:.2}; \
+         median per-round ratio: monad_async/floor {:.3}, monad_async/tokio {:.3}",
+        per(0),
+        per(1),
+        per(2),
+        ratio(0, 1),
+        ratio(0, 2)
+    );
+}
+
 fn group(c: &mut Criterion, path: &Path, direct: bool, depth: usize) {
     let mode = if direct { "direct" } else { "cached" };
     let mut g = c.benchmark_group(format!("io_read_4k_{mode}_qd{depth}"));
@@ -179,51 +287,13 @@ fn group(c: &mut Criterion, path: &Path, direct: bool, depth: usize) {
         })
     });
 
-    let rt = if depth == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
+    let rt = runtime(depth);
     if direct {
         // tokio::fs's own mechanism (spawn_blocking + pread), which can
         // take an aligned buffer and so an O_DIRECT fd.
         let shared = Arc::new(open(path, true));
         g.bench_function("tokio/spawn_blocking_pread", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    let hs: Vec<_> = (0..depth)
-                        .map(|t| {
-                            let f = Arc::clone(&shared);
-                            tokio::spawn(async move {
-                                let mut buf = AlignedBuf::new();
-                                let mut rng = uring::XorShift(0x1234_5678 + t as u64);
-                                for _ in 0..iters {
-                                    let off = offset(&mut rng);
-                                    let f = Arc::clone(&f);
-                                    buf = tokio::task::spawn_blocking(move || {
-                                        let n = f.read_at(buf.as_mut(), off).unwrap();
-                                        assert_eq!(n, BLOCK);
-                                        buf
-                                    })
-                                    .await
-                                    .unwrap();
-                                }
-                            })
-                        })
-                        .collect();
-                    for h in hs {
-                        h.await.unwrap();
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| tokio_direct(&rt, &shared, depth, iters))
         });
     } else {
         g.bench_function("tokio/fs_file", |b| {
@@ -280,5 +350,8 @@ fn main() {
         }
     }
     c.final_summary();
+    for depth in [1, QD] {
+        interleaved(&path, depth);
+    }
     let _ = std::fs::remove_file(&path);
 }
