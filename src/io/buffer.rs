@@ -2,17 +2,16 @@
 //! executor's ring, claimed by tasks for the `*_fixed` reads and writes
 //! (no per-operation page pinning by the kernel).
 
+use super::registered::Registered;
 use crate::error::{check, errno};
 use crate::executor::Executor;
 use crate::sys;
 use crate::task::TaskContext;
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
-use std::rc::Rc;
 
 /// A pool of equally sized, page-aligned buffers registered with an
 /// executor's ring. Tasks [`claim`](BufferPool::claim) a [`Buffer`]
@@ -54,9 +53,7 @@ use std::rc::Rc;
 /// [`File::read_fixed_at`]: super::File::read_fixed_at
 /// [`File::write_fixed_at`]: super::File::write_fixed_at
 pub struct BufferPool {
-    pool: sys::monad_async_io_buffer_pool,
-    /// False once the executor's destroy has freed the pool.
-    alive: Rc<Cell<bool>>,
+    pool: Registered<sys::monad_async_io_buffer_pool_head>,
 }
 
 impl BufferPool {
@@ -69,21 +66,21 @@ impl BufferPool {
     /// `EINVAL`: zero size or count, or more than 16384 buffers;
     /// `ENOTSUP`: no ring; `ENOMEM` or the kernel's error.
     pub fn new(ex: &Executor, buffer_size: usize, count: u32) -> io::Result<BufferPool> {
-        let (raw, alive) = ex.raw_with_liveness();
-        let mut pool = ptr::null_mut();
-        // SAFETY: a live executor on its own thread (Executor is !Send); a
-        // valid out-pointer.
-        check(unsafe {
-            sys::monad_async_io_buffer_pool_create(&mut pool, raw, buffer_size, count)
-        })?;
-        Ok(BufferPool { pool, alive })
+        let pool = Registered::create(
+            ex,
+            // SAFETY: a live executor on its own thread (Executor is
+            // !Send); a valid out-pointer.
+            |raw, out| unsafe {
+                sys::monad_async_io_buffer_pool_create(out, raw, buffer_size, count)
+            },
+            sys::monad_async_io_buffer_pool_destroy,
+        )?;
+        Ok(BufferPool { pool })
     }
 
     /// The public head, while the pool is alive.
     fn head(&self) -> Option<sys::monad_async_io_buffer_pool_head> {
-        // SAFETY: alive, so not freed; its fields are written only on this
-        // thread (the pool is !Send), which is not inside a C call now.
-        self.alive.get().then(|| unsafe { self.pool.read() })
+        self.pool.head()
     }
 
     /// Bytes per buffer (a multiple of the page size).
@@ -199,9 +196,7 @@ impl BufferPool {
             *mut sys::monad_async_io_buffer,
         ) -> sys::monad_async_result,
     ) -> io::Result<Buffer<'b>> {
-        if !self.alive.get() {
-            return Err(errno(libc::EINVAL));
-        }
+        let pool = self.pool.raw().ok_or_else(|| errno(libc::EINVAL))?;
         let mut raw = sys::monad_async_io_buffer {
             data: ptr::null_mut(),
             size: 0,
@@ -210,23 +205,12 @@ impl BufferPool {
         };
         // SAFETY: the running task; a live pool (C checks it belongs to
         // the task's executor); a valid out-pointer.
-        check(unsafe { f(cx.raw_task(), self.pool, &mut raw) })?;
+        check(unsafe { f(cx.raw_task(), pool, &mut raw) })?;
         Ok(Buffer {
             pool: self,
             raw,
             _task: PhantomData,
         })
-    }
-}
-
-impl Drop for BufferPool {
-    fn drop(&mut self) {
-        if self.alive.get() {
-            // SAFETY: alive, on its executor's thread. Buffers borrow the
-            // pool, so none is claimed; no task waits in claim (it would
-            // borrow the pool too). An error leaves it to the executor.
-            let _ = unsafe { sys::monad_async_io_buffer_pool_destroy(self.pool) };
-        }
     }
 }
 
@@ -308,9 +292,9 @@ impl DerefMut for Buffer<'_> {
 
 impl Drop for Buffer<'_> {
     fn drop(&mut self) {
-        if self.pool.alive.get() {
+        if let Some(pool) = self.pool.pool.raw() {
             // SAFETY: claimed from this live pool, on its executor's thread.
-            let _ = unsafe { sys::monad_async_io_buffer_release(self.pool.pool, &self.raw) };
+            let _ = unsafe { sys::monad_async_io_buffer_release(pool, &self.raw) };
         }
     }
 }

@@ -17,17 +17,16 @@
 //!   `Sync`); if the executor is dropped first, the ring becomes inert and
 //!   receives through it fail with `EINVAL`.
 
+use super::registered::Registered;
 use crate::error::{check, errno};
 use crate::executor::Executor;
 use crate::sys;
 use crate::task::TaskContext;
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
-use std::rc::Rc;
 
 /// A ring of `count` buffers of `buffer_size` bytes, given to the kernel
 /// as one buffer group of an executor's io_uring. Receive into it with
@@ -66,9 +65,7 @@ use std::rc::Rc;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct BufferRing {
-    ring: sys::monad_async_io_buffer_ring,
-    /// False once the executor's destroy has freed the ring.
-    alive: Rc<Cell<bool>>,
+    ring: Registered<sys::monad_async_io_buffer_ring_head>,
 }
 
 impl BufferRing {
@@ -89,21 +86,21 @@ impl BufferRing {
     /// or above 32,768; `ENOTSUP`: the executor has no ring, or the kernel
     /// has no buffer rings (before 5.19); `ENOMEM` or the kernel's error.
     pub fn new(ex: &Executor, buffer_size: usize, count: u32) -> io::Result<BufferRing> {
-        let (raw, alive) = ex.raw_with_liveness();
-        let mut ring = ptr::null_mut();
-        // SAFETY: a live executor on its own thread (Executor is !Send); a
-        // valid out-pointer.
-        check(unsafe {
-            sys::monad_async_io_buffer_ring_create(&mut ring, raw, buffer_size, count)
-        })?;
-        Ok(BufferRing { ring, alive })
+        let ring = Registered::create(
+            ex,
+            // SAFETY: a live executor on its own thread (Executor is
+            // !Send); a valid out-pointer.
+            |raw, out| unsafe {
+                sys::monad_async_io_buffer_ring_create(out, raw, buffer_size, count)
+            },
+            sys::monad_async_io_buffer_ring_destroy,
+        )?;
+        Ok(BufferRing { ring })
     }
 
     /// The public head, while the ring is alive.
     fn head(&self) -> Option<sys::monad_async_io_buffer_ring_head> {
-        // SAFETY: alive, so not freed; its fields are written only on this
-        // thread (the ring is !Send), which is not inside a C call now.
-        self.alive.get().then(|| unsafe { self.ring.read() })
+        self.ring.head()
     }
 
     /// Bytes per buffer: the most one receive can return.
@@ -164,9 +161,7 @@ impl BufferRing {
         fd: libc::c_int,
         flags: libc::c_int,
     ) -> io::Result<Option<ProvidedBuffer<'b>>> {
-        if !self.alive.get() {
-            return Err(errno(libc::EINVAL));
-        }
+        let ring = self.ring.raw().ok_or_else(|| errno(libc::EINVAL))?;
         let mut raw = sys::monad_async_io_buffer {
             data: ptr::null_mut(),
             size: 0,
@@ -181,7 +176,7 @@ impl BufferRing {
                 cx.raw_task(),
                 ptr::null_mut(),
                 fd,
-                self.ring,
+                ring,
                 flags,
                 &mut raw,
             )
@@ -196,18 +191,6 @@ impl BufferRing {
         });
         check(r)?;
         Ok(buf)
-    }
-}
-
-impl Drop for BufferRing {
-    fn drop(&mut self) {
-        if self.alive.get() {
-            // SAFETY: alive, on its executor's thread. Provided buffers
-            // borrow the ring, so none is outstanding unless one was
-            // leaked; then destroy refuses (EBUSY) and the executor frees
-            // the ring when it goes.
-            let _ = unsafe { sys::monad_async_io_buffer_ring_destroy(self.ring) };
-        }
     }
 }
 
@@ -312,10 +295,10 @@ impl DerefMut for ProvidedBuffer<'_> {
 
 impl Drop for ProvidedBuffer<'_> {
     fn drop(&mut self) {
-        if self.ring.alive.get() {
+        if let Some(ring) = self.ring.ring.raw() {
             // SAFETY: handed out by this live ring, on its executor's
             // thread; released once.
-            let _ = unsafe { sys::monad_async_io_buffer_ring_release(self.ring.ring, &self.raw) };
+            let _ = unsafe { sys::monad_async_io_buffer_ring_release(ring, &self.raw) };
         }
     }
 }

@@ -39,6 +39,7 @@ mod buffer;
 mod buffer_ring;
 mod file;
 mod net;
+mod registered;
 
 pub use buffer::{Buffer, BufferPool};
 pub use buffer_ring::{BufferRing, ProvidedBuffer};
