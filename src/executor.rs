@@ -422,14 +422,9 @@ impl Shared {
     /// Creates a C task (expensive: maps its stack) and its slot.
     /// Thread-safe.
     fn create_task(self: &Arc<Self>, remote: bool) -> io::Result<NonNull<Slot>> {
-        let attr = sys::monad_async_task_attr {
-            stack_size: self.stack_size,
-            reserved: [0; 4],
-        };
-        let mut task: sys::monad_async_task = ptr::null_mut();
-        // SAFETY: valid out-pointer and attr; the switcher outlives every
-        // task (destroyed last, in Executor::drop).
-        check(unsafe { sys::monad_async_task_create(&mut task, self.switcher, &attr) })?;
+        // SAFETY: the switcher outlives every task (destroyed last, in
+        // Executor::drop).
+        let task = unsafe { task::create_c_task(self.switcher, self.stack_size)? };
         self.tasks_created.fetch_add(1, Ordering::Relaxed);
         let local = self.local.load(Ordering::Acquire).cast_const();
         // SAFETY: the task was just created and is ours; `local` is the

@@ -402,14 +402,9 @@ impl Shared {
             // SAFETY: idle, out of the pool, ours.
             return Ok(unsafe { Slot::claim(slot.0) });
         }
-        let attr = sys::monad_async_task_attr {
-            stack_size: self.stack_size,
-            reserved: [0; 4],
-        };
-        let mut task: sys::monad_async_task = ptr::null_mut();
-        // SAFETY: valid out-pointer and attr; the switcher outlives every
-        // task (destroyed last, in ThreadPool::drop).
-        check(unsafe { sys::monad_async_task_create(&mut task, self.switcher, &attr) })?;
+        // SAFETY: the switcher outlives every task (destroyed last, in
+        // ThreadPool::drop).
+        let task = unsafe { crate::task::create_c_task(self.switcher, self.stack_size)? };
         self.tasks_created.fetch_add(1, Ordering::Relaxed);
         let home = Foreign {
             release: release_slot,

@@ -213,6 +213,28 @@ impl TaskStats {
 // ---------------------------------------------------------------------------
 // Binding work to a task, and the two C hooks.
 
+/// Creates a C task on `switcher` with `stack_size` (0: the default):
+/// expensive, it maps the task's stack. Thread-safe.
+///
+/// # Safety
+///
+/// `switcher` is live, and stays so until the task is destroyed (its
+/// owners destroy their switcher last).
+pub(crate) unsafe fn create_c_task(
+    switcher: sys::monad_async_context_switcher,
+    stack_size: usize,
+) -> io::Result<sys::monad_async_task> {
+    let attr = sys::monad_async_task_attr {
+        stack_size,
+        reserved: [0; 4],
+    };
+    let mut task: sys::monad_async_task = std::ptr::null_mut();
+    // SAFETY: valid out-pointer and attr; a live switcher, per the
+    // contract.
+    check(unsafe { sys::monad_async_task_create(&mut task, switcher, &attr) })?;
+    Ok(task)
+}
+
 /// Stores `f` in `slot` (claimed, or fresh) and points the slot's C task
 /// at the hooks for `F` and `T`. The caller attaches the task next, or
 /// calls [`Slot::unbind`] if that fails, and makes the [`JoinHandle`] only
