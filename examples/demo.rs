@@ -42,6 +42,21 @@ fn priorities(ex: &Executor) -> std::io::Result<()> {
     for (n, line) in log.borrow().iter().enumerate() {
         println!("  {:>2}. {line}", n + 1);
     }
+    // What the listing shows, checked: each level whole before the next,
+    // its three tasks starting in spawn order, then resuming in it.
+    let expected: Vec<String> = [Priority::High, Priority::Normal, Priority::Low]
+        .into_iter()
+        .flat_map(|p| {
+            let starts = (0..3).map(move |i| format!("{}#{i} starts", label(p)));
+            let ends = (0..3).map(move |i| format!("{}#{i} resumes and ends", label(p)));
+            starts.chain(ends)
+        })
+        .collect();
+    assert_eq!(
+        *log.borrow(),
+        expected,
+        "strict priority, FIFO within a level"
+    );
     println!();
     Ok(())
 }
@@ -119,8 +134,11 @@ fn cross_thread(ex: &Executor) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     }
+    let here = std::thread::current().name().unwrap_or("?").to_owned();
     for msg in producer.join().expect("producer thread") {
         println!("  {msg}");
+        // Spawned on the producer, run here on the executor's thread.
+        assert!(msg.ends_with(&format!("spawned on 'producer' ran on '{here}'")));
     }
     let s = ex.stats();
     println!(
