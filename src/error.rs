@@ -6,6 +6,13 @@
 //!   a positive errno value and becomes
 //!   [`io::Error::from_raw_os_error`], so callers can match on
 //!   [`io::Error::raw_os_error`] (`libc::ETIME`, `libc::ECANCELED`, ...).
+//! * One exception: when an executor's io_uring cannot be created, the
+//!   error explains why (a seccomp filter, the `kernel.io_uring_disabled`
+//!   sysctl, `RLIMIT_MEMLOCK`, too many entries) with this machine's
+//!   figures. It is an [`io::Error`] of the errno's kind carrying a
+//!   [`RingSetupError`], whose [`errno`](RingSetupError::errno) is the
+//!   code (`raw_os_error()` is `None` there: std's `io::Error` holds a
+//!   code or a message, not both).
 //! * A [`JoinError`] is either a cancellation or a caught panic. The panic
 //!   payload is reachable only by value ([`JoinError::into_panic`]), never
 //!   through `&JoinError`, which is what makes `JoinError` `Sync` although
@@ -213,3 +220,88 @@ impl From<JoinError> for io::Error {
         }
     }
 }
+
+/// Why an executor's io_uring could not be created: the errno, and the C
+/// library's explanation with this machine's figures
+/// (`monad_async_executor_describe_error`). Building an executor (or a
+/// thread pool) that asks for a ring returns it inside an [`io::Error`]
+/// of the errno's kind, so that the message a service logs names the
+/// cause: a seccomp filter, the `kernel.io_uring_disabled` sysctl,
+/// `RLIMIT_MEMLOCK`, too many entries.
+///
+/// ```
+/// use monad_async::{Executor, RingSetupError};
+///
+/// // More submission entries than any kernel allows (32,768).
+/// let err = Executor::builder().ring_entries(1 << 20).build().unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// let why = err.get_ref().and_then(|e| e.downcast_ref::<RingSetupError>()).unwrap();
+/// assert_eq!(why.errno(), libc::EINVAL);
+/// assert!(err.to_string().contains("too many entries"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingSetupError {
+    errno: i32,
+    explanation: String,
+}
+
+impl RingSetupError {
+    /// The errno `io_uring_setup` (or the executor's set-up around it)
+    /// failed with.
+    ///
+    /// ```
+    /// # use monad_async::{Executor, RingSetupError};
+    /// # let err = Executor::builder().ring_entries(1 << 20).build().unwrap_err();
+    /// let why: &RingSetupError = err.get_ref().unwrap().downcast_ref().unwrap();
+    /// assert_eq!(why.errno(), libc::EINVAL);
+    /// ```
+    pub fn errno(&self) -> i32 {
+        self.errno
+    }
+
+    /// The explanation alone, without the errno.
+    ///
+    /// ```
+    /// # use monad_async::{Executor, RingSetupError};
+    /// # let err = Executor::builder().ring_entries(1 << 20).build().unwrap_err();
+    /// let why: &RingSetupError = err.get_ref().unwrap().downcast_ref().unwrap();
+    /// assert!(why.explanation().contains("entries"));
+    /// ```
+    pub fn explanation(&self) -> &str {
+        &self.explanation
+    }
+
+    /// The error to return for `errno` from creating an executor with a
+    /// ring.
+    pub(crate) fn into_io_error(errno: i32) -> io::Error {
+        let mut buf = vec![0u8; 512];
+        // SAFETY: `buf` is writable for its length; C NUL-terminates.
+        let r = unsafe {
+            sys::monad_async_executor_describe_error(errno, buf.as_mut_ptr().cast(), buf.len())
+        };
+        let explanation = if r.error == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            String::from("no explanation available")
+        };
+        io::Error::new(
+            io::Error::from_raw_os_error(errno).kind(),
+            RingSetupError { errno, explanation },
+        )
+    }
+}
+
+impl fmt::Display for RingSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot create the executor's io_uring: {} ({}, os error {})",
+            self.explanation,
+            io::Error::from_raw_os_error(self.errno),
+            self.errno
+        )
+    }
+}
+
+impl std::error::Error for RingSetupError {}

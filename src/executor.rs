@@ -194,9 +194,11 @@ impl ExecutorBuilder {
     /// # Errors
     ///
     /// The C error: `ENOMEM`; `ENOTSUP` for [`Switcher::Asm`] on an
-    /// architecture without it; io_uring set-up errors when a ring is asked
-    /// for (`EPERM`/`ENOSYS` where io_uring is disabled, `ENOMEM` for
-    /// `RLIMIT_MEMLOCK`, `EINVAL` for too many entries).
+    /// architecture without it. When a ring is asked for and cannot be
+    /// made, an error of the errno's kind carrying a
+    /// [`RingSetupError`](crate::RingSetupError) that says why
+    /// (`EPERM`/`ENOSYS`: a seccomp filter or the `kernel.io_uring_disabled`
+    /// sysctl; `ENOMEM`: `RLIMIT_MEMLOCK`; `EINVAL`: too many entries).
     ///
     /// ```
     /// let ex = monad_async::Executor::builder().ring_entries(8).build()?;
@@ -214,7 +216,7 @@ impl ExecutorBuilder {
         if let Err(err) = check(unsafe { sys::monad_async_executor_create(&mut ex, &attr) }) {
             // SAFETY: the switcher was just created and has no users.
             let _ = unsafe { sys::monad_async_context_switcher_destroy(sw) };
-            return Err(err);
+            return Err(self.options.creation_error(err));
         }
 
         let shared = Arc::new(Shared {

@@ -53,7 +53,7 @@ pub mod sys;
 pub mod task;
 mod ticks;
 
-pub use error::JoinError;
+pub use error::{JoinError, RingSetupError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats};
@@ -73,6 +73,7 @@ mod assertions {
     assert_impl_all!(JoinHandle<Rc<u32>>: Sync);
     assert_impl_all!(JoinHandle<std::marker::PhantomPinned>: Unpin);
     assert_impl_all!(JoinError: Send, Sync, std::error::Error);
+    assert_impl_all!(RingSetupError: Send, Sync, Clone, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);
     assert_impl_all!(ExecutorStats: Send, Sync, Copy);
     assert_impl_all!(TaskStats: Send, Sync, Copy);

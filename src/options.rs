@@ -85,6 +85,20 @@ impl Options {
         }
     }
 
+    /// The error to return when creating an executor with these options
+    /// failed with `err`: explained (a [`RingSetupError`]) when a ring was
+    /// asked for, as it is otherwise.
+    ///
+    /// [`RingSetupError`]: crate::RingSetupError
+    pub(crate) fn creation_error(&self, err: io::Error) -> io::Error {
+        match err.raw_os_error() {
+            Some(code) if self.ring_entries > 0 => {
+                crate::error::RingSetupError::into_io_error(code)
+            }
+            _ => err,
+        }
+    }
+
     /// Adds the options to a builder's `Debug` output, one field each, as
     /// if they were the builder's own fields.
     pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {

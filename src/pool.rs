@@ -217,9 +217,9 @@ impl ThreadPoolBuilder {
     /// # Errors
     ///
     /// `EINVAL` for zero threads; `ENOTSUP` for [`Switcher::Asm`] on an
-    /// architecture without it; a thread's executor creation error
-    /// (io_uring set-up errors when a ring is asked for); the error of
-    /// spawning a thread.
+    /// architecture without it; a thread's executor creation error (with a
+    /// [`RingSetupError`](crate::RingSetupError) saying why when a ring is
+    /// asked for and cannot be made); the error of spawning a thread.
     ///
     /// ```
     /// let err = monad_async::ThreadPool::builder().threads(0).build().unwrap_err();
@@ -295,7 +295,7 @@ impl ThreadPoolBuilder {
             match ready_rx.recv() {
                 Ok((i, Ok(ex))) => pool.workers[i].ex = ex.0,
                 Ok((_, Err(err))) => {
-                    first_error.get_or_insert(err);
+                    first_error.get_or_insert_with(|| self.options.creation_error(err));
                 }
                 Err(_) => {
                     first_error.get_or_insert_with(|| errno(libc::ECHILD));
