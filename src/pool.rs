@@ -24,7 +24,7 @@
 //!   [`JoinError`](crate::JoinError)) and submits the task to the
 //!   dispatcher, which hands it to whichever worker is free, most urgent
 //!   priority first. When its work is over the task's exit hook hands the
-//!   slot back through [`release_slot`] (the slot's `foreign` way home).
+//!   slot back through `release_slot` (the slot's `foreign` way home).
 //!
 //! # Invariants
 //!
