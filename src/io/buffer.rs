@@ -11,7 +11,6 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::ptr;
 
 /// A pool of equally sized, page-aligned buffers registered with an
 /// executor's ring. Tasks [`claim`](BufferPool::claim) a [`Buffer`]
@@ -197,12 +196,7 @@ impl BufferPool {
         ) -> sys::monad_async_result,
     ) -> io::Result<Buffer<'b>> {
         let pool = self.pool.raw().ok_or_else(|| errno(libc::EINVAL))?;
-        let mut raw = sys::monad_async_io_buffer {
-            data: ptr::null_mut(),
-            size: 0,
-            index: 0,
-            reserved: 0,
-        };
+        let mut raw = sys::monad_async_io_buffer::default();
         // SAFETY: the running task; a live pool (C checks it belongs to
         // the task's executor); a valid out-pointer.
         check(unsafe { f(cx.raw_task(), pool, &mut raw) })?;

@@ -162,12 +162,7 @@ impl BufferRing {
         flags: libc::c_int,
     ) -> io::Result<Option<ProvidedBuffer<'b>>> {
         let ring = self.ring.raw().ok_or_else(|| errno(libc::EINVAL))?;
-        let mut raw = sys::monad_async_io_buffer {
-            data: ptr::null_mut(),
-            size: 0,
-            index: 0,
-            reserved: 0,
-        };
+        let mut raw = sys::monad_async_io_buffer::default();
         // SAFETY: the running task; a live ring (C refuses one of another
         // executor with EINVAL); a valid out-pointer. The kernel writes only
         // into the ring's own memory, which the executor owns.

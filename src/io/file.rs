@@ -4,8 +4,9 @@
 //!
 //! * No call returns, and so no borrow of a buffer ends, before the kernel
 //!   is done with that buffer: single operations wait for their own
-//!   completion, and [`File::read_many_at`]'s `Batch` waits, also on its
-//!   drop, for every read it initiated.
+//!   completion, and the batches' `Batch` ([`File::read_many_at`],
+//!   [`File::write_many_at`]) waits, also on its drop, for every
+//!   operation it initiated.
 //! * Offsets reach C only through `c_offset`, so one above `i64::MAX` is
 //!   `EINVAL` before anything is queued.
 
