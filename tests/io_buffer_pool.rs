@@ -75,8 +75,11 @@ fn fixed_write_read_back_with_contention() -> io::Result<()> {
 fn o_direct_with_registered_buffers() -> io::Result<()> {
     let ex = Executor::new()?;
     let pool = Rc::new(BufferPool::new(&ex, 4096, 1)?);
-    // The working directory's file system, not tmpfs (no O_DIRECT there).
-    let path = PathBuf::from(format!("target/monad-async-odirect-{}", std::process::id()));
+    // Cargo's scratch directory for integration tests, in the target
+    // directory: a disk file system, not tmpfs (no O_DIRECT there), and
+    // present wherever CARGO_TARGET_DIR points.
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("monad-async-odirect-{}", std::process::id()));
     let (p, pl) = (path.clone(), pool.clone());
     let r = ex
         .spawn(Priority::Normal, move |cx| -> io::Result<()> {

@@ -25,6 +25,8 @@ int ma_task_claim(struct ma_task *t, uint32_t bits, uint32_t *before)
         return EBUSY;
     }
     *before = expected;
+    /* A new piece of work: tokens of the last one are refused. */
+    ma_task_park_next_generation(t);
     return 0;
 }
 

@@ -59,6 +59,9 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
         else if (t->where == MA_TASK_BUF_WAIT) {
             ma_io_cancel_buffer_wait(ex, t);
         }
+        else if (t->where == MA_TASK_PARKED) {
+            ma_park_cancel(ex, t);
+        }
         else if (t->where == MA_TASK_IO_WAIT) {
             /* The kernel ends its operations early; it resumes when the
              * one it waits for has completed, never before: the kernel

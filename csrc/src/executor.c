@@ -42,8 +42,10 @@ monad_async_result monad_async_executor_create(
     ex->owner = &ma_tls_thread_token;
     ex->track_time = !(attr->flags & MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING);
     ex->ticks_per_second = ma_ticks_per_second();
+    ex->prio_pump_ticks = ma_ns_to_ticks(MA_PRIO_PUMP_NS, ex->ticks_per_second);
     ma_inbox_init(&ex->attaches);
     ma_inbox_init(&ex->cancels);
+    ma_inbox_init(&ex->wakes);
     atomic_init(&ex->sleeping, 0);
     atomic_init(&ex->wake_pending, 0);
     atomic_init(&ex->closing, 0);
@@ -73,6 +75,9 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
             (void)ma_executor_cancel_local(
                 ex, ma_task_from_link(ex->sqe_waiters[p].head));
         }
+    }
+    while (ex->parked.head != NULL) {
+        (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->parked.head));
     }
     ma_io_cancel_all_buffer_waits(ex);
     for (uint32_t i = 0; i < ex->io_slot_count; i++) {
@@ -123,8 +128,7 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
     static struct timespec const io_wait = {0, 10 * 1000 * 1000};
     for (;;) {
         ma_executor_cancel_all(ex);
-        if (ex->head.tasks_attached == 0 && ma_inbox_is_empty(&ex->attaches) &&
-            ma_inbox_is_empty(&ex->cancels)) {
+        if (ex->head.tasks_attached == 0 && ma_executor_inboxes_empty(ex)) {
             break;
         }
         monad_async_result const r = monad_async_executor_run(
@@ -135,6 +139,11 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
      * could still write to is left. */
     assert(ex->io_slots_used == 0 &&
            ex->head.io.submitted == ex->head.io.completed);
+    /* A remote waker that resumed one of our parked tasks may still be
+     * between its push and its notify. */
+    while (atomic_load(&ex->remote_inflight) != 0) {
+        sched_yield();
+    }
     ma_ring_teardown(ex);
     ma_io_free_buffer_pools(ex);
     ma_io_free_buffer_rings(ex);

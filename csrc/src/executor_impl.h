@@ -43,6 +43,22 @@ struct ma_executor
     uint64_t ticks_per_second;
     struct ma_list ready[monad_async_priority_max];
     struct ma_list timers; /* sorted by deadline, FIFO among equals */
+    struct ma_list parked; /* tasks parked with no deadline */
+    /* Operations in flight per CPU priority of the task that started them
+     * (the wake read and cancel requests are not counted): a slice of a
+     * lower priority first pumps the ring when a higher level has some,
+     * so their completions are seen before the slice, not after it. */
+    uint32_t io_inflight_by_prio[monad_async_priority_max];
+    /* Ticks of the last pump made for a higher priority's sake, and the
+     * least span between two such pumps. */
+    uint64_t last_prio_pump;
+    uint64_t prio_pump_ticks;
+/* The least time between two pumps made for a higher priority's sake
+ * (run.c): bounds their cost to one system call per this span of
+ * lower-priority work (about 1 us each, so under 5 %), and what a
+ * higher-priority completion can wait behind lower-priority work to this
+ * span plus one slice. */
+#define MA_PRIO_PUMP_NS 20000
     struct io_uring ring;
 
     /* I/O (io_op.c, io_pump.c). Each operation in flight holds a slot;
@@ -74,6 +90,7 @@ struct ma_executor
     /* --- touched by other threads --- */
     struct ma_inbox attaches;
     struct ma_inbox cancels;
+    struct ma_inbox wakes; /* parked tasks woken from other threads */
     /* 1 while run may be waiting in the futex; see wait.c. */
     _Alignas(64) _Atomic uint32_t sleeping;
     _Atomic uint32_t wake_pending;
@@ -131,8 +148,30 @@ void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t);
 void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: applies a cancel. Returns 0, EAGAIN or ENOENT. */
 int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t);
-/* Owner thread: drains both inboxes into the ready queues. */
+/* Owner thread: drains the inboxes into the ready queues. */
 void ma_executor_drain_inboxes(struct ma_executor *ex);
+/* Owner thread: whether another thread left work in an inbox. */
+static inline bool ma_executor_inboxes_empty(struct ma_executor *ex)
+{
+    return ma_inbox_is_empty(&ex->attaches) && ma_inbox_is_empty(&ex->cancels) &&
+           ma_inbox_is_empty(&ex->wakes);
+}
+
+/* Parking (park.c), owner thread. */
+/* A parked task's deadline passed (the timer list found it). */
+void ma_park_expire(struct ma_executor *ex, struct ma_task *t);
+/* A parked task is cancelled (MA_TASK_PARKED or MA_TASK_WAKE_PENDING). */
+void ma_park_cancel(struct ma_executor *ex, struct ma_task *t);
+/* A remote wake taken from the wake inbox. */
+void ma_park_drain_wake(struct ma_executor *ex, struct ma_task *t);
+/* Puts a task on the timer list at its timer_deadline. */
+void ma_timer_insert(struct ma_executor *ex, struct ma_task *t);
+/* The tick deadline `ns` from now, never early (suspend.c). */
+uint64_t ma_timer_deadline(struct ma_executor const *ex, uint64_t ns);
+/* Checks that `task` is the one running on this thread and may suspend:
+ * 0 (with its executor in *ex_out) or the error its suspension point
+ * returns (EINVAL, ENOTSUP, ECANCELED). */
+int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_out);
 /* Owner thread: records the end of a task's work and calls its hook. */
 void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now);
 /* Owner thread: moves expired sleepers to the ready queues. */

@@ -46,7 +46,7 @@ void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks)
         ma_io_arm_wake(ex);
     }
     atomic_store(&ex->sleeping, 1);
-    if (!ma_inbox_is_empty(&ex->attaches) || !ma_inbox_is_empty(&ex->cancels) ||
+    if (!ma_executor_inboxes_empty(ex) ||
         atomic_load(&ex->wake_pending) || !ex->wake_armed) {
         atomic_store(&ex->sleeping, 0);
         return;

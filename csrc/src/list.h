@@ -33,6 +33,19 @@ static inline void ma_list_push_back(struct ma_list *l, struct ma_link *n)
     l->tail = n;
 }
 
+static inline void ma_list_push_front(struct ma_list *l, struct ma_link *n)
+{
+    n->prev = NULL;
+    n->next = l->head;
+    if (l->head != NULL) {
+        l->head->prev = n;
+    }
+    else {
+        l->tail = n;
+    }
+    l->head = n;
+}
+
 /* Inserts n before `before` (which is in l). */
 static inline void
 ma_list_insert_before(struct ma_list *l, struct ma_link *before, struct ma_link *n)

@@ -19,6 +19,8 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     t->exit_observer = NULL;
     t->head.ticks.exited = now;
     t->where = MA_TASK_NOWHERE;
+    /* Tokens of this work are refused from here on. */
+    ma_task_park_next_generation(t);
     ex->head.tasks_attached--;
     ex->head.counters.exited++;
     atomic_store_explicit(&t->head.current_executor, NULL, memory_order_relaxed);
@@ -55,6 +57,10 @@ void ma_executor_drain_inboxes(struct ma_executor *ex)
         ex->head.counters.inbox_drained++;
         ma_executor_drain_cancel(
             ex, ma_container_of(n, struct ma_task, cancel_node));
+    }
+    while ((n = ma_inbox_pop(&ex->wakes)) != NULL) {
+        ex->head.counters.inbox_drained++;
+        ma_park_drain_wake(ex, ma_container_of(n, struct ma_task, wake_node));
     }
 }
 
@@ -145,6 +151,54 @@ static inline uint64_t ma_executor_pump(struct ma_executor *ex, uint64_t now)
     return ex->track_time ? ma_ticks_read() : now;
 }
 
+/* A task of a higher priority than `queue` has an operation in flight
+ * (a timer included: a sleep is an io_uring timeout). */
+static inline bool ma_io_higher_inflight(struct ma_executor const *ex,
+                                         monad_async_priority queue)
+{
+    _Static_assert(monad_async_priority_max == 3, "three levels");
+    switch (queue) {
+    case monad_async_priority_normal:
+        return ex->io_inflight_by_prio[monad_async_priority_high] != 0;
+    case monad_async_priority_low:
+        return (ex->io_inflight_by_prio[monad_async_priority_high] |
+                ex->io_inflight_by_prio[monad_async_priority_normal]) != 0;
+    default:
+        return false;
+    }
+}
+
+/* `t`, of a lower priority, is about to run while a higher priority has
+ * I/O in flight: see whether any of it has completed first (unless the
+ * ring was pumped for this less than MA_PRIO_PUMP_NS ago). Returns the
+ * task to run: `t`, or a higher-priority one that became ready, with `t`
+ * back at the front of its queue. */
+static __attribute__((noinline)) struct ma_task *
+ma_executor_pump_for_priority(struct ma_executor *ex, struct ma_task *t,
+                              uint64_t *now)
+{
+    uint64_t const tk = ma_ticks_read();
+    if (tk - ex->last_prio_pump < ex->prio_pump_ticks) {
+        return t;
+    }
+    ex->last_prio_pump = tk;
+    ma_io_pump(ex);
+    if (ex->track_time) {
+        *now = ma_ticks_read();
+    }
+    for (int p = 0; p < (int)t->queue; p++) {
+        struct ma_link *const l = ma_list_pop_front(&ex->ready[p]);
+        if (l != NULL) {
+            ex->head.tasks_runnable[p]--;
+            t->where = MA_TASK_READY;
+            ma_list_push_front(&ex->ready[t->queue], &t->link);
+            ex->head.tasks_runnable[t->queue]++;
+            return ma_task_from_link(l);
+        }
+    }
+    return t;
+}
+
 static uint64_t ma_timespec_to_deadline(
     struct ma_executor const *ex, struct timespec const *timeout, uint64_t now)
 {
@@ -186,7 +240,7 @@ monad_async_result monad_async_executor_run(
     size_t done = 0;
     int err = 0;
     for (;;) {
-        if (!ma_inbox_is_empty(&ex->attaches) || !ma_inbox_is_empty(&ex->cancels)) {
+        if (!ma_executor_inboxes_empty(ex)) {
             ma_executor_drain_inboxes(ex);
             /* Stamps of other threads' attaches may be later than ours:
              * launch them with a fresh, ordered stamp. */
@@ -212,6 +266,11 @@ monad_async_result monad_async_executor_run(
         if (t == NULL && !pumped && ex->has_ring && ma_io_busy(ex)) {
             now = ma_executor_pump(ex, now);
             t = ma_executor_pop_ready(ex);
+        }
+        else if (t != NULL && ma_io_higher_inflight(ex, t->queue)) {
+            /* Priority-correct wake-ups: a higher-priority task's
+             * completed I/O runs before this lower-priority slice. */
+            t = ma_executor_pump_for_priority(ex, t, &now);
         }
         if (t != NULL) {
             ex->slices_since_pump++;

@@ -7,7 +7,7 @@
 
 /* Checks that `task` is the one running on this thread and may suspend.
  * 0 or the error its suspension point returns. */
-static int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_out)
+int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_out)
 {
     struct ma_executor *const ex = ma_tls_executor;
     if (task == NULL || ex == NULL ||
@@ -42,6 +42,43 @@ monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
     return monad_async_make_success(0);
 }
 
+/* The tick deadline `ns` from now. Padded by 500 ppm and a microsecond:
+ * the tick rate is calibrated, not exact, and NTP may slew
+ * CLOCK_MONOTONIC by up to 500 ppm against the tick counter; a sleep must
+ * never be shorter than asked. */
+uint64_t ma_timer_deadline(struct ma_executor const *ex, uint64_t ns)
+{
+    uint64_t const now = ma_ticks_read();
+    uint64_t const padded = ns + ns / 2000 + 1000;
+    uint64_t const span =
+        ma_ns_to_ticks(padded < ns ? UINT64_MAX : padded, ex->ticks_per_second);
+    return span > UINT64_MAX - now ? UINT64_MAX : now + span;
+}
+
+void ma_timer_insert(struct ma_executor *ex, struct ma_task *t)
+{
+    /* Insert from the back: deadlines mostly arrive in order, so this is
+     * usually one comparison. Equal deadlines keep arrival order. */
+    struct ma_link *pos = ex->timers.tail;
+    while (pos != NULL && ma_task_from_link(pos)->timer_deadline > t->timer_deadline) {
+        pos = pos->prev;
+    }
+    if (pos == NULL) {
+        if (ex->timers.head == NULL) {
+            ma_list_push_back(&ex->timers, &t->link);
+        }
+        else {
+            ma_list_insert_before(&ex->timers, ex->timers.head, &t->link);
+        }
+    }
+    else if (pos->next == NULL) {
+        ma_list_push_back(&ex->timers, &t->link);
+    }
+    else {
+        ma_list_insert_before(&ex->timers, pos->next, &t->link);
+    }
+}
+
 monad_async_result monad_async_task_yield(monad_async_task task)
 {
     struct ma_executor *ex;
@@ -74,34 +111,8 @@ monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns)
         ex->head.tasks_timed--;
         return r;
     }
-    uint64_t const now = ma_ticks_read();
-    /* Pad by 500 ppm and a microsecond: the tick rate is calibrated, not
-     * exact, and NTP may slew CLOCK_MONOTONIC by up to 500 ppm against
-     * the tick counter; a sleep must never be shorter than asked. */
-    uint64_t const padded = ns + ns / 2000 + 1000;
-    uint64_t const span =
-        ma_ns_to_ticks(padded < ns ? UINT64_MAX : padded, ex->ticks_per_second);
-    t->timer_deadline = span > UINT64_MAX - now ? UINT64_MAX : now + span;
-    /* Insert from the back: deadlines mostly arrive in order, so this is
-     * usually one comparison. Equal deadlines keep arrival order. */
-    struct ma_link *pos = ex->timers.tail;
-    while (pos != NULL && ma_task_from_link(pos)->timer_deadline > t->timer_deadline) {
-        pos = pos->prev;
-    }
-    if (pos == NULL) {
-        if (ex->timers.head == NULL) {
-            ma_list_push_back(&ex->timers, &t->link);
-        }
-        else {
-            ma_list_insert_before(&ex->timers, ex->timers.head, &t->link);
-        }
-    }
-    else if (pos->next == NULL) {
-        ma_list_push_back(&ex->timers, &t->link);
-    }
-    else {
-        ma_list_insert_before(&ex->timers, pos->next, &t->link);
-    }
+    t->timer_deadline = ma_timer_deadline(ex, ns);
+    ma_timer_insert(ex, t);
     t->where = MA_TASK_TIMERS;
     ex->head.tasks_timed++;
     return ma_task_suspend(ex, t);
@@ -112,8 +123,13 @@ void ma_executor_fire_timers(struct ma_executor *ex, uint64_t now)
     struct ma_link *l;
     while ((l = ex->timers.head) != NULL &&
            ma_task_from_link(l)->timer_deadline <= now) {
+        struct ma_task *const t = ma_task_from_link(l);
+        if (t->where == MA_TASK_PARKED) {
+            ma_park_expire(ex, t); /* unlinks it */
+            continue;
+        }
         ma_list_pop_front(&ex->timers);
         ex->head.tasks_timed--;
-        ma_executor_make_ready(ex, ma_task_from_link(l));
+        ma_executor_make_ready(ex, t);
     }
 }

@@ -20,6 +20,11 @@ enum ma_task_where
     MA_TASK_SQE_WAIT, /* an executor's queue of tasks waiting for an SQE */
     MA_TASK_IO_WAIT,  /* on no list: suspended until a completion */
     MA_TASK_BUF_WAIT, /* a buffer pool's queue of tasks waiting for one */
+    MA_TASK_PARKED,   /* parked: the timer list (with a deadline) or the
+                         executor's parked list (without) */
+    MA_TASK_WAKE_PENDING, /* parked, then claimed by a remote wake whose
+                             message is still in the wake inbox: on no
+                             list */
 };
 
 struct ma_buffer_pool;
@@ -76,7 +81,34 @@ struct ma_task
     struct ma_inbox_node cancel_node;
     /* A cancel request for this task sits in some executor's inbox. */
     _Atomic uint32_t cancel_queued;
+
+    /* Parking (park.c): generation << 2 | MA_PARK_PERMIT | MA_PARK_PARKED.
+     * The generation names the piece of work (bumped at each bind and at
+     * each exit); the bits are that work's pending wake and whether it is
+     * parked now. Whoever clears PARKED owns the task's resumption. */
+    _Atomic uint64_t park_word;
+    /* Carries a remote wake to the executor's wake inbox; used by the one
+     * waker that cleared PARKED, so at most once per parking. */
+    struct ma_inbox_node wake_node;
 };
+
+#define MA_PARK_PARKED 1u
+#define MA_PARK_PERMIT 2u
+#define MA_PARK_GEN_SHIFT 2
+
+/* A new piece of work (bind) or its end (exit): a new generation with no
+ * permit, so that tokens of the old one are refused. Plain store: the
+ * caller owns the task's state at both points, and a stale waker's
+ * compare-and-swap either lands before (its permit is then wiped) or
+ * fails and re-reads the new generation. */
+static inline void ma_task_park_next_generation(struct ma_task *t)
+{
+    uint64_t const w = atomic_load_explicit(&t->park_word, memory_order_relaxed);
+    atomic_store_explicit(
+        &t->park_word,
+        ((w >> MA_PARK_GEN_SHIFT) + 1) << MA_PARK_GEN_SHIFT,
+        memory_order_release);
+}
 
 #define MA_IO_WAIT_ANY ((struct monad_async_io_status *)1)
 

@@ -31,7 +31,7 @@ static void ma_futex_wake(_Atomic uint32_t *word)
 void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks)
 {
     atomic_store(&ex->sleeping, 1);
-    if (!ma_inbox_is_empty(&ex->attaches) || !ma_inbox_is_empty(&ex->cancels) ||
+    if (!ma_executor_inboxes_empty(ex) ||
         atomic_load(&ex->wake_pending)) {
         atomic_store(&ex->sleeping, 0);
         return;

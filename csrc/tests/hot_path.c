@@ -292,6 +292,8 @@ enum mode
     MODE_EXIT,   /* attach, run (launch + exit) */
     MODE_YIELD,  /* attach, run (launch + yield), run (resume + exit) */
     MODE_BATCH,  /* attach 6 tasks of mixed priority, run them all */
+    MODE_PARK,   /* a task parks, another wakes it (or a wake from outside
+                    the run leaves a permit first), both exit */
     MODE_CONTROL_SYSCALL, /* control: getpid() in the filtered region */
     MODE_CONTROL_MALLOC   /* control: malloc()/free() in the window */
 };
@@ -299,6 +301,7 @@ enum mode
 static char const *const mode_names[] = {"attach-run-exit",
                                          "attach-run-yield-run-exit",
                                          "attach 6, run 6",
+                                         "park + same-thread wake",
                                          "control: getpid()",
                                          "control: malloc()+free()"};
 
@@ -314,6 +317,31 @@ static monad_async_result yield_fn(monad_async_task task)
     monad_async_result r = monad_async_task_yield(task);
     if (r.error != 0) {
         return r;
+    }
+    return monad_async_make_success((intptr_t)task->user_ptr + 1);
+}
+
+static uint64_t park_token;
+
+static monad_async_result park_fn(monad_async_task task)
+{
+    monad_async_result r = monad_async_task_wake_token(task, &park_token);
+    if (r.error == 0) {
+        r = monad_async_task_park(task, UINT64_MAX);
+    }
+    if (r.error != 0) {
+        return r;
+    }
+    return monad_async_make_success((intptr_t)task->user_ptr + 1);
+}
+
+static monad_async_task park_target;
+
+static monad_async_result wake_fn(monad_async_task task)
+{
+    monad_async_result const r = monad_async_task_wake(park_target, park_token);
+    if (r.error != 0 || r.value != 1) {
+        return monad_async_make_failure(EPROTO);
     }
     return monad_async_make_success((intptr_t)task->user_ptr + 1);
 }
@@ -368,6 +396,34 @@ static void cycles(monad_async_executor ex, monad_async_task *tasks,
                           tasks[k]->result.value);
             }
             break;
+        case MODE_PARK:
+            tasks[0]->user_ptr = (void *)(uintptr_t)i;
+            tasks[1]->user_ptr = (void *)(uintptr_t)i;
+            r = monad_async_task_attach(ex, tasks[0], NULL);
+            HOT_CHECK(r.error == 0, i, r.error);
+            if (i & 1) {
+                /* Wake before park, from the owner thread outside the
+                 * run: a permit, and the park returns at once. */
+                uint64_t token;
+                r = monad_async_task_wake_token(tasks[0], &token);
+                HOT_CHECK(r.error == 0, i, r.error);
+                r = monad_async_task_wake(tasks[0], token);
+                HOT_CHECK(r.error == 0 && r.value == 0, r.error, r.value);
+                r = monad_async_executor_run(ex, 8, &zero);
+                HOT_CHECK(r.error == 0 && r.value == 1, r.error, r.value);
+            }
+            else {
+                r = monad_async_task_attach(ex, tasks[1], NULL);
+                HOT_CHECK(r.error == 0, i, r.error);
+                /* park, wake (from the other task), resume */
+                r = monad_async_executor_run(ex, 8, &zero);
+                HOT_CHECK(r.error == 0 && r.value == 3, r.error, r.value);
+                HOT_CHECK(tasks[1]->result.value == (intptr_t)i + 1, i,
+                          tasks[1]->result.error);
+            }
+            HOT_CHECK(tasks[0]->result.value == (intptr_t)i + 1, i,
+                      tasks[0]->result.error);
+            break;
         case MODE_CONTROL_SYSCALL:
             if (i == n / 2) {
                 /* must be caught */
@@ -397,6 +453,11 @@ static void child(enum test_switcher_kind kind, unsigned entries,
     for (int k = 0; k < BATCH; k++) {
         tasks[k] = test_make_task(sw, 0);
         tasks[k]->user_code = mode == MODE_YIELD ? yield_fn : exit_fn;
+    }
+    if (mode == MODE_PARK) {
+        tasks[0]->user_code = park_fn;
+        tasks[1]->user_code = wake_fn;
+        park_target = tasks[0];
     }
     /* Warm up: first launches, lazily set-up state, page faults, tick
      * calibration, the malloc arena used by the controls. */
@@ -662,6 +723,7 @@ int main(void)
             failures += run_child(kind, entries, MODE_EXIT, n);
             if (kind != TEST_SWITCHER_NONE) {
                 failures += run_child(kind, entries, MODE_YIELD, n);
+                failures += run_child(kind, entries, MODE_PARK, n);
             }
         }
         failures += run_child(kind, 64, MODE_BATCH, n / BATCH + 1);

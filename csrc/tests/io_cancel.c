@@ -209,7 +209,14 @@ static void completed_case(monad_async_context_switcher sw)
     g_victim->user_code = victim_fn;
     c->user_code = canceller_fn;
     g_flag = 0;
+    /* The victim starts its read first (queued, not yet submitted); then
+     * the canceller, whose nop goes to the kernel in the same pump. A
+     * High task's completion runs before a Low slice, so the canceller
+     * must be attached only once the victim has launched. */
     CHECK_RESULT(monad_async_task_attach(g_ex, g_victim, NULL));
+    struct timespec const zero = {0, 0};
+    CHECK_RESULT(monad_async_executor_run(g_ex, 1, &zero));
+    CHECK(test_task_state(g_victim) & MONAD_ASYNC_TASK_STATE_SUSPENDED);
     CHECK_RESULT(monad_async_task_attach(g_ex, c, NULL));
     test_run_until_detached(g_ex, g_victim, 5000);
     test_run_until_detached(g_ex, c, 5000);

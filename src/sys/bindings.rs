@@ -1379,6 +1379,50 @@ unsafe extern "C" {
         ns: u64,
     ) -> monad_async_result;
     #[must_use]
+    /** A token naming `task`'s current piece of work, for
+ monad_async_task_wake, written to `*token`. Any thread. Take it while
+ the task is attached (inside the task, or after attaching it): ENOENT
+ when the task is not attached. EINVAL: NULL arguments.*/
+    pub fn monad_async_task_wake_token(
+        task: monad_async_task,
+        token: *mut u64,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Inside a running task: suspends it until a wake names this piece of
+ work, for at most `timeout_ns` nanoseconds (UINT64_MAX: no deadline;
+ 0: only consume a pending permit).
+
+ Success: woken (or a permit was pending, and no suspension happened).
+ ETIME: the timeout passed without a wake. ECANCELED: the task was
+ cancelled (before or while parked; a wake that arrived first wins and
+ the park succeeds, the next suspension point then says ECANCELED).
+ EINVAL: `task` is not the task running on this thread. ENOTSUP: a task
+ on the none switcher. The deadline is kept by the executor's timer
+ list, on executors with and without a ring alike.*/
+    pub fn monad_async_task_park(
+        task: monad_async_task,
+        timeout_ns: u64,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Wakes the parked work that `token` names, or leaves it a permit if it
+ is not parked (yet). Thread-safe.
+
+ From the thread of the task's executor (inside one of its tasks, or
+ outside its run): the task goes straight to the back of its ready
+ queue; O(1), no lock, no malloc, no system call. From any other thread:
+ the task goes through the executor's lock-free inbox and a sleeping
+ executor is woken (a system call only then), as a remote attach does.
+ The caller must keep `task` alive (not destroyed) for the call; its
+ executor is kept alive by the parked task itself.
+
+ Success: `value` is 1 when this call resumed a parked task, 0 when it
+ left a permit (or one was already pending). ESRCH: the work `token`
+ names is over (refused; nothing happens). EINVAL: NULL task.*/
+    pub fn monad_async_task_wake(
+        task: monad_async_task,
+        token: u64,
+    ) -> monad_async_result;
+    #[must_use]
     /** Cancels `task`'s current work. Thread-safe.
 
  On the executor's own thread: a task pending launch is unlinked and

@@ -150,6 +150,61 @@ monad_async_task_yield(monad_async_task task);
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns);
 
+/* Parking: a task waits for anything at all (a lock, a message, another
+ * task's exit) by parking, and whoever makes its condition true wakes it.
+ *
+ * A token names one piece of work of a task (each attach starts a new
+ * one): a wake carrying a stale token (the work it named is over, the
+ * task exited or carries other work now) is refused with ESRCH, so a late
+ * wake never resumes the wrong work. Each piece of work holds at most one
+ * pending wake (a permit, as for a thread's park): a wake of a task that
+ * is not parked leaves the permit, and its next park consumes it and
+ * returns at once, so no wake-up is lost between deciding to park and
+ * parking. A park may also return because of a permit left by an earlier,
+ * unrelated wake of the same work: re-check the condition after a park
+ * and park again if it does not hold.
+ *
+ * Parking costs the task's memory only: a parked task holds no submission
+ * entry and no operation slot. */
+
+/* A token naming `task`'s current piece of work, for
+ * monad_async_task_wake, written to `*token`. Any thread. Take it while
+ * the task is attached (inside the task, or after attaching it): ENOENT
+ * when the task is not attached. EINVAL: NULL arguments. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_wake_token(monad_async_task task, uint64_t *token);
+
+/* Inside a running task: suspends it until a wake names this piece of
+ * work, for at most `timeout_ns` nanoseconds (UINT64_MAX: no deadline;
+ * 0: only consume a pending permit).
+ *
+ * Success: woken (or a permit was pending, and no suspension happened).
+ * ETIME: the timeout passed without a wake. ECANCELED: the task was
+ * cancelled (before or while parked; a wake that arrived first wins and
+ * the park succeeds, the next suspension point then says ECANCELED).
+ * EINVAL: `task` is not the task running on this thread. ENOTSUP: a task
+ * on the none switcher. The deadline is kept by the executor's timer
+ * list, on executors with and without a ring alike. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_park(monad_async_task task, uint64_t timeout_ns);
+
+/* Wakes the parked work that `token` names, or leaves it a permit if it
+ * is not parked (yet). Thread-safe.
+ *
+ * From the thread of the task's executor (inside one of its tasks, or
+ * outside its run): the task goes straight to the back of its ready
+ * queue; O(1), no lock, no malloc, no system call. From any other thread:
+ * the task goes through the executor's lock-free inbox and a sleeping
+ * executor is woken (a system call only then), as a remote attach does.
+ * The caller must keep `task` alive (not destroyed) for the call; its
+ * executor is kept alive by the parked task itself.
+ *
+ * Success: `value` is 1 when this call resumed a parked task, 0 when it
+ * left a permit (or one was already pending). ESRCH: the work `token`
+ * names is over (refused; nothing happens). EINVAL: NULL task. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_wake(monad_async_task task, uint64_t token);
+
 /* Cancels `task`'s current work. Thread-safe.
  *
  * On the executor's own thread: a task pending launch is unlinked and

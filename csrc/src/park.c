@@ -1,0 +1,204 @@
+/* Parking and waking: the one primitive every wait that is not I/O or a
+ * timer is built on (joins, locks, channels, futures, deadlines).
+ *
+ * A task's `park_word` holds the generation of its current piece of work
+ * and two bits: PARKED (it is suspended in park now) and PERMIT (a wake
+ * is pending for its next park). Every change is a compare-and-swap on
+ * that word, and whoever clears PARKED owns the task's resumption:
+ *
+ *   - a wake from the executor's thread makes it ready at once;
+ *   - a wake from another thread pushes it to the executor's wake inbox
+ *     (`wake_node`, used once per parking because only one party can
+ *     clear PARKED) and wakes the executor, as a remote attach does;
+ *   - its deadline (the timer list) resumes it with ETIME;
+ *   - a cancel resumes it with ECANCELED.
+ *
+ * An owner-thread party that loses the race to a remote waker takes the
+ * task off its list (so timer and destroy loops make progress) and leaves
+ * it MA_TASK_WAKE_PENDING: the wake inbox resumes it. No double resume,
+ * no lost wake-up: a wake that finds no PARKED leaves PERMIT, which the
+ * next park consumes without suspending.
+ *
+ * A remote waker that won the task keeps its executor alive while it
+ * pushes and notifies with `remote_inflight`: the executor cannot finish
+ * destroying while a parked task is attached, and destroy waits for
+ * `remote_inflight` to drop to zero before it frees itself. */
+#include "executor_impl.h"
+
+#include <errno.h>
+
+static inline uint64_t ma_park_gen(uint64_t w)
+{
+    return w >> MA_PARK_GEN_SHIFT;
+}
+
+/* Takes a parked task off whichever list it is on. */
+static void ma_park_unlink(struct ma_executor *ex, struct ma_task *t)
+{
+    if (t->timer_deadline != UINT64_MAX) {
+        ma_list_remove(&ex->timers, &t->link);
+    }
+    else {
+        ma_list_remove(&ex->parked, &t->link);
+    }
+    t->where = MA_TASK_NOWHERE;
+}
+
+/* Owner thread: resumes a task whose resumption we own. */
+static void ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
+{
+    if (t->where == MA_TASK_PARKED) {
+        ma_park_unlink(ex, t);
+    }
+    t->resume_error = err;
+    ma_executor_make_ready(ex, t);
+}
+
+/* Owner thread: clears PARKED for the timer or a cancel. True if we now
+ * own the resumption; false if a remote waker got there first (the task
+ * is then taken off its list and waits for the wake inbox). */
+static bool ma_park_claim_local(struct ma_executor *ex, struct ma_task *t)
+{
+    uint64_t w = atomic_load_explicit(&t->park_word, memory_order_acquire);
+    while (w & MA_PARK_PARKED) {
+        if (atomic_compare_exchange_weak_explicit(
+                &t->park_word, &w, w & ~(uint64_t)MA_PARK_PARKED,
+                memory_order_acq_rel, memory_order_acquire)) {
+            return true;
+        }
+    }
+    if (t->where == MA_TASK_PARKED) {
+        ma_park_unlink(ex, t);
+        t->where = MA_TASK_WAKE_PENDING;
+    }
+    return false;
+}
+
+void ma_park_expire(struct ma_executor *ex, struct ma_task *t)
+{
+    if (ma_park_claim_local(ex, t)) {
+        ma_park_resume(ex, t, ETIME);
+    }
+}
+
+void ma_park_cancel(struct ma_executor *ex, struct ma_task *t)
+{
+    if (t->where == MA_TASK_PARKED && ma_park_claim_local(ex, t)) {
+        ma_park_resume(ex, t, ECANCELED);
+    }
+    /* Otherwise a remote wake owns it: it resumes successfully from the
+     * wake inbox, and its next suspension point reports ECANCELED. */
+}
+
+void ma_park_drain_wake(struct ma_executor *ex, struct ma_task *t)
+{
+    ma_park_resume(ex, t, 0);
+}
+
+monad_async_result monad_async_task_wake_token(monad_async_task task,
+                                               uint64_t *token)
+{
+    if (task == NULL || token == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_task *const t = ma_task_from(task);
+    /* Generation first, then the attached bit: if the task was attached
+     * when we look at the state, the generation we read is that work's or
+     * an older one (refused later), never a newer one's. */
+    uint64_t const w = atomic_load_explicit(&t->park_word, memory_order_acquire);
+    if (!(atomic_load_explicit(&task->state, memory_order_acquire) &
+          MONAD_ASYNC_TASK_STATE_ATTACHED)) {
+        return monad_async_make_failure(ENOENT);
+    }
+    *token = ma_park_gen(w);
+    return monad_async_make_success(0);
+}
+
+monad_async_result monad_async_task_park(monad_async_task task, uint64_t timeout_ns)
+{
+    struct ma_executor *ex;
+    int const err = ma_check_suspendable(task, &ex);
+    if (err != 0) {
+        return monad_async_make_failure(err);
+    }
+    struct ma_task *const t = ma_task_from(task);
+    uint64_t w = atomic_load_explicit(&t->park_word, memory_order_acquire);
+    if (w & MA_PARK_PERMIT) {
+        /* Only this task clears PERMIT, and no waker writes a word that
+         * has it (they return at once), nor does anyone bump the
+         * generation of running work: a plain store is exact. */
+        atomic_store_explicit(&t->park_word, w & ~(uint64_t)MA_PARK_PERMIT,
+                              memory_order_release);
+        return monad_async_make_success(0);
+    }
+    if (timeout_ns == 0) {
+        return monad_async_make_failure(ETIME);
+    }
+    if (timeout_ns != UINT64_MAX) {
+        t->timer_deadline = ma_timer_deadline(ex, timeout_ns);
+        if (t->timer_deadline == UINT64_MAX) {
+            t->timer_deadline = UINT64_MAX - 1; /* still "has a deadline" */
+        }
+        ma_timer_insert(ex, t);
+    }
+    else {
+        t->timer_deadline = UINT64_MAX;
+        ma_list_push_back(&ex->parked, &t->link);
+    }
+    t->where = MA_TASK_PARKED;
+    /* Publish PARKED; a remote waker may have left PERMIT meanwhile. */
+    while (!atomic_compare_exchange_weak_explicit(
+        &t->park_word, &w, w | MA_PARK_PARKED, memory_order_acq_rel,
+        memory_order_acquire)) {
+        if (w & MA_PARK_PERMIT) {
+            ma_park_unlink(ex, t);
+            atomic_store_explicit(&t->park_word, w & ~(uint64_t)MA_PARK_PERMIT,
+                                  memory_order_release);
+            return monad_async_make_success(0);
+        }
+    }
+    return ma_task_suspend(ex, t);
+}
+
+monad_async_result monad_async_task_wake(monad_async_task task, uint64_t token)
+{
+    if (task == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_task *const t = ma_task_from(task);
+    uint64_t w = atomic_load_explicit(&t->park_word, memory_order_acquire);
+    for (;;) {
+        if (ma_park_gen(w) != token) {
+            return monad_async_make_failure(ESRCH);
+        }
+        if (w & MA_PARK_PARKED) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &t->park_word, &w, w & ~(uint64_t)MA_PARK_PARKED,
+                    memory_order_acq_rel, memory_order_acquire)) {
+                break; /* its resumption is ours */
+            }
+            continue;
+        }
+        if (w & MA_PARK_PERMIT) {
+            return monad_async_make_success(0);
+        }
+        if (atomic_compare_exchange_weak_explicit(
+                &t->park_word, &w, w | MA_PARK_PERMIT, memory_order_acq_rel,
+                memory_order_acquire)) {
+            return monad_async_make_success(0);
+        }
+    }
+    /* Parked means attached: its executor is alive and stays so until the
+     * task resumes, which only we can now bring about. */
+    struct ma_executor *const ex = ma_executor_from(
+        atomic_load_explicit(&task->current_executor, memory_order_acquire));
+    if (ma_executor_is_owner(ex)) {
+        ma_park_resume(ex, t, 0);
+        return monad_async_make_success(1);
+    }
+    atomic_fetch_add(&ex->remote_inflight, 1);
+    ma_inbox_push(&ex->wakes, &t->wake_node);
+    ma_executor_notify(ex);
+    atomic_fetch_sub(&ex->remote_inflight, 1);
+    return monad_async_make_success(1);
+}
