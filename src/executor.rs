@@ -318,6 +318,19 @@ impl Shared {
         Ok(guard)
     }
 
+    /// Wakes the parked work `token` of `task`, one of this executor's
+    /// tasks (see [`TaskWaker`](crate::TaskWaker)): true if it resumed it.
+    /// Any thread; nothing once the executor is being dropped.
+    pub(crate) fn wake_task(&self, task: sys::monad_async_task, token: u64) -> bool {
+        let Ok(_guard) = self.enter() else {
+            return false;
+        };
+        // SAFETY: the guard keeps the executor, and so its pooled tasks,
+        // alive; the wake is thread-safe and checks the token.
+        let r = unsafe { sys::monad_async_task_wake(task, token) };
+        r.error == 0 && r.value == 1
+    }
+
     /// Returns an idle remote slot to `returned`. Any thread.
     ///
     /// # Safety
@@ -538,20 +551,20 @@ impl Local {
         n
     }
 
+    /// The part of the executor other threads may touch.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
     pub(crate) fn handle(&self) -> ExecutorHandle {
         ExecutorHandle {
             shared: Arc::clone(&self.shared),
         }
     }
 
-    /// Waits, on the owner thread, until `slot`'s work is done.
+    /// Waits, on the owner thread outside any task, until `slot`'s work
+    /// is done, by running the executor.
     pub(crate) fn wait_for(&self, slot: &Slot) -> Result<(), JoinError> {
-        // SAFETY: the executor is alive (see JoinHandle::join).
-        let current = unsafe { atomics::executor_current_task(self.ex) }.load(Ordering::Relaxed);
-        if !current.is_null() {
-            // We are on the owner thread while it runs a task: inside it.
-            return wait_in_task(current, slot);
-        }
         while !slot.is_done() {
             // SAFETY: owner thread, not inside one of its tasks.
             let r = unsafe { sys::monad_async_executor_run(self.ex, 1, ptr::null()) };
@@ -569,45 +582,6 @@ impl Local {
         }
         Ok(())
     }
-}
-
-/// Suspends the running task `current` until `slot`'s work is done.
-fn wait_in_task(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinError> {
-    const MAX_YIELDS: u32 = 64;
-    const MAX_NAP: Duration = Duration::from_millis(1);
-    let mut yields = 0;
-    let mut nap = Duration::from_micros(1);
-    // SAFETY: `current` is the task running on this thread.
-    let mine = unsafe { (*current).priority.cpu.0 };
-    while !slot.is_done() {
-        // SAFETY: the joined work is not done, so its task is live and
-        // carries it; only this thread writes its priority.
-        let theirs = unsafe { (*slot.task).priority.cpu.0 };
-        // A yield lets the joined task run only if it is at least as urgent
-        // as we are; otherwise (or once it is evidently sleeping) nap, which
-        // takes us off the ready queues.
-        let r = if theirs <= mine && yields < MAX_YIELDS {
-            yields += 1;
-            // SAFETY: `current` is the task running on this thread.
-            unsafe { sys::monad_async_task_yield(current) }
-        } else {
-            let ns = nap.as_nanos() as u64;
-            nap = (nap * 2).min(MAX_NAP);
-            // SAFETY: as above.
-            unsafe { sys::monad_async_task_suspend_for_duration(current, ns) }
-        };
-        match r.error {
-            0 => {}
-            _ if slot.is_done() => break,
-            libc::ECANCELED => return Err(JoinError::cancelled()),
-            e => panic!(
-                "JoinHandle::join inside a task that cannot suspend ({}): \
-                 the joined task has not finished",
-                errno(e)
-            ),
-        }
-    }
-    Ok(())
 }
 
 /// Returns an exited task's slot to the pool it came from. Called by

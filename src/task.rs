@@ -45,8 +45,9 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::thread::{self, ThreadId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod slot;
 
@@ -294,6 +295,9 @@ where
         }
         // SAFETY: as above.
         Ok(value) => unsafe { slot.set_value(value) },
+        // The task kept suspending after it was told it was cancelled.
+        // SAFETY: as above.
+        Err(payload) if payload.is::<CancelUnwind>() => unsafe { slot.set_cancelled() },
         // SAFETY: as above.
         Err(payload) => unsafe { slot.set_panic(payload) },
     }
@@ -371,6 +375,22 @@ impl TaskContext<'_> {
         self.task
     }
 
+    /// The result of one of this task's suspension points (a yield, a
+    /// sleep, a park, an I/O operation whose own wait is over): as
+    /// [`check`], except that a task told `ECANCELED` many times already
+    /// and suspending again is unwound instead (see
+    /// [`is_cancelled`](TaskContext::is_cancelled)). Not for a point where
+    /// other operations of the task are still in flight (a batch): the
+    /// unwind would free their buffers under the kernel.
+    #[inline]
+    pub(crate) fn check(&self, r: sys::monad_async_result) -> io::Result<isize> {
+        if r.error == libc::ECANCELED {
+            // SAFETY: self.task is the task running on this thread.
+            unsafe { cancelled_at_suspension(self.task) };
+        }
+        check(r)
+    }
+
     /// Goes to the back of this task's priority level and lets other tasks
     /// run; returns when resumed.
     ///
@@ -391,7 +411,8 @@ impl TaskContext<'_> {
     pub fn yield_now(&mut self) -> io::Result<()> {
         // SAFETY: self.task is the task running on this thread (a
         // TaskContext exists only inside its own closure call).
-        check(unsafe { sys::monad_async_task_yield(self.task) }).map(drop)
+        self.check(unsafe { sys::monad_async_task_yield(self.task) })
+            .map(drop)
     }
 
     /// Suspends this task for at least `duration` while others run.
@@ -417,7 +438,140 @@ impl TaskContext<'_> {
     pub fn sleep(&mut self, duration: Duration) -> io::Result<()> {
         let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         // SAFETY: self.task is the task running on this thread.
-        check(unsafe { sys::monad_async_task_suspend_for_duration(self.task, ns) }).map(drop)
+        self.check(unsafe { sys::monad_async_task_suspend_for_duration(self.task, ns) })
+            .map(drop)
+    }
+
+    /// Suspends this task until a [`TaskWaker`] of its current work wakes
+    /// it. A parked task costs its memory only: it holds no ring slot and
+    /// the executor runs other work (or sleeps) meanwhile.
+    ///
+    /// A wake that comes first is not lost: it leaves a permit that makes
+    /// the next park return at once. A park may also return because of
+    /// an earlier wake meant for a later park (one permit is kept), so
+    /// re-check what you wait for and park again if it does not hold.
+    ///
+    /// # Errors
+    ///
+    /// `ECANCELED` when the task is cancelled (before or while parked);
+    /// `ENOTSUP` on the none switcher.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let ex = Executor::new()?;
+    /// let ready = Arc::new(AtomicBool::new(false));
+    /// let r = ready.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| {
+    ///     let waker = cx.waker();
+    ///     let r2 = r.clone();
+    ///     std::thread::spawn(move || {
+    ///         r2.store(true, Ordering::Release);
+    ///         waker.wake();
+    ///     });
+    ///     while !r.load(Ordering::Acquire) {
+    ///         cx.park()?;
+    ///     }
+    ///     Ok::<_, std::io::Error>("woken")
+    /// });
+    /// assert_eq!(h.join().unwrap()?, "woken");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn park(&mut self) -> io::Result<()> {
+        // SAFETY: self.task is the task running on this thread.
+        self.check(unsafe { sys::monad_async_task_park(self.task, u64::MAX) })
+            .map(drop)
+    }
+
+    /// As [`park`](TaskContext::park), for at most `timeout`: `Ok(true)`
+    /// if woken (or a permit was pending), `Ok(false)` if the time passed
+    /// first. A zero timeout only takes a pending permit. The deadline
+    /// is kept by the executor's timer list and is never early.
+    ///
+    /// # Errors
+    ///
+    /// As for [`park`](TaskContext::park).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::time::Duration;
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| {
+    ///     let early = cx.park_timeout(Duration::ZERO)?; // no permit: false
+    ///     cx.waker().wake(); // not parked: leaves a permit
+    ///     let permit = cx.park_timeout(Duration::from_secs(60))?;
+    ///     let late = cx.park_timeout(Duration::from_millis(1))?;
+    ///     Ok::<_, std::io::Error>((early, permit, late))
+    /// });
+    /// assert_eq!(h.join().unwrap()?, (false, true, false));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn park_timeout(&mut self, timeout: Duration) -> io::Result<bool> {
+        // u64::MAX means "no deadline" to C: the longest real one is one
+        // less (585 years).
+        let ns = u64::try_from(timeout.as_nanos()).map_or(u64::MAX - 1, |n| n.min(u64::MAX - 1));
+        // SAFETY: self.task is the task running on this thread.
+        let r = unsafe { sys::monad_async_task_park(self.task, ns) };
+        if r.error == libc::ETIME {
+            return Ok(false);
+        }
+        self.check(r).map(|_| true)
+    }
+
+    /// As [`park_timeout`](TaskContext::park_timeout), until `deadline`.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| {
+    ///     let deadline = Instant::now() + Duration::from_millis(2);
+    ///     let woken = cx.park_until(deadline)?;
+    ///     Ok::<_, std::io::Error>((woken, Instant::now() >= deadline))
+    /// });
+    /// assert_eq!(h.join().unwrap()?, (false, true));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn park_until(&mut self, deadline: Instant) -> io::Result<bool> {
+        self.park_timeout(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// A handle that wakes this task's current piece of work from any
+    /// thread (or from another task): see [`TaskWaker`].
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| {
+    ///     let w = cx.waker();
+    ///     std::thread::spawn(move || w.wake()).join().unwrap();
+    ///     cx.park() // the permit the thread left
+    /// });
+    /// h.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn waker(&self) -> TaskWaker {
+        let mut token = 0u64;
+        // SAFETY: self.task is live and attached (it is running).
+        let r = unsafe { sys::monad_async_task_wake_token(self.task, &mut token) };
+        debug_assert_eq!(r.error, 0);
+        assert!(
+            !self.local.is_null(),
+            "TaskContext::waker: this task belongs to no executor of this crate"
+        );
+        TaskWaker {
+            task: self.task,
+            token,
+            // SAFETY: we run on the executor's thread, inside its run, so
+            // its owner-thread state is alive.
+            home: unsafe { (*self.local).shared() },
+        }
     }
 
     /// True once cancellation of this task has been requested (by
@@ -425,6 +579,11 @@ impl TaskContext<'_> {
     /// being dropped): from then on its suspension points return
     /// `ECANCELED`, and its [`join`](JoinHandle::join) gives
     /// [`Cancelled`](JoinError::is_cancelled).
+    ///
+    /// A cancelled task should return soon. One that keeps suspending
+    /// (retrying through `ECANCELED`) is told 64 times, then unwound at its
+    /// next suspension point: its destructors run and its work ends as
+    /// cancelled, so that dropping its executor always ends.
     ///
     /// ```
     /// use monad_async::{Executor, Priority};
@@ -582,6 +741,110 @@ impl fmt::Debug for TaskContext<'_> {
 }
 
 // ---------------------------------------------------------------------------
+// Waking parked tasks, and unwinding tasks that ignore cancellation
+
+/// Wakes one piece of work of a task parked in
+/// [`TaskContext::park`], from any thread or task. `Send + Sync`, cheap to
+/// clone; from [`TaskContext::waker`].
+///
+/// It names the work it was made for, not the task: once that work is
+/// over (the task may be carrying other work by then), waking does
+/// nothing. It keeps no executor alive: once the executor is dropped,
+/// waking does nothing either.
+///
+/// ```
+/// use monad_async::{Executor, Priority, TaskWaker};
+/// use std::sync::mpsc;
+///
+/// let ex = Executor::new()?;
+/// let (tx, rx) = mpsc::channel::<TaskWaker>();
+/// let parked = ex.spawn(Priority::Normal, move |cx| {
+///     tx.send(cx.waker()).unwrap();
+///     cx.park()
+/// });
+/// let waker = ex.spawn(Priority::Normal, move |_cx| rx.recv().unwrap().wake());
+/// ex.run_until_idle()?;
+/// assert!(waker.join().unwrap()); // it resumed a parked task
+/// parked.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TaskWaker {
+    task: sys::monad_async_task,
+    token: u64,
+    home: Arc<crate::executor::Shared>,
+}
+
+// SAFETY: the C wake is documented thread-safe; `task` is only passed to
+// it, while `home`'s guard proves the executor, and so the task (pooled
+// until the executor's drop), alive.
+unsafe impl Send for TaskWaker {}
+// SAFETY: as above; `wake` takes `&self`.
+unsafe impl Sync for TaskWaker {}
+
+impl TaskWaker {
+    /// Wakes the work if it is parked (it goes to the back of its
+    /// priority's ready queue), or leaves it a permit that its next park
+    /// consumes at once. From the executor's own thread: no lock, no
+    /// allocation, no system call; from another thread: through the
+    /// executor's inbox, waking it if it sleeps.
+    ///
+    /// True if this call resumed a parked task; false if it left a permit
+    /// (or one was pending), or the work is over, or the executor is gone.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| cx.waker());
+    /// let w = h.join().unwrap();
+    /// assert!(!w.wake()); // that work is over
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wake(&self) -> bool {
+        self.home.wake_task(self.task, self.token)
+    }
+}
+
+impl fmt::Debug for TaskWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskWaker")
+            .field("task", &self.task)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+/// The payload a task that ignored `ECANCELED` is unwound with: the
+/// trampoline records it as cancelled.
+struct CancelUnwind;
+
+/// How many times a cancelled task's suspension points say `ECANCELED`
+/// before the next one unwinds it instead.
+pub(crate) const CANCELLED_SUSPENSIONS: u32 = 64;
+
+/// A suspension point of the running task `task` said `ECANCELED`. The
+/// task is told (the caller returns the error), so that it can clean up,
+/// even with I/O that fails at once. A task that keeps suspending after
+/// being told [`CANCELLED_SUSPENSIONS`] times would only be told again,
+/// forever (an executor being dropped would wait for it forever): its
+/// stack is unwound instead, running its destructors, and its work ends
+/// as cancelled.
+///
+/// # Safety
+/// `task` is the task running on this thread, created by this crate.
+#[cold]
+unsafe fn cancelled_at_suspension(task: sys::monad_async_task) {
+    // SAFETY: every task of this crate carries a slot; the count is only
+    // touched on the executor's thread, by the running work.
+    let reports = unsafe { &mut *Slot::of(task).cancel_reports.get() };
+    if *reports >= CANCELLED_SUSPENSIONS {
+        panic::resume_unwind(Box::new(CancelUnwind));
+    }
+    *reports += 1;
+}
+
+// ---------------------------------------------------------------------------
 // JoinHandle
 
 thread_local! {
@@ -608,34 +871,6 @@ fn running_task() -> Option<sys::monad_async_task> {
     // SAFETY: the executor running on this thread is alive while it runs.
     let task = unsafe { atomics::executor_current_task(ex) }.load(Ordering::Relaxed);
     (!task.is_null()).then_some(task)
-}
-
-/// Suspends the running task `current` in growing naps until `slot`'s
-/// work, which belongs to another thread or to a thread pool, is done.
-/// Naps rather than yields: a nap leaves the executor free to run other
-/// work (a thread pool's executor takes the joined work itself, if it is
-/// still queued), where a yield would come straight back. A task that
-/// cannot suspend (the none switcher) blocks its thread instead.
-#[cold]
-fn nap_until_done(current: sys::monad_async_task, slot: &Slot) -> Result<(), JoinError> {
-    const MAX_NAP: Duration = Duration::from_millis(1);
-    let mut nap = Duration::from_micros(1);
-    while !slot.is_done() {
-        // SAFETY: `current` is the task running on this thread.
-        let r =
-            unsafe { sys::monad_async_task_suspend_for_duration(current, nap.as_nanos() as u64) };
-        nap = (nap * 2).min(MAX_NAP);
-        match r.error {
-            0 => {}
-            _ if slot.is_done() => break,
-            libc::ECANCELED => return Err(JoinError::cancelled()),
-            _ => {
-                slot.block_until_done();
-                break;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Owns the right to a spawned task's result.
@@ -825,16 +1060,15 @@ impl<T: 'static> JoinHandle<T> {
     ///
     /// * on the executor's own thread, outside its tasks: it runs the
     ///   executor (other tasks included) until this task has finished;
-    /// * inside a task of that executor: it suspends the calling task
-    ///   (yielding, then sleeping in short naps) until this task has
-    ///   finished; if the calling task is cancelled meanwhile, it returns
-    ///   `Err(Cancelled)` at once (the joined task is unaffected);
-    /// * inside any other task (of another executor, or of a
-    ///   [`ThreadPool`](crate::ThreadPool)): it suspends the calling task in
-    ///   short naps, leaving its executor free for other work (a thread
-    ///   pool's task joining one still queued lets its thread run it);
-    ///   cancellation of the calling task returns `Err(Cancelled)` as
-    ///   above; a task that cannot suspend blocks its thread instead;
+    /// * inside any task (of that executor, of another one, or of a
+    ///   [`ThreadPool`](crate::ThreadPool)): it parks the calling task, which
+    ///   costs nothing while it waits (no polling, no ring slot), and the
+    ///   joined task's exit wakes it, once; its executor meanwhile runs
+    ///   other work (a thread pool's task joining one still queued lets its
+    ///   thread run it). If the calling task is cancelled meanwhile, it
+    ///   returns `Err(Cancelled)` at once (the joined task is unaffected).
+    ///   A task that cannot suspend ([`Switcher::None`](crate::Switcher::None))
+    ///   blocks its thread instead;
     /// * on any other thread: it blocks that thread.
     ///
     /// # Errors
@@ -876,13 +1110,26 @@ impl<T: 'static> JoinHandle<T> {
     #[cold]
     fn wait(&self) -> Result<(), JoinError> {
         let slot = self.slot();
-        if slot.owner.is_some_and(on_thread) {
-            // SAFETY: not DONE and on the owner thread, so the executor is
-            // alive (dropping it completes all work, and it can only be
-            // dropped on this thread, which is here).
+        let on_owner = slot.owner.is_some_and(on_thread);
+        if let Some(current) = running_task() {
+            // SAFETY: we are the slot's handle; `current` runs here.
+            if unsafe { slot.join_park(current) }? {
+                return Ok(());
+            }
+            // The calling task cannot park (the none switcher).
+            assert!(
+                !on_owner,
+                "JoinHandle::join inside a task that cannot suspend (Switcher::None), \
+                 joining unfinished work of its own executor"
+            );
+            slot.block_until_done();
+            return Ok(());
+        }
+        if on_owner {
+            // SAFETY: not DONE and on the owner thread, outside any task,
+            // so the executor is alive (dropping it completes all work,
+            // and it can only be dropped on this thread, which is here).
             unsafe { (*slot.local).wait_for(slot) }
-        } else if let Some(current) = running_task() {
-            nap_until_done(current, slot)
         } else {
             slot.block_until_done();
             Ok(())

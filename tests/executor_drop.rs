@@ -203,3 +203,66 @@ fn dropping_the_last_reference_inside_its_own_task_leaks_safely() {
     let err = handle.spawn(Priority::Normal, |_cx| ()).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ESHUTDOWN));
 }
+
+#[test]
+fn drop_ends_tasks_that_ignore_cancellation() {
+    // Each task swallows ECANCELED and suspends again, forever: the drop
+    // must still return, unwinding each one's stack once it has been told
+    // 64 times (destructors run) and reporting it cancelled.
+    let ex = Executor::new().unwrap();
+    let dropped: Vec<Rc<Cell<bool>>> = (0..4).map(|_| Rc::new(Cell::new(false))).collect();
+    let told = Rc::new(Cell::new(0u32));
+    let mut handles = Vec::new();
+    for (i, d) in dropped.iter().enumerate() {
+        let (guard, told) = (SetOnDrop(d.clone()), told.clone());
+        handles.push(ex.spawn(Priority::Normal, move |cx| {
+            let _guard = guard;
+            loop {
+                let r = match i {
+                    0 => cx.sleep(Duration::from_millis(100)),
+                    1 => cx.yield_now(),
+                    2 => cx.park(),
+                    _ => monad_async::io::nop(cx),
+                };
+                if r.is_err() {
+                    told.set(told.get() + 1);
+                }
+            }
+        }));
+    }
+    assert_eq!(ex.run(4, Some(Duration::ZERO)).unwrap(), 4);
+    let start = Instant::now();
+    drop(ex);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    for (h, d) in handles.into_iter().zip(&dropped) {
+        assert!(h.join().unwrap_err().is_cancelled());
+        assert!(d.get(), "the task's stack was unwound: its locals dropped");
+    }
+    // Each was told 64 times, then unwound at its next suspension.
+    assert_eq!(told.get(), 4 * 64);
+}
+
+#[test]
+fn a_cancelled_task_may_still_finish_its_work() {
+    // Told once, a task that stops suspending ends normally (its outcome is
+    // Cancelled, as for every cancelled task): the unwind is only for one
+    // that suspends again.
+    let ex = Executor::new().unwrap();
+    let finished = Rc::new(Cell::new(false));
+    let f = finished.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| {
+        let r = cx.sleep(Duration::from_secs(3600));
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        f.set(true);
+        "cleaned up"
+    });
+    ex.run(1, Some(Duration::ZERO)).unwrap();
+    ex.cancel(&h).unwrap();
+    ex.run_until_idle().unwrap();
+    assert!(finished.get());
+    assert!(h.join().unwrap_err().is_cancelled());
+}

@@ -3,7 +3,7 @@
 //! (no per-operation page pinning by the kernel).
 
 use super::registered::Registered;
-use crate::error::{check, errno};
+use crate::error::errno;
 use crate::executor::Executor;
 use crate::sys;
 use crate::task::TaskContext;
@@ -199,7 +199,7 @@ impl BufferPool {
         let mut raw = sys::monad_async_io_buffer::default();
         // SAFETY: the running task; a live pool (C checks it belongs to
         // the task's executor); a valid out-pointer.
-        check(unsafe { f(cx.raw_task(), pool, &mut raw) })?;
+        cx.check(unsafe { f(cx.raw_task(), pool, &mut raw) })?;
         Ok(Buffer {
             pool: self,
             raw,

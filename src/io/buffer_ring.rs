@@ -18,7 +18,7 @@
 //!   receives through it fail with `EINVAL`.
 
 use super::registered::Registered;
-use crate::error::{check, errno};
+use crate::error::errno;
 use crate::executor::Executor;
 use crate::sys;
 use crate::task::TaskContext;
@@ -184,7 +184,7 @@ impl BufferRing {
             raw,
             _task: PhantomData,
         });
-        check(r)?;
+        cx.check(r)?;
         Ok(buf)
     }
 }

@@ -111,7 +111,7 @@ impl File {
                 mode,
             )
         };
-        let fd = to_fd(check(r)?)?;
+        let fd = to_fd(cx.check(r)?)?;
         // SAFETY: the kernel just gave us this descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(File { fd })
@@ -156,7 +156,8 @@ impl File {
         // SAFETY: the running task; with no status the call returns only
         // once the kernel is done with `buf`, which the borrow keeps alive
         // until then.
-        check(unsafe { self.raw_read(cx.raw_task(), ptr::null_mut(), buf, off) }).map(to_usize)
+        cx.check(unsafe { self.raw_read(cx.raw_task(), ptr::null_mut(), buf, off) })
+            .map(to_usize)
     }
 
     /// `monad_async_io_read` of `buf` at `off`: waited for here with a
@@ -305,7 +306,8 @@ impl File {
     pub fn write_at(&self, cx: &mut TaskContext<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
         let off = c_offset(offset)?;
         // SAFETY: as for read_at.
-        check(unsafe { self.raw_write(cx.raw_task(), ptr::null_mut(), buf, off) }).map(to_usize)
+        cx.check(unsafe { self.raw_write(cx.raw_task(), ptr::null_mut(), buf, off) })
+            .map(to_usize)
     }
 
     /// `monad_async_io_write` of `buf` at `off`, as
@@ -462,7 +464,7 @@ impl File {
                 }
             }
         };
-        check(r).map(to_usize)
+        cx.check(r).map(to_usize)
     }
 
     /// `fsync(2)` through the ring.
@@ -472,7 +474,7 @@ impl File {
     /// The kernel's; `ECANCELED`, `ENOTSUP`.
     pub fn sync_all(&self, cx: &mut TaskContext<'_>) -> io::Result<()> {
         // SAFETY: the running task.
-        check(unsafe {
+        cx.check(unsafe {
             sys::monad_async_io_fsync(cx.raw_task(), ptr::null_mut(), self.fd.as_raw_fd())
         })
         .map(drop)
@@ -485,7 +487,7 @@ impl File {
     /// As [`File::sync_all`].
     pub fn sync_data(&self, cx: &mut TaskContext<'_>) -> io::Result<()> {
         // SAFETY: the running task.
-        check(unsafe {
+        cx.check(unsafe {
             sys::monad_async_io_fdatasync(cx.raw_task(), ptr::null_mut(), self.fd.as_raw_fd())
         })
         .map(drop)
@@ -541,7 +543,7 @@ impl File {
                 off,
             )
         };
-        check(r).map(to_usize)
+        cx.check(r).map(to_usize)
     }
 
     /// Writes `bufs`, in order, at `offset` (`pwritev(2)` through the
@@ -588,7 +590,7 @@ impl File {
                 off,
             )
         };
-        check(r).map(to_usize)
+        cx.check(r).map(to_usize)
     }
 
     /// Reserves disk space for `len` bytes from `offset`, growing the
@@ -657,7 +659,7 @@ impl File {
         let off = c_offset(offset)?;
         let len = c_offset(len)?;
         // SAFETY: the running task; no memory is passed.
-        check(unsafe {
+        cx.check(unsafe {
             sys::monad_async_io_fallocate(
                 cx.raw_task(),
                 ptr::null_mut(),
@@ -707,7 +709,7 @@ impl File {
         let off = c_offset(offset)?;
         let len = c_offset(len)?;
         // SAFETY: the running task; no memory is passed.
-        check(unsafe {
+        cx.check(unsafe {
             sys::monad_async_io_sync_file_range(
                 cx.raw_task(),
                 ptr::null_mut(),
@@ -742,13 +744,13 @@ pub(crate) fn close_fd(cx: &mut TaskContext<'_>, fd: OwnedFd) -> io::Result<()> 
         // Not attempted: drop closes it.
         libc::ECANCELED | libc::ENOTSUP | libc::EINVAL => {
             drop(fd);
-            check(r).map(drop)
+            cx.check(r).map(drop)
         }
         _ => {
             // The kernel took the descriptor (closed, or failed closing):
             // never close it twice.
             let _ = fd.into_raw_fd();
-            check(r).map(drop)
+            cx.check(r).map(drop)
         }
     }
 }

@@ -46,7 +46,6 @@ pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::error::check;
 use crate::sys;
 use crate::task::TaskContext;
 use std::io;
@@ -62,7 +61,8 @@ use std::ptr;
 pub fn nop(cx: &mut TaskContext<'_>) -> io::Result<()> {
     // SAFETY: the task is the one running on this thread (cx exists only
     // inside its closure).
-    check(unsafe { sys::monad_async_io_nop(cx.raw_task(), ptr::null_mut()) }).map(drop)
+    cx.check(unsafe { sys::monad_async_io_nop(cx.raw_task(), ptr::null_mut()) })
+        .map(drop)
 }
 
 /// Suspends until `fd` is ready for the poll(2) `events` (`libc::POLLIN`,
@@ -101,7 +101,7 @@ pub fn poll(cx: &mut TaskContext<'_>, fd: BorrowedFd<'_>, events: i16) -> io::Re
     let r =
         unsafe { sys::monad_async_io_poll(cx.raw_task(), ptr::null_mut(), fd.as_raw_fd(), wanted) };
     // The ready events fit poll(2)'s 16 bits.
-    check(r).map(|v| v as u16 as i16)
+    cx.check(r).map(|v| v as u16 as i16)
 }
 
 /// Converts a byte count the kernel returned.

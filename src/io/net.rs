@@ -3,7 +3,7 @@
 use super::file::close_fd;
 use super::{to_fd, to_usize};
 use super::{BufferRing, ProvidedBuffer};
-use crate::error::{check, errno};
+use crate::error::errno;
 use crate::sys;
 use crate::task::TaskContext;
 use std::io;
@@ -85,7 +85,7 @@ fn socket(cx: &mut TaskContext<'_>, domain: libc::c_int, ty: libc::c_int) -> io:
             0,
         )
     };
-    let fd = to_fd(check(r)?)?;
+    let fd = to_fd(cx.check(r)?)?;
     // SAFETY: the kernel just gave us this descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -103,7 +103,7 @@ fn send(cx: &mut TaskContext<'_>, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
             libc::MSG_NOSIGNAL,
         )
     };
-    check(r).map(to_usize)
+    cx.check(r).map(to_usize)
 }
 
 fn recv(cx: &mut TaskContext<'_>, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -118,7 +118,7 @@ fn recv(cx: &mut TaskContext<'_>, fd: RawFd, buf: &mut [u8]) -> io::Result<usize
             0,
         )
     };
-    check(r).map(to_usize)
+    cx.check(r).map(to_usize)
 }
 
 fn shutdown(cx: &mut TaskContext<'_>, fd: RawFd, how: Shutdown) -> io::Result<()> {
@@ -128,7 +128,7 @@ fn shutdown(cx: &mut TaskContext<'_>, fd: RawFd, how: Shutdown) -> io::Result<()
         Shutdown::Both => libc::SHUT_RDWR,
     };
     // SAFETY: the running task.
-    check(unsafe { sys::monad_async_io_shutdown(cx.raw_task(), ptr::null_mut(), fd, how) })
+    cx.check(unsafe { sys::monad_async_io_shutdown(cx.raw_task(), ptr::null_mut(), fd, how) })
         .map(drop)
 }
 
@@ -239,7 +239,7 @@ impl TcpListener {
                 libc::SOCK_CLOEXEC,
             )
         };
-        let fd = to_fd(check(r)?)?;
+        let fd = to_fd(cx.check(r)?)?;
         // SAFETY: the kernel just gave us this descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let stream = TcpStream { fd };
@@ -285,7 +285,7 @@ impl TcpStream {
                 len,
             )
         };
-        check(r)?;
+        cx.check(r)?;
         Ok(TcpStream { fd })
     }
 
@@ -471,7 +471,7 @@ impl UdpSocket {
                 0,
             )
         };
-        check(r).map(to_usize)
+        cx.check(r).map(to_usize)
     }
 
     /// Receives one datagram; returns its length and sender.
@@ -506,7 +506,7 @@ impl UdpSocket {
                 0,
             )
         };
-        let n = check(r).map(to_usize)?;
+        let n = cx.check(r).map(to_usize)?;
         Ok((n, from_sockaddr(&ss)?))
     }
 

@@ -19,6 +19,10 @@
 //! * `DONE`: the work is over; the outcome and the stats are final.
 //! * `WAITER`: a thread is (about to be) blocked in `futex` on the word.
 //! * `ORPHAN`: the executor side has let go of the slot.
+//! * `JOINER`: a task joining the work is parked (or about to park) on
+//!   it: `finish` wakes it through `joiner_task`/`joiner_token`, then
+//!   clears the bit. The joiner does not go on (so its task and executor
+//!   stay alive) while the bit is set after `DONE`.
 //!
 //! When the executor side takes an idle task from its pool for new work, it
 //! reuses the task's slot if `HANDLE` is clear. If a stale handle is still
@@ -71,6 +75,8 @@ const WAITER: u32 = 2;
 pub(crate) const HANDLE: u32 = 4;
 /// State bit: the executor side has let go of the slot.
 const ORPHAN: u32 = 8;
+/// State bit: a task joining the work is (about to be) parked on it.
+const JOINER: u32 = 16;
 
 /// Bytes of closure or outcome stored in the slot itself; larger ones are
 /// boxed.
@@ -157,7 +163,11 @@ pub(crate) struct Slot {
     /// Where `on_exit` returns the idle slot instead of its executor's
     /// pools: a thread pool's `(release, context)`. Fixed at creation.
     pub(crate) foreign: Option<Foreign>,
-    _pad0: [u8; 8],
+    /// How many times the running work has been told `ECANCELED` by a
+    /// suspension point (see [`TaskContext::check`](super::TaskContext)).
+    /// Executor thread only; cleared by `bind`.
+    pub(crate) cancel_reports: UnsafeCell<u32>,
+    _pad0: [u8; 4],
     // --- line 1: the work going in and the outcome coming out
     /// What `storage` holds (`EMPTY`, `CLOSURE`, ...). Written by the
     /// party that owns the storage at the time (see the module invariants).
@@ -170,6 +180,11 @@ pub(crate) struct Slot {
     /// the executor's thread.
     pub(crate) local: *const Local,
     stats: UnsafeCell<RawStats>,
+    /// The task joining this work and the wake token of its work, while
+    /// `JOINER` is set. Written by the handle before it sets `JOINER`,
+    /// read by `finish` after it saw it.
+    joiner_task: UnsafeCell<sys::monad_async_task>,
+    joiner_token: UnsafeCell<u64>,
 }
 
 /// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
@@ -197,6 +212,7 @@ const _: () = {
     assert!(size_of::<Option<Arc<Shared>>>() == 8);
     assert!(size_of::<Option<Foreign>>() == 16);
     assert!(size_of::<Slot>() == 192);
+    assert!(std::mem::offset_of!(Slot, joiner_token) == 184);
     assert!(std::mem::offset_of!(Slot, kind) == 64);
     assert!(std::mem::offset_of!(Slot, local) == 128);
 };
@@ -269,12 +285,15 @@ impl Slot {
             shared,
             generation: AtomicU64::new(generation),
             foreign,
-            _pad0: [0; 8],
+            cancel_reports: UnsafeCell::new(0),
+            _pad0: [0; 4],
             kind: UnsafeCell::new(EMPTY),
             next: UnsafeCell::new(ptr::null_mut()),
             storage: UnsafeCell::new(Storage(MaybeUninit::uninit())),
             local,
             stats: UnsafeCell::new(RawStats::default()),
+            joiner_task: UnsafeCell::new(ptr::null_mut()),
+            joiner_token: UnsafeCell::new(0),
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
@@ -380,6 +399,7 @@ impl Slot {
         unsafe {
             put(self.storage.get(), f);
             *self.kind.get() = CLOSURE;
+            *self.cancel_reports.get() = 0;
         }
         // Only the binder writes it; the attach publishes it.
         let g = self.generation.load(Ordering::Relaxed);
@@ -483,6 +503,17 @@ impl Slot {
             // The waiter holds the handle, so the slot outlives this call.
             futex_wake(&self.state);
         }
+        if prev & JOINER != 0 {
+            // SAFETY: JOINER was set (acquire) after the handle wrote the
+            // joiner's fields; the joiner does not go on, nor its task
+            // exit, until we clear the bit, so the task is alive. A
+            // stale token (the joiner gave up, cancelled) is refused.
+            unsafe {
+                let _ =
+                    sys::monad_async_task_wake(*self.joiner_task.get(), *self.joiner_token.get());
+            }
+            self.state.fetch_and(!JOINER, Ordering::Release);
+        }
         let orphaned_outcome = if prev & HANDLE == 0 {
             // SAFETY: the handle is gone, so the outcome is ours; the slot
             // is not back in its pool yet, so nobody reuses it meanwhile.
@@ -525,6 +556,89 @@ impl Slot {
             Outcome::Value(v) => Ok(v),
             Outcome::Panic(p) => Err(JoinError::panic(p)),
             Outcome::Cancelled => Err(JoinError::cancelled()),
+        }
+    }
+
+    /// Parks the running task `current` until `DONE`: woken once, by
+    /// `finish`, with no polling. `Err(Cancelled)` if the joining task is
+    /// cancelled first (the joined work is unaffected). `Ok(false)` if
+    /// `current` cannot park (the none switcher): the caller waits some
+    /// other way.
+    ///
+    /// # Safety
+    /// The caller is the slot's handle, and `current` the task running on
+    /// this thread.
+    pub(crate) unsafe fn join_park(
+        &self,
+        current: sys::monad_async_task,
+    ) -> Result<bool, JoinError> {
+        let mut token = 0u64;
+        // SAFETY: `current` is live (it is running).
+        let r = unsafe { sys::monad_async_task_wake_token(current, &mut token) };
+        debug_assert_eq!(r.error, 0);
+        // SAFETY: only the handle writes these, and `finish` reads them
+        // only after seeing JOINER, which we set below.
+        unsafe {
+            *self.joiner_task.get() = current;
+            *self.joiner_token.get() = token;
+        }
+        let prev = self.state.fetch_or(JOINER, Ordering::AcqRel);
+        if prev & DONE != 0 {
+            // Finished before it could see us: nobody will wake us.
+            self.state.fetch_and(!JOINER, Ordering::Relaxed);
+            return Ok(true);
+        }
+        loop {
+            if self.is_done() {
+                self.await_joiner_cleared();
+                return Ok(true);
+            }
+            // SAFETY: `current` is the task running on this thread.
+            let r = unsafe { sys::monad_async_task_park(current, u64::MAX) };
+            match r.error {
+                0 => {}
+                e => {
+                    // Cancelled (or cannot park): stop being the joiner,
+                    // unless `finish` got there first.
+                    let mut s = self.state.load(Ordering::Acquire);
+                    loop {
+                        if s & DONE != 0 {
+                            self.await_joiner_cleared();
+                            return Ok(true);
+                        }
+                        match self.state.compare_exchange_weak(
+                            s,
+                            s & !JOINER,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => break,
+                            Err(now) => s = now,
+                        }
+                    }
+                    return if e == libc::ECANCELED {
+                        Err(JoinError::cancelled())
+                    } else {
+                        Ok(false)
+                    };
+                }
+            }
+        }
+    }
+
+    /// After `DONE`: waits for `finish` to be done with the joiner's
+    /// fields (its wake call takes a few atomic operations, or one push
+    /// and a wake-up of another executor).
+    fn await_joiner_cleared(&self) {
+        let mut spins = 0u32;
+        while self.state.load(Ordering::Acquire) & JOINER != 0 {
+            spins += 1;
+            if spins < 128 {
+                std::hint::spin_loop();
+            } else {
+                // The waker may have been preempted: let it run.
+                std::thread::yield_now();
+            }
         }
     }
 

@@ -1,0 +1,315 @@
+//! Waiting for something that is not I/O: park and wake, joins, and how
+//! late a High task wakes beside busy Low tasks.
+//!
+//! * `park_wake/same_thread`: two tasks of one executor hand a turn back
+//!   and forth, each waking the other then parking; per round trip (two
+//!   wakes, two parks). tokio: two tasks of a current-thread runtime doing
+//!   the same with two `Notify`s. Floor: two bare switch round trips.
+//! * `park_wake/cross_thread`: the same between two executors (runtimes)
+//!   on two threads, each asleep while it waits.
+//! * `join`: a task spawns a child of lower priority and joins it; per
+//!   spawn + join. `join/park` is the join (parks, woken by the child's
+//!   exit); `yield_until_done` polls with yields instead, the cheapest
+//!   poll there is; `yield` is one yield, for scale.
+//! * `high_wakeup_late`: a High task sleeps 200 us, 10 Low tasks burn
+//!   CPU in 50 us slices; per sleep, how late it woke. tokio has no
+//!   priorities: its sleeper waits behind the run queue.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use monad_async::{Executor, ExecutorBuilder, Priority, Switcher, TaskWaker};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+#[path = "common/contenders.rs"]
+mod contenders;
+#[path = "common/floor.rs"]
+mod floor;
+
+/// Two tasks of `ex` passing a turn `iters` times; the loop's time.
+fn ping_pong_same_thread(ex: &Executor, iters: u64) -> Duration {
+    let b_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
+    let a_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
+    let (bw, aw) = (b_waker.clone(), a_waker.clone());
+    let b = ex.spawn(Priority::Normal, move |cx| {
+        *bw.borrow_mut() = Some(cx.waker());
+        for _ in 0..iters {
+            cx.park().unwrap();
+            aw.borrow().as_ref().unwrap().wake();
+        }
+    });
+    let (bw, aw) = (b_waker, a_waker);
+    let a = ex.spawn(Priority::Normal, move |cx| {
+        *aw.borrow_mut() = Some(cx.waker());
+        let start = Instant::now();
+        for _ in 0..iters {
+            bw.borrow().as_ref().unwrap().wake();
+            cx.park().unwrap();
+        }
+        start.elapsed()
+    });
+    ex.run_until_idle().unwrap();
+    b.join().unwrap();
+    a.join().unwrap()
+}
+
+fn park_wake(c: &mut Criterion) {
+    let mut g = c.benchmark_group("park_wake");
+    let ex = contenders::executor(Switcher::Asm, true, ExecutorBuilder::DEFAULT_RING_ENTRIES);
+    g.bench_function("monad_async/same_thread", |b| {
+        b.iter_custom(|iters| ping_pong_same_thread(&ex, iters))
+    });
+    drop(ex);
+    let rt = contenders::current_thread();
+    let local = tokio::task::LocalSet::new();
+    g.bench_function("tokio/notify_same_thread", |b| {
+        b.iter_custom(|iters| tokio_ping_pong_local(&rt, &local, iters))
+    });
+    let mut fl = floor::SwitchFloor::new();
+    g.bench_function("floor/two_bare_switch_round_trips", |b| {
+        b.iter(|| {
+            fl.round_trip();
+            fl.round_trip()
+        })
+    });
+
+    g.bench_function("monad_async/cross_thread", |b| {
+        b.iter_custom(cross_thread_monad)
+    });
+    g.bench_function("tokio/notify_cross_thread", |b| {
+        b.iter_custom(cross_thread_tokio)
+    });
+    g.finish();
+}
+
+/// Two tasks of a current-thread runtime passing a turn with two
+/// `Notify`s; the loop's time.
+fn tokio_ping_pong_local(
+    rt: &tokio::runtime::Runtime,
+    local: &tokio::task::LocalSet,
+    iters: u64,
+) -> Duration {
+    local.block_on(rt, async {
+        let (na, nb) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (na2, nb2) = (na.clone(), nb.clone());
+        let b = tokio::task::spawn_local(async move {
+            for _ in 0..iters {
+                nb2.notified().await;
+                na2.notify_one();
+            }
+        });
+        let start = Instant::now();
+        for _ in 0..iters {
+            nb.notify_one();
+            na.notified().await;
+        }
+        let t = start.elapsed();
+        b.await.unwrap();
+        t
+    })
+}
+
+/// Two executors on two threads passing a turn `iters` times.
+fn cross_thread_monad(iters: u64) -> Duration {
+    let (tx_b, rx_b) = std::sync::mpsc::channel::<TaskWaker>();
+    let (tx_a, rx_a) = std::sync::mpsc::channel::<TaskWaker>();
+    let other = std::thread::spawn(move || {
+        let ex = Executor::new().unwrap();
+        let h = ex.spawn(Priority::Normal, move |cx| {
+            tx_b.send(cx.waker()).unwrap();
+            let a = rx_a.recv().unwrap();
+            for _ in 0..iters {
+                cx.park().unwrap();
+                a.wake();
+            }
+        });
+        ex.run_until_idle().unwrap();
+        h.join().unwrap();
+    });
+    let ex = Executor::new().unwrap();
+    let h = ex.spawn(Priority::Normal, move |cx| {
+        tx_a.send(cx.waker()).unwrap();
+        let b = rx_b.recv().unwrap();
+        let start = Instant::now();
+        for _ in 0..iters {
+            b.wake();
+            cx.park().unwrap();
+        }
+        start.elapsed()
+    });
+    ex.run_until_idle().unwrap();
+    other.join().unwrap();
+    h.join().unwrap()
+}
+
+fn cross_thread_tokio(iters: u64) -> Duration {
+    let (na, nb) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (na2, nb2) = (na.clone(), nb.clone());
+    let other = std::thread::spawn(move || {
+        contenders::current_thread().block_on(async move {
+            for _ in 0..iters {
+                nb2.notified().await;
+                na2.notify_one();
+            }
+        })
+    });
+    let t = contenders::current_thread().block_on(async move {
+        let start = Instant::now();
+        for _ in 0..iters {
+            nb.notify_one();
+            na.notified().await;
+        }
+        start.elapsed()
+    });
+    other.join().unwrap();
+    t
+}
+
+fn join(c: &mut Criterion) {
+    let mut g = c.benchmark_group("join");
+    let ex = contenders::executor(Switcher::Asm, true, ExecutorBuilder::DEFAULT_RING_ENTRIES);
+    g.bench_function("monad_async/park", |b| {
+        b.iter_custom(|iters| {
+            let h = ex.spawn(Priority::Normal, move |cx| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let child = cx.spawn(Priority::Low, |_cx| ()).unwrap();
+                    child.join().unwrap();
+                }
+                start.elapsed()
+            });
+            ex.run_until_idle().unwrap();
+            h.join().unwrap()
+        })
+    });
+    g.bench_function("monad_async/yield_until_done", |b| {
+        b.iter_custom(|iters| {
+            let h = ex.spawn(Priority::Normal, move |cx| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let child = cx.spawn(Priority::Normal, |_cx| ()).unwrap();
+                    while !child.is_finished() {
+                        cx.yield_now().unwrap();
+                    }
+                    child.join().unwrap();
+                }
+                start.elapsed()
+            });
+            ex.run_until_idle().unwrap();
+            h.join().unwrap()
+        })
+    });
+    g.bench_function("monad_async/yield", |b| {
+        b.iter_custom(|iters| {
+            let h = ex.spawn(Priority::Normal, move |cx| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    cx.yield_now().unwrap();
+                }
+                start.elapsed()
+            });
+            ex.run_until_idle().unwrap();
+            h.join().unwrap()
+        })
+    });
+    let rt = contenders::current_thread();
+    let local = tokio::task::LocalSet::new();
+    g.bench_function("tokio/spawn_local_await", |b| {
+        b.iter_custom(|iters| {
+            local.block_on(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::task::spawn_local(async {}).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+const LOWS: usize = 10;
+const LOW_SLICE: Duration = Duration::from_micros(50);
+const NAP: Duration = Duration::from_micros(200);
+
+fn spin(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {}
+}
+
+fn high_wakeup_late(c: &mut Criterion) {
+    let mut g = c.benchmark_group("high_wakeup_late");
+    g.sample_size(10);
+    let ex = Executor::new().unwrap();
+    g.bench_function("monad_async/high_sleep_beside_10_low", |b| {
+        b.iter_custom(|iters| {
+            let stop = Rc::new(Cell::new(false));
+            let lows: Vec<_> = (0..LOWS)
+                .map(|_| {
+                    let stop = stop.clone();
+                    ex.spawn(Priority::Low, move |cx| {
+                        while !stop.get() {
+                            spin(LOW_SLICE);
+                            cx.yield_now().unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let h = ex.spawn(Priority::High, move |cx| {
+                let mut late = Duration::ZERO;
+                for _ in 0..iters {
+                    let t0 = Instant::now();
+                    cx.sleep(NAP).unwrap();
+                    late += t0.elapsed().saturating_sub(NAP);
+                }
+                stop.set(true);
+                late
+            });
+            ex.run_until_idle().unwrap();
+            for l in lows {
+                l.join().unwrap();
+            }
+            h.join().unwrap()
+        })
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    g.bench_function("tokio/sleep_beside_10_busy", |b| {
+        b.iter_custom(|iters| {
+            local.block_on(&rt, async move {
+                let stop = Rc::new(Cell::new(false));
+                let lows: Vec<_> = (0..LOWS)
+                    .map(|_| {
+                        let stop = stop.clone();
+                        tokio::task::spawn_local(async move {
+                            while !stop.get() {
+                                spin(LOW_SLICE);
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                let mut late = Duration::ZERO;
+                for _ in 0..iters {
+                    let t0 = Instant::now();
+                    tokio::time::sleep(NAP).await;
+                    late += t0.elapsed().saturating_sub(NAP);
+                }
+                stop.set(true);
+                for l in lows {
+                    l.await.unwrap();
+                }
+                late
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, park_wake, join, high_wakeup_late);
+criterion_main!(benches);
