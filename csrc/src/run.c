@@ -239,6 +239,10 @@ monad_async_result monad_async_executor_run(
     bool deadline_known = false;
     size_t done = 0;
     int err = 0;
+    /* Ending a task is progress even without a slice (a pending task
+     * cancelled through the inbox, an exit completed when the last
+     * operation of a task that returned drained): run returns then. */
+    uint64_t const exited_at_start = ex->head.counters.exited;
     for (;;) {
         if (!ma_executor_inboxes_empty(ex)) {
             ma_executor_drain_inboxes(ex);
@@ -280,7 +284,7 @@ monad_async_result monad_async_executor_run(
             }
             continue;
         }
-        if (done > 0) {
+        if (done > 0 || ex->head.counters.exited != exited_at_start) {
             break;
         }
         /* Nothing runnable: wait for the inbox, a timer or a wake. */

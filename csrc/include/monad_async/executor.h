@@ -129,7 +129,11 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_create(
 /* Destroys an executor, on its own thread (EPERM otherwise; EBUSY from
  * inside one of its tasks). Tasks still attached are cancelled first:
  * pending ones never run, started ones resume with ECANCELED and are run
- * to their exit. Attaches from other threads that begin before destroy
+ * to their exit (parked ones too). Destroy returns only once every task
+ * has returned from its user_code: every suspension point of a cancelled
+ * task returns ECANCELED at once, so a C task that ignores it and keeps
+ * suspending keeps destroy running it, forever; return once told (the
+ * Rust layer unwinds such a task's stack instead). Attaches from other threads that begin before destroy
  * returns get ESHUTDOWN or are cancelled, none is lost; the caller must
  * make sure none begins after destroy returns (the executor is gone). */
 MONAD_ASYNC_NODISCARD monad_async_result
@@ -144,8 +148,14 @@ monad_async_executor_destroy(monad_async_executor ex);
  * `timeout` for work (NULL: until work arrives or monad_async_executor_wake;
  * {0, 0}: not at all).
  *
+ * Ending a task without running a slice also makes run return: a
+ * pending task cancelled from another thread, or the exit of a task that
+ * returned with operations in flight, recorded once the kernel finished
+ * them. So `while (ex->tasks_attached) run(ex, SIZE_MAX, NULL);` ends.
+ *
  * Success: `value` is the number of items done (0 when woken by
- * monad_async_executor_wake with nothing to do). ETIME: the timeout passed
+ * monad_async_executor_wake with nothing to do, or when it only ended
+ * tasks). ETIME: the timeout passed
  * with nothing done. EPERM: not the owning thread. EBUSY: called from
  * inside one of this executor's tasks. EINVAL: max_items is 0. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_run(
