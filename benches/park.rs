@@ -9,8 +9,10 @@
 //!   on two threads, each asleep while it waits.
 //! * `join`: a task spawns a child of lower priority and joins it; per
 //!   spawn + join. `join/park` is the join (parks, woken by the child's
-//!   exit); `yield_until_done` polls with yields instead, the cheapest
-//!   poll there is; `yield` is one yield, for scale.
+//!   exit); `exit_to_joiner_resumed` times only the wake-up, from the
+//!   child's last instruction to the joiner running again (tick stamps);
+//!   `yield_until_done` polls with yields instead, the cheapest poll there
+//!   is; `yield` is one yield, for scale.
 //! * `high_wakeup_late`: a High task sleeps 200 us, 10 Low tasks burn
 //!   CPU in 50 us slices; per sleep, how late it woke. tokio has no
 //!   priorities: its sleeper waits behind the run queue.
@@ -179,6 +181,25 @@ fn join(c: &mut Criterion) {
                     child.join().unwrap();
                 }
                 start.elapsed()
+            });
+            ex.run_until_idle().unwrap();
+            h.join().unwrap()
+        })
+    });
+    g.bench_function("monad_async/exit_to_joiner_resumed", |b| {
+        b.iter_custom(|iters| {
+            let h = ex.spawn(Priority::Normal, move |cx| {
+                let end = Rc::new(Cell::new(0u64));
+                let mut total = 0u64;
+                for _ in 0..iters {
+                    let e = end.clone();
+                    let child = cx
+                        .spawn(Priority::Low, move |_cx| e.set(monad_async::ticks_now()))
+                        .unwrap();
+                    child.join().unwrap();
+                    total += monad_async::ticks_now() - end.get();
+                }
+                Duration::from_secs_f64(total as f64 / monad_async::ticks_per_second() as f64)
             });
             ex.run_until_idle().unwrap();
             h.join().unwrap()

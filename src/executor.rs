@@ -322,6 +322,17 @@ impl Shared {
     /// tasks (see [`TaskWaker`](crate::TaskWaker)): true if it resumed it.
     /// Any thread; nothing once the executor is being dropped.
     pub(crate) fn wake_task(&self, task: sys::monad_async_task, token: u64) -> bool {
+        if task::on_thread(self.owner) {
+            // Only this thread drops the executor, and it is here: not
+            // closed means alive, with no guard to take.
+            if self.closed.load(Ordering::Relaxed) {
+                return false;
+            }
+            // SAFETY: the executor and its pooled tasks are alive; the
+            // wake checks the token.
+            let r = unsafe { sys::monad_async_task_wake(task, token) };
+            return r.error == 0 && r.value == 1;
+        }
         let Ok(_guard) = self.enter() else {
             return false;
         };

@@ -856,7 +856,7 @@ thread_local! {
 /// tearing down its thread-locals, where the caller must then take its
 /// general path.
 #[inline]
-fn on_thread(owner: ThreadId) -> bool {
+pub(crate) fn on_thread(owner: ThreadId) -> bool {
     THREAD_ID.try_with(|id| *id == owner).unwrap_or(false)
 }
 

@@ -121,7 +121,7 @@ monad_async_result monad_async_task_attach(
         return monad_async_make_success(0);
     }
     task->ticks.attached = ex->track_time ? ma_ticks_read_ordered() : 0;
-    ma_inbox_push(&ex->attaches, &t->attach_node);
+    ma_inbox_push(&ex->inbox, &t->attach_node);
     ma_executor_notify(ex);
 out:
     if (!local) {

@@ -101,7 +101,7 @@ monad_async_task_cancel(monad_async_executor ex_, monad_async_task task)
         /* One queued request per task is enough: the executor re-checks
          * the task when it drains it. */
         if (atomic_compare_exchange_strong(&t->cancel_queued, &expected, 1)) {
-            ma_inbox_push(&ex->cancels, &t->cancel_node);
+            ma_inbox_push(&ex->inbox, &t->cancel_node);
             ma_executor_notify(ex);
         }
     }

@@ -43,9 +43,7 @@ monad_async_result monad_async_executor_create(
     ex->track_time = !(attr->flags & MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING);
     ex->ticks_per_second = ma_ticks_per_second();
     ex->prio_pump_ticks = ma_ns_to_ticks(MA_PRIO_PUMP_NS, ex->ticks_per_second);
-    ma_inbox_init(&ex->attaches);
-    ma_inbox_init(&ex->cancels);
-    ma_inbox_init(&ex->wakes);
+    ma_inbox_init(&ex->inbox);
     atomic_init(&ex->sleeping, 0);
     atomic_init(&ex->wake_pending, 0);
     atomic_init(&ex->closing, 0);

@@ -24,6 +24,10 @@ struct ma_io_slot
 };
 
 #define MA_IO_NO_SLOT UINT32_MAX
+
+/* How a waiting executor sleeps, in `sleeping`. */
+#define MA_SLEEP_FUTEX 1u
+#define MA_SLEEP_RING 2u
 /* user_data values that are not operations: the top bit is set, which
  * an operation's (generation << 32 | slot, generation < 2^31) never has.
  * liburing's own internal timeout uses all ones (LIBURING_UDATA_TIMEOUT). */
@@ -88,10 +92,12 @@ struct ma_executor
     uint64_t wake_buf;
 
     /* --- touched by other threads --- */
-    struct ma_inbox attaches;
-    struct ma_inbox cancels;
-    struct ma_inbox wakes; /* parked tasks woken from other threads */
-    /* 1 while run may be waiting in the futex; see wait.c. */
+    /* Attaches, cancels and wakes from other threads, in one inbox so
+     * that the run loop checks one word pair per pass (task_impl.h: the
+     * nodes say which they are). */
+    struct ma_inbox inbox;
+    /* Non-zero while run may be waiting: MA_SLEEP_FUTEX in the futex on
+     * this word (wait.c), MA_SLEEP_RING in the ring (io_pump.c). */
     _Alignas(64) _Atomic uint32_t sleeping;
     _Atomic uint32_t wake_pending;
     /* Set once destroy begins: later attaches get ESHUTDOWN. */
@@ -153,8 +159,7 @@ void ma_executor_drain_inboxes(struct ma_executor *ex);
 /* Owner thread: whether another thread left work in an inbox. */
 static inline bool ma_executor_inboxes_empty(struct ma_executor *ex)
 {
-    return ma_inbox_is_empty(&ex->attaches) && ma_inbox_is_empty(&ex->cancels) &&
-           ma_inbox_is_empty(&ex->wakes);
+    return ma_inbox_is_empty(&ex->inbox);
 }
 
 /* Parking (park.c), owner thread. */

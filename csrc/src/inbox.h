@@ -15,10 +15,14 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ma_inbox_node
 {
     _Atomic(struct ma_inbox_node *) next;
+    /* What the message is, for a consumer that takes several kinds
+     * through one inbox (set once, when the node is made). */
+    uint32_t kind;
 };
 
 struct ma_inbox

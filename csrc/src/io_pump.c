@@ -2,9 +2,12 @@
  * the tasks queued and collects what the kernel finished; when there is
  * nothing to run, the executor sleeps in the ring.
  *
+ * An executor with nothing in flight sleeps in its futex instead (wait.c):
+ * cheaper to enter and to wake, and nothing could complete meanwhile.
+ *
  * Waking a ring-sleeping executor: the ring always has a read of the wake
  * eventfd armed (user_data MA_UD_WAKE). The executor announces it may
- * sleep (sleeping = 1), checks its inboxes and wake flag once more, then
+ * sleep (sleeping = MA_SLEEP_RING), checks its inboxes and wake flag once more, then
  * waits in io_uring_enter. A waker publishes its work, then reads
  * `sleeping`; if set, it writes the eventfd, which completes the read and
  * ends the wait. If the write lands before the executor enters the wait,
@@ -45,7 +48,7 @@ void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks)
     if (!ex->wake_armed) {
         ma_io_arm_wake(ex);
     }
-    atomic_store(&ex->sleeping, 1);
+    atomic_store(&ex->sleeping, MA_SLEEP_RING);
     if (!ma_executor_inboxes_empty(ex) ||
         atomic_load(&ex->wake_pending) || !ex->wake_armed) {
         atomic_store(&ex->sleeping, 0);

@@ -197,7 +197,7 @@ monad_async_result monad_async_task_wake(monad_async_task task, uint64_t token)
         return monad_async_make_success(1);
     }
     atomic_fetch_add(&ex->remote_inflight, 1);
-    ma_inbox_push(&ex->wakes, &t->wake_node);
+    ma_inbox_push(&ex->inbox, &t->wake_node);
     ma_executor_notify(ex);
     atomic_fetch_sub(&ex->remote_inflight, 1);
     return monad_async_make_success(1);

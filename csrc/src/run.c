@@ -48,19 +48,24 @@ static void ma_executor_drain_cancel(struct ma_executor *ex, struct ma_task *t)
 void ma_executor_drain_inboxes(struct ma_executor *ex)
 {
     struct ma_inbox_node *n;
-    while ((n = ma_inbox_pop(&ex->attaches)) != NULL) {
+    while ((n = ma_inbox_pop(&ex->inbox)) != NULL) {
         ex->head.counters.inbox_drained++;
-        ma_executor_enqueue_from_inbox(
-            ex, ma_container_of(n, struct ma_task, attach_node));
-    }
-    while ((n = ma_inbox_pop(&ex->cancels)) != NULL) {
-        ex->head.counters.inbox_drained++;
-        ma_executor_drain_cancel(
-            ex, ma_container_of(n, struct ma_task, cancel_node));
-    }
-    while ((n = ma_inbox_pop(&ex->wakes)) != NULL) {
-        ex->head.counters.inbox_drained++;
-        ma_park_drain_wake(ex, ma_container_of(n, struct ma_task, wake_node));
+        switch (n->kind) {
+        case MA_MSG_ATTACH:
+            ma_executor_enqueue_from_inbox(
+                ex, ma_container_of(n, struct ma_task, attach_node));
+            break;
+        case MA_MSG_CANCEL:
+            /* Its attach was pushed first, or is half pushed: a cancel of
+             * a task still IN_INBOX is applied when its attach drains
+             * (ma_executor_cancel_local). */
+            ma_executor_drain_cancel(
+                ex, ma_container_of(n, struct ma_task, cancel_node));
+            break;
+        default:
+            ma_park_drain_wake(ex, ma_container_of(n, struct ma_task, wake_node));
+            break;
+        }
     }
 }
 
@@ -312,7 +317,7 @@ monad_async_result monad_async_executor_run(
             }
         }
         ex->head.counters.sleeps++;
-        if (ex->has_ring) {
+        if (ex->has_ring && ma_io_busy(ex)) {
             ma_io_wait(ex, until);
         }
         else {

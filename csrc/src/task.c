@@ -33,6 +33,9 @@ monad_async_result monad_async_task_create(
     atomic_init(&t->head.current_executor, NULL);
     atomic_init(&t->cancel_queued, 0);
     atomic_init(&t->park_word, 0);
+    t->attach_node.kind = MA_MSG_ATTACH;
+    t->cancel_node.kind = MA_MSG_CANCEL;
+    t->wake_node.kind = MA_MSG_WAKE;
     t->stack_size = attr != NULL ? attr->stack_size : 0;
     ma_context_init(&t->ctx, ma_task_entry);
     int const err = ma_context_set_switcher(&t->ctx, switcher, t->stack_size);

@@ -77,8 +77,8 @@ struct ma_task
     /* Cross-thread messages to the executor. `attach_node` also links the
      * task into a work dispatcher's queue while it waits there (it is on
      * no executor's inbox then). */
-    struct ma_inbox_node attach_node;
-    struct ma_inbox_node cancel_node;
+    struct ma_inbox_node attach_node; /* kind MA_MSG_ATTACH */
+    struct ma_inbox_node cancel_node; /* kind MA_MSG_CANCEL */
     /* A cancel request for this task sits in some executor's inbox. */
     _Atomic uint32_t cancel_queued;
 
@@ -89,7 +89,15 @@ struct ma_task
     _Atomic uint64_t park_word;
     /* Carries a remote wake to the executor's wake inbox; used by the one
      * waker that cleared PARKED, so at most once per parking. */
-    struct ma_inbox_node wake_node;
+    struct ma_inbox_node wake_node; /* kind MA_MSG_WAKE */
+};
+
+/* `kind` of a task's inbox nodes. */
+enum
+{
+    MA_MSG_ATTACH = 0,
+    MA_MSG_CANCEL,
+    MA_MSG_WAKE,
 };
 
 #define MA_PARK_PARKED 1u

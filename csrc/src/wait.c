@@ -1,12 +1,13 @@
 /* Waiting for work, and waking a waiting executor, for executors
- * without a ring (those with one sleep in the ring: io_pump.c).
+ * without a ring, and with one that has nothing in flight (with I/O in
+ * flight they sleep in the ring: io_pump.c).
  *
- * The executor announces it may sleep (sleeping = 1), then checks its
- * inboxes and the wake flag once more, then sleeps in a futex on
- * `sleeping`. A waker publishes its work first (inbox push or wake flag),
+ * The executor announces it may sleep (sleeping = MA_SLEEP_FUTEX), then
+ * checks its inboxes and the wake flag once more, then sleeps in a futex
+ * on `sleeping`. A waker publishes its work first (inbox push or wake flag),
  * then reads `sleeping`. Both sides use sequentially consistent
  * operations, so either the executor sees the work or the waker sees
- * sleeping == 1 and issues the futex wake: no wake-up is lost, and a
+ * `sleeping` set and issues the futex wake: no wake-up is lost, and a
  * waker pays for a system call only when the executor really sleeps. */
 #include "executor_impl.h"
 
@@ -30,7 +31,7 @@ static void ma_futex_wake(_Atomic uint32_t *word)
 
 void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks)
 {
-    atomic_store(&ex->sleeping, 1);
+    atomic_store(&ex->sleeping, MA_SLEEP_FUTEX);
     if (!ma_executor_inboxes_empty(ex) ||
         atomic_load(&ex->wake_pending)) {
         atomic_store(&ex->sleeping, 0);
@@ -50,14 +51,15 @@ void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks)
         rel.tv_nsec = (long)(ns % 1000000000ull);
         relp = &rel;
     }
-    ma_futex_wait(&ex->sleeping, 1, relp);
+    ma_futex_wait(&ex->sleeping, MA_SLEEP_FUTEX, relp);
     atomic_store(&ex->sleeping, 0);
 }
 
 void ma_executor_notify(struct ma_executor *ex)
 {
-    if (atomic_load(&ex->sleeping) && atomic_exchange(&ex->sleeping, 0)) {
-        if (ex->has_ring) {
+    uint32_t how = atomic_load(&ex->sleeping);
+    if (how != 0 && (how = atomic_exchange(&ex->sleeping, 0)) != 0) {
+        if (how == MA_SLEEP_RING) {
             ma_io_notify(ex); /* it sleeps in the ring: see io_pump.c */
         }
         else {
