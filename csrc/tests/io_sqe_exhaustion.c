@@ -66,7 +66,7 @@ static void exhaustion(monad_async_context_switcher sw)
             prev = g_first_done[i];
         }
     }
-    test_note("4-entry ring, %d tasks x 3 ops: %" PRIu64 " waits for an entry, %"
+    test_note("4-entry ring, guard 4, %d tasks x 3 ops: %" PRIu64 " waits for a slot, %"
               PRIu64 " io_uring_enter calls",
               NTASKS, g_ex->io.sqe_waits, g_ex->io.enters);
     for (int i = 0; i < NTASKS; i++) {
