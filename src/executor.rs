@@ -90,6 +90,8 @@ pub enum Switcher {
 ///
 /// let ex = Executor::builder()
 ///     .ring_entries(0)          // compute only: no io_uring
+///     .cq_entries(0)            // (with a ring: the default CQ size)
+///     .io_inflight_limit(0)     // (with a ring: the default guard)
 ///     .time_tracking(false)     // no tick stamps
 ///     .stack_size(64 * 1024)    // per task
 ///     .switcher(Switcher::Asm)
@@ -126,6 +128,33 @@ impl ExecutorBuilder {
     /// ```
     pub const DEFAULT_RING_ENTRIES: u32 = 64;
 
+    /// The completion queue size an executor gets unless
+    /// [`cq_entries`](Self::cq_entries) says otherwise (or twice the
+    /// submission queue, if that is more).
+    ///
+    /// ```
+    /// use monad_async::{Executor, ExecutorBuilder};
+    ///
+    /// assert_eq!(ExecutorBuilder::DEFAULT_CQ_ENTRIES, 4096);
+    /// let ex = Executor::new()?;
+    /// assert_eq!(ex.stats().io.cq_entries, ExecutorBuilder::DEFAULT_CQ_ENTRIES);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub const DEFAULT_CQ_ENTRIES: u32 = sys::MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT;
+
+    /// The in-flight guard an executor gets unless
+    /// [`io_inflight_limit`](Self::io_inflight_limit) says otherwise.
+    ///
+    /// ```
+    /// use monad_async::{Executor, ExecutorBuilder};
+    ///
+    /// assert_eq!(ExecutorBuilder::DEFAULT_IO_INFLIGHT_LIMIT, 262_144);
+    /// let ex = Executor::new()?;
+    /// assert_eq!(ex.stats().io.inflight_limit, ExecutorBuilder::DEFAULT_IO_INFLIGHT_LIMIT);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub const DEFAULT_IO_INFLIGHT_LIMIT: u32 = sys::MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT;
+
     /// A builder with the defaults: a ring of
     /// [`DEFAULT_RING_ENTRIES`](Self::DEFAULT_RING_ENTRIES), time tracking
     /// on, 256 KiB task stacks, the [`Asm`](Switcher::Asm) switcher.
@@ -140,8 +169,15 @@ impl ExecutorBuilder {
     }
 
     setters! {
-        /// Submission queue entries of the executor's io_uring; 0 makes a
-        /// compute-only executor with no ring.
+        /// Submission queue entries of the executor's io_uring (at most
+        /// 32,768, rounded up to a power of two); 0 makes a compute-only
+        /// executor with no ring.
+        ///
+        /// This is the batch the executor hands the kernel per system
+        /// call, not a cap on operations in flight or on connections: a
+        /// task that finds the queue full submits it at once (one system
+        /// call) and takes an entry. Each entry costs 64 bytes of ring
+        /// memory.
         ///
         /// ```
         /// let ex = monad_async::Executor::builder().ring_entries(0).build()?;
@@ -149,6 +185,57 @@ impl ExecutorBuilder {
         /// # Ok::<(), std::io::Error>(())
         /// ```
         ring_entries(entries: u32);
+
+        /// Completion queue entries of the executor's io_uring; 0 (the
+        /// default) picks [`DEFAULT_CQ_ENTRIES`](Self::DEFAULT_CQ_ENTRIES)
+        /// (4,096), or twice the submission queue if that is more.
+        /// Otherwise at least [`ring_entries`](Self::ring_entries) and at
+        /// most 65,536 (`build` fails with `EINVAL` outside), rounded up to
+        /// a power of two.
+        ///
+        /// Each entry costs 16 bytes of ring memory (64 KiB for the
+        /// default). The size never loses a completion: those that arrive
+        /// while the queue is full wait in the kernel and are collected in
+        /// the next passes, so a bigger queue only saves those passes when
+        /// many operations complete at once.
+        ///
+        /// ```
+        /// let ex = monad_async::Executor::builder().cq_entries(1024).build()?;
+        /// assert_eq!(ex.stats().io.cq_entries, 1024);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        cq_entries(entries: u32);
+
+        /// The in-flight guard: the most I/O operations the executor keeps
+        /// in flight at once; 0 (the default) picks
+        /// [`DEFAULT_IO_INFLIGHT_LIMIT`](Self::DEFAULT_IO_INFLIGHT_LIMIT)
+        /// (262,144), at most 16,777,216 (`build` fails with `EINVAL`
+        /// above).
+        ///
+        /// It is a memory guard, not a working limit: each operation in
+        /// flight costs a 16-byte slot in a table whose address space is
+        /// reserved up front (4 MiB for the default) but backed by memory
+        /// only as far as it has been used, besides the kernel's own
+        /// request of a few hundred bytes. Starting an operation never
+        /// allocates.
+        ///
+        /// Operations that wait on the outside world (receives, accepts,
+        /// connects, polls) may hold all of it but a reserve of an eighth
+        /// (at least one slot from a limit of 2), which is kept for
+        /// operations that finish by themselves (sends, writes, reads,
+        /// sleeps, ...): idle connections can never hold the slot a send
+        /// needs. A task that finds its share used up waits for a slot,
+        /// highest I/O priority first; it never spins and gets no error.
+        ///
+        /// ```
+        /// use monad_async::{Executor, Priority};
+        ///
+        /// let ex = Executor::builder().io_inflight_limit(1_000_000).build()?;
+        /// assert_eq!(ex.stats().io.inflight_limit, 1_000_000);
+        /// ex.spawn(Priority::Normal, monad_async::io::nop).join().unwrap()?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        io_inflight_limit(limit: u32);
 
         /// Whether to take tick stamps (about 10 ns per task state change).
         /// Off, every [`TaskStats`](crate::TaskStats) and
@@ -198,7 +285,10 @@ impl ExecutorBuilder {
     /// made, an error of the errno's kind carrying a
     /// [`RingSetupError`](crate::RingSetupError) that says why
     /// (`EPERM`/`ENOSYS`: a seccomp filter or the `kernel.io_uring_disabled`
-    /// sysctl; `ENOMEM`: `RLIMIT_MEMLOCK`; `EINVAL`: too many entries).
+    /// sysctl; `ENOMEM`: `RLIMIT_MEMLOCK`; `EINVAL`: too many entries, a
+    /// completion queue size out of range, an in-flight limit above the
+    /// maximum; `ENOTSUP`: a kernel before 5.5, whose completion queue
+    /// could lose completions).
     ///
     /// ```
     /// let ex = monad_async::Executor::builder().ring_entries(8).build()?;
@@ -704,20 +794,24 @@ pub struct IoStats {
     pub in_flight: u64,
     /// `io_uring_enter` system calls.
     pub enters: u64,
-    /// Times a task waited for a submission entry (the queue was full or
-    /// the in-flight limit reached).
+    /// Times a task waited to start an operation: its share of the
+    /// in-flight guard was used up, or the kernel refused a submission
+    /// for the moment. Never for a full submission queue, which is
+    /// submitted and refilled.
     pub sqe_waits: u64,
     /// Kernel cancel requests (`IORING_OP_ASYNC_CANCEL`) made.
     pub cancels: u64,
     /// Completions whose operation was unknown (should stay 0).
     pub stale: u64,
-    /// Passes that found the completion queue overflowed.
+    /// Passes that found completions waiting in the kernel because the
+    /// completion queue was full (none is lost: they are collected).
     pub cq_overflows: u64,
     /// Submission queue size (0: no ring).
     pub sq_entries: u32,
     /// Completion queue size.
     pub cq_entries: u32,
-    /// Most operations in flight at once.
+    /// The in-flight guard: most operations in flight at once (see
+    /// [`ExecutorBuilder::io_inflight_limit`]).
     pub inflight_limit: u32,
     /// High I/O priority maps to the kernel's real-time class (else the
     /// process may not use it, and best effort level 0 is used instead).

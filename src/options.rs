@@ -1,15 +1,15 @@
 //! The options an [`ExecutorBuilder`] and a [`ThreadPoolBuilder`] share:
-//! the ring size, time tracking, the task stack size and the context
-//! switcher. Both builders hold one [`Options`], generate their setters for
+//! the ring's sizes (submission queue, completion queue, in-flight
+//! guard), time tracking, the task stack size and the context switcher. Both builders hold one [`Options`], generate their setters for
 //! it with [`setters!`] (each builder keeps its own docs), and turn it into
 //! C objects with the methods here.
 //!
 //! # Invariants
 //!
 //! * An `Options` is plain data: it owns nothing, and every value it can
-//!   hold is valid (0 ring entries means no ring, 0 stack bytes the C
-//!   default), so the setters check nothing and `build` reports what C
-//!   refuses.
+//!   hold is valid (0 ring entries means no ring, 0 stack bytes, CQ
+//!   entries or in-flight limit the C default), so the setters check
+//!   nothing and `build` reports what C refuses.
 //! * [`Options::create_switcher`] returns a switcher with no users, owned
 //!   by the caller, who destroys it after the last task using it (or at
 //!   once when building fails).
@@ -29,6 +29,10 @@ use std::ptr;
 pub(crate) struct Options {
     /// Submission queue entries of each executor's io_uring; 0: no ring.
     pub(crate) ring_entries: u32,
+    /// Completion queue entries; 0: the C default.
+    pub(crate) cq_entries: u32,
+    /// The in-flight guard; 0: the C default.
+    pub(crate) io_inflight_limit: u32,
     /// Whether executors take tick stamps.
     pub(crate) time_tracking: bool,
     /// Usable stack bytes of each task; 0: the C default.
@@ -43,6 +47,8 @@ impl Options {
     pub(crate) const fn new(ring_entries: u32, switcher: Switcher) -> Options {
         Options {
             ring_entries,
+            cq_entries: 0,
+            io_inflight_limit: 0,
             time_tracking: true,
             stack_size: 0,
             switcher,
@@ -80,8 +86,9 @@ impl Options {
             } else {
                 sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
             },
-            io_inflight_limit: 0,
-            reserved: [0; 6],
+            io_inflight_limit: self.io_inflight_limit,
+            io_cq_entries: self.cq_entries,
+            reserved: [0; 5],
         }
     }
 
@@ -103,6 +110,8 @@ impl Options {
     /// if they were the builder's own fields.
     pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
         d.field("ring_entries", &self.ring_entries)
+            .field("cq_entries", &self.cq_entries)
+            .field("io_inflight_limit", &self.io_inflight_limit)
             .field("time_tracking", &self.time_tracking)
             .field("stack_size", &self.stack_size)
             .field("switcher", &self.switcher);

@@ -154,6 +154,23 @@ impl ThreadPoolBuilder {
         /// ```
         ring_entries(entries: u32);
 
+        /// Completion queue entries of each worker's io_uring, as
+        /// [`ExecutorBuilder::cq_entries`](crate::ExecutorBuilder::cq_entries):
+        /// 0 (the default) picks 4,096, or twice the submission queue if
+        /// that is more; each entry costs 16 bytes of ring memory per
+        /// worker. Ignored without a ring. (Closures on a pool start no
+        /// I/O, so the pool has no in-flight guard to set.)
+        ///
+        /// ```
+        /// let pool = monad_async::ThreadPool::builder()
+        ///     .ring_entries(16)
+        ///     .cq_entries(64)
+        ///     .build()?;
+        /// # drop(pool);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        cq_entries(entries: u32);
+
         /// Whether the workers take tick stamps (about 10 ns per task state
         /// change). Off, task and pool time figures are zero.
         ///

@@ -615,8 +615,10 @@ impl TaskContext<'_> {
     }
 
     /// This task's I/O priority: the order in which its operations get a
-    /// submission entry when the ring is contended (higher first, first
-    /// come first served within a level), and the kernel I/O priority of
+    /// slot when the executor's in-flight guard is reached
+    /// ([`ExecutorBuilder::io_inflight_limit`](crate::ExecutorBuilder::io_inflight_limit);
+    /// higher first, first come first served within a level), and the
+    /// kernel I/O priority of
     /// its reads and writes (high: the real-time class where the process
     /// may use it, else best effort 0; normal: best effort 4; low: idle).
     /// A spawn starts it at the task's [`priority`](TaskContext::priority).

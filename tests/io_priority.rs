@@ -1,8 +1,9 @@
 //! I/O priority from Rust: `TaskContext::set_io_priority` maps to the C
-//! task's `priority.io`. With the submission queue contended (a ring of 4
-//! entries, 64 tasks), the operations of high I/O priority tasks are
-//! granted entries, and so complete, before those of low ones, whatever
-//! the tasks' (equal) CPU priority and spawn order.
+//! task's `priority.io`. With the in-flight guard contended (a limit of 4,
+//! 64 tasks), the operations of high I/O priority tasks are granted
+//! slots, and so complete, before those of low ones, whatever the tasks'
+//! (equal) CPU priority and spawn order. (The guard is set explicitly: a
+//! full submission queue alone no longer makes a task wait.)
 
 use monad_async::{Executor, Priority};
 use std::cell::RefCell;
@@ -11,7 +12,10 @@ use std::rc::Rc;
 
 #[test]
 fn high_io_priority_first_when_contended() -> io::Result<()> {
-    let ex = Executor::builder().ring_entries(4).build()?;
+    let ex = Executor::builder()
+        .ring_entries(4)
+        .io_inflight_limit(4)
+        .build()?;
     let order = Rc::new(RefCell::new(Vec::new()));
     let handles: Vec<_> = (0..64)
         .map(|i| {
@@ -37,7 +41,7 @@ fn high_io_priority_first_when_contended() -> io::Result<()> {
     }
     let order = order.borrow();
     assert_eq!(order.len(), 64);
-    // The first few took free entries without waiting; from then on every
+    // The first few took free slots without waiting; from then on every
     // high one completes before any low one.
     let waited = &order[8..];
     let last_high = waited.iter().rposition(|&(_, p)| p == Priority::High);
@@ -54,7 +58,7 @@ fn high_io_priority_first_when_contended() -> io::Result<()> {
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{p:?}: {ids:?}");
     }
     let io = ex.stats().io;
-    assert_eq!(io.sq_entries, 4);
+    assert_eq!((io.sq_entries, io.inflight_limit), (4, 4));
     assert!(io.sqe_waits >= 32, "{io:?}");
     assert_eq!((io.submitted, io.completed, io.in_flight), (64, 64, 0));
     Ok(())

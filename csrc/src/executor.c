@@ -15,6 +15,17 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
                "atomics shared with Rust must be lock-free");
 _Static_assert(sizeof(monad_async_priority) == sizeof(int),
                "Rust maps monad_async_priority to a C int");
+/* The Rust crate builds this struct field by field (src/options.rs), and
+ * the fields added since its first release took words of `reserved`: its
+ * size and the offsets below never change. */
+_Static_assert(sizeof(struct monad_async_executor_attr) == 40 &&
+                   offsetof(struct monad_async_executor_attr, flags) == 8 &&
+                   offsetof(struct monad_async_executor_attr,
+                            io_inflight_limit) == 12 &&
+                   offsetof(struct monad_async_executor_attr, io_cq_entries) ==
+                       16 &&
+                   offsetof(struct monad_async_executor_attr, reserved) == 20,
+               "struct monad_async_executor_attr keeps its layout");
 _Static_assert(offsetof(struct ma_executor, head) == 0 &&
                    offsetof(struct ma_task, head) == 0,
                "public handles point at the private structs");
@@ -64,21 +75,27 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
     while (ex->timers.head != NULL) {
         (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->timers.head));
     }
-    /* Tasks waiting for a submission entry move to the ready queues with
+    /* Tasks waiting to start an operation move to the ready queues with
      * ECANCELED; tasks with operations in flight have them cancelled and
      * resume once the kernel has finished each (they are on no list:
-     * find them through the slots). */
-    for (int p = 0; p < monad_async_priority_max; p++) {
-        while (ex->sqe_waiters[p].head != NULL) {
-            (void)ma_executor_cancel_local(
-                ex, ma_task_from_link(ex->sqe_waiters[p].head));
+     * find them through the slots, all below the high-water mark). */
+    for (int c = 0; c < MA_IO_CLASSES; c++) {
+        for (int p = 0; p < monad_async_priority_max; p++) {
+            while (ex->io_waiters[c][p].head != NULL) {
+                (void)ma_executor_cancel_local(
+                    ex, ma_task_from_link(ex->io_waiters[c][p].head));
+            }
         }
+    }
+    while (ex->io_sq_blocked.head != NULL) {
+        (void)ma_executor_cancel_local(ex,
+                                       ma_task_from_link(ex->io_sq_blocked.head));
     }
     while (ex->parked.head != NULL) {
         (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->parked.head));
     }
     ma_io_cancel_all_buffer_waits(ex);
-    for (uint32_t i = 0; i < ex->io_slot_count; i++) {
+    for (uint32_t i = 0; i < ex->io_slot_hwm; i++) {
         struct monad_async_io_status *const st = ex->io_slots[i].status;
         if (st != NULL) {
             (void)ma_executor_cancel_local(ex, ma_task_from(st->task));

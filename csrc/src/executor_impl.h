@@ -35,6 +35,18 @@ struct ma_io_slot
 #define MA_UD_WAKE (MA_UD_INTERNAL | 1u)
 #define MA_UD_CANCEL (MA_UD_INTERNAL | 2u)
 
+/* The two shares of the in-flight guard (executor.h, io_inflight_limit):
+ * an operation that finishes by itself may take any slot; one that waits
+ * on the outside world (a receive, an accept, a poll, a connect) only
+ * while fewer than io_wait_limit are taken, so that the rest, the
+ * reserve, is always there for the first kind. */
+enum ma_io_class
+{
+    MA_IO_FINITE = 0,
+    MA_IO_WAITS = 1,
+    MA_IO_CLASSES
+};
+
 struct ma_executor
 {
     struct monad_async_executor_head head; /* first: the public handle */
@@ -67,16 +79,27 @@ struct ma_executor
 
     /* I/O (io_op.c, io_pump.c). Each operation in flight holds a slot;
      * its user_data names the slot and the slot's generation, so a
-     * completion can never be taken for another operation. */
+     * completion can never be taken for another operation. The table is
+     * reserved address space (MAP_NORESERVE): slots are handed out from
+     * the free list, else from the high-water mark, so only pages of slots
+     * that have been used are ever touched. */
     struct ma_io_slot *io_slots;
-    uint32_t io_slot_count; /* = the in-flight limit */
-    uint32_t io_free_slot;  /* head of the free list, MA_IO_NO_SLOT: none */
+    size_t io_slots_mapped;  /* bytes reserved for the table */
+    uint32_t io_slot_count;  /* = the in-flight limit */
+    uint32_t io_wait_limit;  /* the MA_IO_WAITS share (executor.h) */
+    uint32_t io_free_slot;   /* head of the free list, MA_IO_NO_SLOT: none */
+    uint32_t io_slot_hwm;    /* slots [0, hwm) have been used */
+    /* Slots taken: in flight, plus those set aside for waiters that were
+     * granted one and have not run yet. */
     uint32_t io_slots_used;
-    /* Slots set aside for tasks woken from the SQE wait queue. */
-    uint32_t io_granted;
-    /* Tasks waiting for a submission entry, per I/O priority. */
-    struct ma_list sqe_waiters[monad_async_priority_max];
-    uint32_t sqe_waiters_count;
+    /* Tasks waiting for a slot, per class and I/O priority (FIFO within
+     * a list; tickets order waiters of both classes at one priority). */
+    struct ma_list io_waiters[MA_IO_CLASSES][monad_async_priority_max];
+    uint32_t io_waiters_count;
+    uint64_t io_wait_tickets;
+    /* Tasks waiting for the kernel to take submissions again (it refused
+     * with EBUSY or EAGAIN): resumed by the next pump that submits. */
+    struct ma_list io_sq_blocked;
     /* Slices run since the ring was last pumped. */
     uint32_t slices_since_pump;
     uint16_t ioprio[monad_async_priority_max]; /* SQE ioprio per level */
@@ -198,7 +221,9 @@ static inline bool ma_io_busy(struct ma_executor *ex)
     return ex->io_slots_used != 0 || io_uring_sq_ready(&ex->ring) != 0;
 }
 /* Submits what is queued, reaps completions (making their tasks ready)
- * and wakes SQE waiters for the slots that freed. One system call. */
+ * and wakes the tasks waiting for slots that freed or for the kernel to
+ * take submissions. One system call, two when the kernel refused the
+ * submission (EBUSY: reap, then submit again). */
 void ma_io_pump(struct ma_executor *ex);
 /* As ma_executor_wait for an executor with a ring: submits, then sleeps
  * in the ring until a completion, a wake or the deadline. */
@@ -207,23 +232,34 @@ void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks);
 void ma_io_arm_wake(struct ma_executor *ex);
 /* Any thread: ends a ring wait (writes the wake eventfd). */
 void ma_io_notify(struct ma_executor *ex);
+/* Hands the queued SQEs to the kernel, retrying on EINTR: the number it
+ * took, or -errno (EBUSY: it has completions to flush first; EAGAIN: no
+ * memory for requests right now). Never reaps: callers may be inside
+ * the reaper. */
+int ma_io_submit(struct ma_executor *ex);
 /* Inside a task: suspends it (it has been queued somewhere) and returns
  * what the resumption brought (suspend.c). */
 monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
 
 /* Operations and their life (io_op.c). */
-/* An SQE for an internal request (cancel, wake), flushing the queue to
- * the kernel first if it is full. */
+/* An SQE for an internal request (cancel, wake), handing the queue to
+ * the kernel first if it is full; NULL if the kernel takes nothing. */
 struct io_uring_sqe *ma_io_internal_sqe(struct ma_executor *ex);
-/* Frees and handles every CQE the ring holds, in bulk (no system call
- * unless the kernel reports a CQ overflow). */
+/* Frees and handles every CQE the ring holds, in bulk, and the kernel's
+ * overflow backlog (a system call per CQ-full of it, only when the
+ * kernel reports one). */
 void ma_io_reap_cqes(struct ma_executor *ex);
 /* Asks the kernel to cancel every operation `t` has in flight. */
 void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t);
-/* Owner thread: cancel of a task waiting for an SQE (unlinks it). */
+/* Owner thread: cancel of a task waiting to start an operation (unlinks
+ * it). */
 void ma_io_cancel_sqe_wait(struct ma_executor *ex, struct ma_task *t);
-/* Gives set-aside slots to waiting tasks, highest I/O priority first. */
+/* Gives free slots to waiting tasks, highest I/O priority first, each
+ * class within its share. */
 void ma_io_grant_waiters(struct ma_executor *ex);
+/* Resumes the tasks waiting for the kernel to take submissions, once the
+ * submission queue has room. */
+void ma_io_wake_sq_blocked(struct ma_executor *ex);
 
 /* Buffer pools (io_buffers.c). */
 /* Owner thread: cancel of a task waiting for a buffer (unlinks it). */

@@ -177,7 +177,7 @@ monad_async_result monad_async_io_recv_provided(
         out->size = 0;
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_WAITS);
     io_uring_prep_recv(op.sqe, fd, NULL, (size_t)ring->buffer_size, flags);
     op.sqe->flags |= IOSQE_BUFFER_SELECT;
     op.sqe->buf_group = ring->group;

@@ -35,7 +35,7 @@ monad_async_result monad_async_io_openat(monad_async_task task,
         return monad_async_make_failure(EFAULT);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_openat(op.sqe, dirfd, path, flags, mode);
     return ma_io_commit(&op, 0);
 }
@@ -48,7 +48,7 @@ monad_async_result monad_async_io_close(monad_async_task task,
         return monad_async_make_failure(EBADF);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_close(op.sqe, fd);
     return ma_io_commit(&op, 0);
 }
@@ -63,7 +63,7 @@ ma_io_rw(monad_async_task task, struct monad_async_io_status *opt_status,
          unsigned buf_index)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     struct io_uring_sqe *const sqe = op.sqe; /* one load, as the preps */
     io_uring_prep_rw(opcode, sqe, fd, addr, len, (uint64_t)offset);
     if (opcode == IORING_OP_READ_FIXED || opcode == IORING_OP_WRITE_FIXED) {
@@ -174,7 +174,7 @@ monad_async_result monad_async_io_fsync(monad_async_task task,
                                         int fd)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_fsync(op.sqe, fd, 0);
     return ma_io_commit(&op, 0);
 }
@@ -184,7 +184,7 @@ monad_async_result monad_async_io_fdatasync(monad_async_task task,
                                             int fd)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_fsync(op.sqe, fd, IORING_FSYNC_DATASYNC);
     return ma_io_commit(&op, 0);
 }
@@ -198,7 +198,7 @@ monad_async_result monad_async_io_fallocate(monad_async_task task,
         return monad_async_make_failure(EINVAL);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_fallocate(op.sqe, fd, mode, (off_t)offset, (off_t)len);
     return ma_io_commit(&op, 0);
 }
@@ -213,7 +213,7 @@ monad_async_result monad_async_io_sync_file_range(monad_async_task task,
         return monad_async_make_failure(EINVAL);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_sync_file_range(op.sqe, fd, (unsigned)len, (uint64_t)offset,
                                   (int)flags);
     return ma_io_commit(&op, 0);

@@ -1,8 +1,9 @@
 /* Internal: what the operation files (io_op.c, io_file.c, io_socket.c)
- * share. Each operation is: ma_io_begin (checks, and a submission entry,
- * suspending for one if none is free), an io_uring_prep_* on op.sqe,
- * ma_io_commit (identity, accounting, and for the blocking form the wait
- * for the completion). */
+ * share. Each operation is: ma_io_begin (checks, a slot of the in-flight
+ * guard, suspending for one only when its class's share is used up, and a
+ * submission entry, handing a full queue to the kernel first), an
+ * io_uring_prep_* on op.sqe, ma_io_commit (identity, accounting, and for
+ * the blocking form the wait for the completion). */
 #ifndef MONAD_ASYNC_IO_IMPL_H
 #define MONAD_ASYNC_IO_IMPL_H
 
@@ -82,16 +83,19 @@ static inline int ma_io_buffer_unmark(struct ma_executor const *ex,
     return 0;
 }
 
-/* ma_io_begin when the entry is not at hand: waits for one (io_op.c). */
-int ma_io_begin_slow(struct ma_io_op *op);
+/* ma_io_begin when the slot or the entry is not at hand: waits for a
+ * slot, hands a full queue to the kernel (io_op.c). */
+int ma_io_begin_slow(struct ma_io_op *op, enum ma_io_class cls);
 
 /* 0, or the error the operation returns. On 0, op->sqe is ready for an
  * io_uring_prep_* and ma_io_commit must follow without suspending.
+ * `cls`: MA_IO_WAITS for an operation that waits on the outside world
+ * (a constant at every call site, so the share's limit is one load).
  * Inline, with ma_io_commit: each operation's entry point is then one
  * frame, and the op description stays in registers. */
 static inline __attribute__((always_inline)) int
 ma_io_begin(struct ma_io_op *op, monad_async_task task,
-            struct monad_async_io_status *opt_status)
+            struct monad_async_io_status *opt_status, enum ma_io_class cls)
 {
     struct ma_executor *const ex = ma_tls_executor;
     if (__builtin_expect(
@@ -119,19 +123,19 @@ ma_io_begin(struct ma_io_op *op, monad_async_task task,
     }
     op->ex = ex;
     op->t = t;
-    /* The common case: nobody queued for an entry, none set aside for a
-     * woken waiter, a slot free and an SQE to hand. Exactly when
-     * ma_io_acquire would return at once without queueing. */
-    if (__builtin_expect(ex->sqe_waiters_count == 0 && ex->io_granted == 0 &&
-                             ex->io_slots_used < ex->io_slot_count,
-                         1)) {
+    /* The common case: a slot within the class's share (slots set aside
+     * for granted waiters count as taken; waiters of the same class imply
+     * the share is used up, see ma_io_grant_waiters) and an SQE to hand. */
+    uint32_t const limit =
+        cls == MA_IO_WAITS ? ex->io_wait_limit : ex->io_slot_count;
+    if (__builtin_expect(ex->io_slots_used < limit, 1)) {
         op->sqe = io_uring_get_sqe(&ex->ring);
         if (__builtin_expect(op->sqe != NULL, 1)) {
             return 0;
         }
-        /* The queue is full: ma_io_acquire sees no space and waits. */
+        /* The queue is full: the slow path submits it and takes one. */
     }
-    return ma_io_begin_slow(op);
+    return ma_io_begin_slow(op, cls);
 }
 
 /* `flags`: MA_IO_COMMIT_* | MA_IO_ST_TIMEOUT / MA_IO_ST_PRESET. */
@@ -143,10 +147,18 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
     struct monad_async_io_status *const st = op->st;
     bool const blocking = st == &op->local;
 
-    uint32_t const idx = ex->io_free_slot;
-    assert(idx != MA_IO_NO_SLOT); /* ma_io_acquire saw a free slot */
+    /* A recycled slot, else a never-used one (ma_io_begin saw one free:
+     * used < count, and every slot below the high-water mark not in use is
+     * on the free list). */
+    uint32_t idx = ex->io_free_slot;
+    if (__builtin_expect(idx != MA_IO_NO_SLOT, 1)) {
+        ex->io_free_slot = ex->io_slots[idx].next_free;
+    }
+    else {
+        idx = ex->io_slot_hwm++;
+        assert(idx < ex->io_slot_count);
+    }
     struct ma_io_slot *const slot = &ex->io_slots[idx];
-    ex->io_free_slot = slot->next_free;
     ex->io_slots_used++;
     uint32_t gen = (slot->generation + 1) & 0x7fffffffu;
     if (gen == 0) {
@@ -200,9 +212,9 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
 }
 
 /* Shorthand for an operation whose begin failed. */
-#define MA_IO_TRY_BEGIN(op, task, st)                                         \
+#define MA_IO_TRY_BEGIN(op, task, st, cls)                                    \
     do {                                                                      \
-        int const ma_err_ = ma_io_begin((op), (task), (st));                  \
+        int const ma_err_ = ma_io_begin((op), (task), (st), (cls));           \
         if (ma_err_ != 0) {                                                   \
             return monad_async_make_failure(ma_err_);                         \
         }                                                                     \

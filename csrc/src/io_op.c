@@ -1,14 +1,15 @@
-/* Operations and their life: a submission entry and a slot (waiting for
- * one, highest I/O priority first, when none is free), the identity in
- * user_data, completion, reaping, cancellation; and the generic
- * operations (NOP, timeout, poll).
+/* Operations and their life: a slot of the in-flight guard (waiting for
+ * one, highest I/O priority first, when the operation's share is used
+ * up) and a submission entry (handing a full queue to the kernel first),
+ * the identity in user_data, completion, reaping, cancellation; and the
+ * generic operations (NOP, timeout, poll).
  *
  * An operation's user_data is (slot generation << 32 | slot index). The
- * slot table is allocated with the ring and holds one slot per operation
- * that may be in flight (the in-flight limit), so starting an operation
- * never allocates, and a completion whose slot has since been reused
- * (another generation) is counted as stale and never delivered to the
- * wrong operation. */
+ * slot table is reserved with the ring, one slot per operation that may
+ * be in flight (the in-flight guard), and backed by memory only where
+ * slots have been used, so starting an operation never allocates; a
+ * completion whose slot has since been reused (another generation) is
+ * counted as stale and never delivered to the wrong operation. */
 #include "io_impl.h"
 
 #include <assert.h>
@@ -17,101 +18,188 @@
 
 /* ---- submission entries and slots ---- */
 
+int ma_io_submit(struct ma_executor *ex)
+{
+    int ret;
+    int tries = 0;
+    do {
+        ret = io_uring_submit(&ex->ring);
+        ex->head.io.enters++;
+    } while (ret == -EINTR && ++tries < 8);
+    return ret;
+}
+
 struct io_uring_sqe *ma_io_internal_sqe(struct ma_executor *ex)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ex->ring);
-    for (int i = 0; sqe == NULL && i < 4; i++) {
-        /* Full: hand what is queued to the kernel (the rare case of an
-         * internal request on a full queue; costs a system call). */
-        (void)io_uring_submit(&ex->ring);
-        ex->head.io.enters++;
+    if (sqe == NULL) {
+        /* Full: hand what is queued to the kernel (a system call). If it
+         * refuses (EBUSY, EAGAIN), the caller retries later: a cancel at
+         * the next cancellation point or drain, the wake before the next
+         * sleep. */
+        (void)ma_io_submit(ex);
         sqe = io_uring_get_sqe(&ex->ring);
     }
     return sqe;
 }
 
-/* Entries a new operation may take without waiting: free slots and free
- * submission entries, less those set aside for woken waiters. */
-static inline uint32_t ma_io_available(struct ma_executor *ex)
+static inline uint32_t ma_io_class_limit(struct ma_executor const *ex,
+                                         enum ma_io_class cls)
 {
-    uint32_t const slots = ex->io_slot_count - ex->io_slots_used;
-    uint32_t const sq = io_uring_sq_space_left(&ex->ring);
-    uint32_t const a = slots < sq ? slots : sq;
-    return a > ex->io_granted ? a - ex->io_granted : 0;
+    return cls == MA_IO_WAITS ? ex->io_wait_limit : ex->io_slot_count;
 }
 
+/* The waiter to serve next: of the classes whose share has a slot free,
+ * the first waiter of the highest I/O priority, the earlier ticket when
+ * both classes have one at that priority. NULL: none can be served. */
+static struct ma_task *ma_io_next_waiter(struct ma_executor *ex,
+                                         enum ma_io_class *cls_out)
+{
+    struct ma_task *best = NULL;
+    int best_p = monad_async_priority_max;
+    for (int c = 0; c < MA_IO_CLASSES; c++) {
+        if (ex->io_slots_used >= ma_io_class_limit(ex, (enum ma_io_class)c)) {
+            continue;
+        }
+        for (int p = 0; p < monad_async_priority_max && p <= best_p; p++) {
+            struct ma_link *const l = ex->io_waiters[c][p].head;
+            if (l == NULL) {
+                continue;
+            }
+            struct ma_task *const t = ma_task_from_link(l);
+            if (best == NULL || p < best_p ||
+                t->io_wait_ticket < best->io_wait_ticket) {
+                best = t;
+                best_p = p;
+                *cls_out = (enum ma_io_class)c;
+            }
+            break;
+        }
+    }
+    return best;
+}
+
+/* Serves waiters while slots are free. Slots free only when operations
+ * complete (then the reaper calls this) or when a granted waiter gives
+ * its slot back (then this is called too), so between calls every task
+ * still waiting is one whose class's share is used up: ma_io_begin may
+ * take a slot whenever its class's share has one, without looking at the
+ * queues. */
 void ma_io_grant_waiters(struct ma_executor *ex)
 {
-    while (ex->sqe_waiters_count != 0 && ma_io_available(ex) != 0) {
-        struct ma_link *l = NULL;
-        for (int p = 0; p < monad_async_priority_max && l == NULL; p++) {
-            l = ma_list_pop_front(&ex->sqe_waiters[p]);
+    while (ex->io_waiters_count != 0) {
+        enum ma_io_class cls = MA_IO_FINITE;
+        struct ma_task *const t = ma_io_next_waiter(ex, &cls);
+        if (t == NULL) {
+            break;
         }
-        struct ma_task *const t = ma_task_from_link(l);
-        ex->sqe_waiters_count--;
+        ma_list_remove(&ex->io_waiters[cls][ma_io_prio(t)], &t->link);
+        ex->io_waiters_count--;
         t->io_granted = true;
-        ex->io_granted++;
+        ex->io_slots_used++; /* set aside until it runs */
         ma_executor_make_ready(ex, t);
+    }
+}
+
+void ma_io_wake_sq_blocked(struct ma_executor *ex)
+{
+    struct ma_link *l;
+    while (io_uring_sq_space_left(&ex->ring) != 0 &&
+           (l = ma_list_pop_front(&ex->io_sq_blocked)) != NULL) {
+        ma_executor_make_ready(ex, ma_task_from_link(l));
     }
 }
 
 void ma_io_cancel_sqe_wait(struct ma_executor *ex, struct ma_task *t)
 {
-    ma_list_remove(&ex->sqe_waiters[ma_io_prio(t)], &t->link);
-    ex->sqe_waiters_count--;
+    if (t->io_wait_queue == MA_IO_SQ_BLOCKED) {
+        ma_list_remove(&ex->io_sq_blocked, &t->link);
+    }
+    else {
+        ma_list_remove(&ex->io_waiters[t->io_wait_queue][ma_io_prio(t)],
+                       &t->link);
+        ex->io_waiters_count--;
+    }
     t->resume_error = ECANCELED;
     ma_executor_make_ready(ex, t);
 }
 
-/* Waits, if need be, until the task may start an operation. A task
- * queues behind waiters of its own or higher I/O priority (first come,
- * first served within a level; higher levels first), never busy-waits,
- * and is woken by ma_io_grant_waiters with a slot set aside for it. */
-static int ma_io_acquire(struct ma_executor *ex, struct ma_task *t)
+/* Suspends `t` on the queue `q` (an ma_io_class, or MA_IO_SQ_BLOCKED):
+ * 0 when resumed to go on, or the cancellation's error. */
+static int ma_io_wait_turn(struct ma_executor *ex, struct ma_task *t,
+                           unsigned q)
 {
-    monad_async_priority const prio = ma_io_prio(t);
-    if (ma_io_available(ex) != 0) {
-        bool queued_ahead = false;
-        for (int p = 0; p <= (int)prio; p++) {
-            queued_ahead |= ex->sqe_waiters[p].head != NULL;
-        }
-        if (!queued_ahead) {
-            return 0;
-        }
-    }
     ex->head.io.sqe_waits++;
     t->where = MA_TASK_SQE_WAIT;
-    ma_list_push_back(&ex->sqe_waiters[prio], &t->link);
-    ex->sqe_waiters_count++;
-    monad_async_result const r = ma_task_suspend(ex, t);
-    if (t->io_granted) {
-        t->io_granted = false;
-        ex->io_granted--;
-        if (r.error != 0) {
-            /* Cancelled after the grant: pass the slot on. */
-            ma_io_grant_waiters(ex);
-            return r.error;
-        }
-        return 0;
+    t->io_wait_queue = (uint8_t)q;
+    if (q == MA_IO_SQ_BLOCKED) {
+        ma_list_push_back(&ex->io_sq_blocked, &t->link);
     }
-    /* Only a cancel resumes a waiter without a grant. */
-    return r.error != 0 ? r.error : EAGAIN;
+    else {
+        t->io_wait_ticket = ex->io_wait_tickets++;
+        ma_list_push_back(&ex->io_waiters[q][ma_io_prio(t)], &t->link);
+        ex->io_waiters_count++;
+    }
+    monad_async_result const r = ma_task_suspend(ex, t);
+    return r.error;
 }
 
-int ma_io_begin_slow(struct ma_io_op *op)
+/* Gives back a slot set aside for `t` (taken, not committed). */
+static void ma_io_release_slot(struct ma_executor *ex)
+{
+    ex->io_slots_used--;
+    ma_io_grant_waiters(ex);
+}
+
+int ma_io_begin_slow(struct ma_io_op *op, enum ma_io_class cls)
 {
     struct ma_executor *const ex = op->ex;
-    int const err = ma_io_acquire(ex, op->t);
-    if (err != 0) {
-        return err;
+    struct ma_task *const t = op->t;
+    /* 1. A slot, set aside in io_slots_used until the commit takes it. A
+     * task queues behind waiters of its own class at its own or a higher
+     * I/O priority (first come, first served within a level), never
+     * busy-waits, and is woken by ma_io_grant_waiters with a slot. */
+    if (ex->io_slots_used < ma_io_class_limit(ex, cls)) {
+        ex->io_slots_used++;
     }
-    op->sqe = ma_io_internal_sqe(ex);
-    if (op->sqe == NULL) {
-        /* The kernel would take nothing (it cannot flush its overflowed
-         * completions): give the entry back rather than spin. */
-        ma_io_grant_waiters(ex);
-        return EBUSY;
+    else {
+        int const err = ma_io_wait_turn(ex, t, (unsigned)cls);
+        if (!t->io_granted) {
+            /* Only a cancel resumes a waiter without a grant. */
+            return err != 0 ? err : EAGAIN;
+        }
+        t->io_granted = false;
+        if (err != 0) {
+            /* Cancelled after the grant: pass the slot on. */
+            ma_io_release_slot(ex);
+            return err;
+        }
     }
+    /* 2. An entry: a full queue goes to the kernel now, and the task waits
+     * only for that system call. If the kernel takes nothing (EBUSY: it
+     * has completions to flush first; EAGAIN: no memory for requests),
+     * the task waits, behind any other that did, for the run loop's next
+     * pump, which reaps and submits again: it never spins. */
+    for (;;) {
+        if (ex->io_sq_blocked.head == NULL) {
+            op->sqe = io_uring_get_sqe(&ex->ring);
+            if (op->sqe != NULL) {
+                break;
+            }
+            (void)ma_io_submit(ex);
+            op->sqe = io_uring_get_sqe(&ex->ring);
+            if (op->sqe != NULL) {
+                break;
+            }
+        }
+        int const err = ma_io_wait_turn(ex, t, MA_IO_SQ_BLOCKED);
+        if (err != 0) {
+            ma_io_release_slot(ex);
+            return err;
+        }
+    }
+    /* The commit that follows counts the slot again. */
+    ex->io_slots_used--;
     return 0;
 }
 
@@ -155,7 +243,7 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
 {
     uint32_t const idx = (uint32_t)user_data;
     uint32_t const gen = (uint32_t)(user_data >> 32);
-    if (idx >= ex->io_slot_count || ex->io_slots[idx].status == NULL ||
+    if (idx >= ex->io_slot_hwm || ex->io_slots[idx].status == NULL ||
         ex->io_slots[idx].generation != gen) {
         ex->head.io.stale++;
         return;
@@ -220,18 +308,20 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
 /* Next to ma_io_complete, so that it is inlined into the loop. */
 void ma_io_reap_cqes(struct ma_executor *ex)
 {
-    if (IO_URING_READ_ONCE(*ex->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
-        /* peek flushes the kernel's overflow list once the CQ is empty;
-         * nothing is lost (IORING_FEAT_NODROP). */
+    struct io_uring *const ring = &ex->ring;
+    if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
+        /* Completions wait in the kernel's overflow list: nothing is lost
+         * (IORING_FEAT_NODROP, checked at set-up); flushed below. */
         ex->head.io.cq_overflows++;
     }
     /* In bulk, straight from the ring: take up to a batch of entries,
      * copy them out and free them with one store to the CQ head (before
      * handling: handlers may queue more), then handle them. When the CQ
-     * is empty and the kernel reports an overflow, one GETEVENTS enter
-     * flushes its overflow list, as peek did (once per reap). */
+     * is empty and the kernel reports an overflow, a GETEVENTS enter
+     * moves as much of its backlog as fits into the CQ; repeated while
+     * that yields entries, so the whole backlog is collected in this
+     * pass, and never spun on when it yields none. */
     enum { MA_REAP_BATCH = 32 };
-    struct io_uring *const ring = &ex->ring;
     unsigned const mask = ring->cq.ring_mask;
     unsigned const shift = io_uring_cqe_shift(ring);
     bool flushed = false;
@@ -248,6 +338,7 @@ void ma_io_reap_cqes(struct ma_executor *ex)
             ex->head.io.enters++;
             continue;
         }
+        flushed = false;
         if (n > MA_REAP_BATCH) {
             n = MA_REAP_BATCH;
         }
@@ -422,7 +513,7 @@ monad_async_result monad_async_io_nop(monad_async_task task,
                                       struct monad_async_io_status *opt_status)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_nop(op.sqe);
     return ma_io_commit(&op, 0);
 }
@@ -432,7 +523,7 @@ monad_async_result monad_async_io_timeout(monad_async_task task,
                                           uint64_t ns)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     /* The kernel reads the timespec when the entry is submitted, after
      * this call has returned in the initiate form: keep it in the
      * status. */
@@ -453,7 +544,7 @@ monad_async_result monad_async_io_poll(monad_async_task task,
         return monad_async_make_failure(EBADF);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_WAITS);
     io_uring_prep_poll_add(op.sqe, fd, events);
     return ma_io_commit(&op, 0);
 }

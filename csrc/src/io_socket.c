@@ -11,7 +11,7 @@ monad_async_result monad_async_io_socket(monad_async_task task,
                                          int domain, int type, int protocol)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     if (op.ex->has_op_socket) {
         io_uring_prep_socket(op.sqe, domain, type, protocol, 0);
         return ma_io_commit(&op, 0);
@@ -54,7 +54,7 @@ monad_async_result monad_async_io_accept(monad_async_task task,
         return monad_async_make_failure(EINVAL);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_WAITS);
     io_uring_prep_accept(op.sqe, fd, addr, (socklen_t *)addrlen, flags);
     return ma_io_commit(&op, 0);
 }
@@ -68,7 +68,7 @@ monad_async_result monad_async_io_connect(monad_async_task task,
         return monad_async_make_failure(EFAULT);
     }
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_WAITS);
     io_uring_prep_connect(op.sqe, fd, addr, (socklen_t)addrlen);
     return ma_io_commit(&op, 0);
 }
@@ -82,7 +82,12 @@ ma_io_sock_xfer(monad_async_task task, struct monad_async_io_status *opt_status,
                 int opcode, int fd, void const *addr, unsigned len, int flags)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    /* A receive waits for the peer; a send finishes by itself (once the
+     * peer's window takes the data), so it may use the guard's reserve. */
+    MA_IO_TRY_BEGIN(&op, task, opt_status,
+                    opcode == IORING_OP_RECV || opcode == IORING_OP_RECVMSG
+                        ? MA_IO_WAITS
+                        : MA_IO_FINITE);
     /* One load of op.sqe, as the named preps take it: a reload after
      * the prep's stores would keep its rw_flags store alive. */
     struct io_uring_sqe *const sqe = op.sqe;
@@ -154,7 +159,7 @@ monad_async_result monad_async_io_shutdown(monad_async_task task,
                                            int fd, int how)
 {
     struct ma_io_op op;
-    MA_IO_TRY_BEGIN(&op, task, opt_status);
+    MA_IO_TRY_BEGIN(&op, task, opt_status, MA_IO_FINITE);
     io_uring_prep_shutdown(op.sqe, fd, how);
     return ma_io_commit(&op, 0);
 }

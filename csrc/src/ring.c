@@ -5,10 +5,14 @@
  * without when it does not (EINVAL from an older kernel). Ring memory is
  * not inherited across fork (MADV_DONTFORK, via liburing).
  *
- * Set-up also allocates the operation slot table (one slot per operation
- * that may be in flight, so the hot path never allocates), creates the
- * wake eventfd and arms its read, and works out the kernel I/O priority
- * of each level. */
+ * The completion queue is sized for the work (IORING_SETUP_CQSIZE, 4,096
+ * entries by default) and must never lose a completion: the kernel must
+ * keep what does not fit (IORING_FEAT_NODROP), which the reaper collects.
+ *
+ * Set-up also reserves the operation slot table (one slot per operation
+ * that may be in flight, so the hot path never allocates; address space
+ * only, backed as slots are first used), creates the wake eventfd and
+ * arms its read, and works out the kernel I/O priority of each level. */
 #include "executor_impl.h"
 
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,23 +58,76 @@ static bool ma_may_use_rt_ioprio(void)
     return (eff & (1u << CAP_SYS_NICE)) || (eff & (1u << CAP_SYS_ADMIN));
 }
 
+/* The CQ size to ask for: the attr's, or the default (at least twice the
+ * SQ, as the kernel's own default, and at most the kernel's maximum). */
+static unsigned ma_ring_cq_entries(struct monad_async_executor_attr const *attr)
+{
+    if (attr->io_cq_entries != 0) {
+        return attr->io_cq_entries;
+    }
+    unsigned sq = 1;
+    while (sq < attr->io_uring_ring.entries && sq < (1u << 15)) {
+        sq <<= 1;
+    }
+    unsigned const twice = 2 * sq;
+    unsigned cq = MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT;
+    if (twice > cq) {
+        cq = twice;
+    }
+    return cq > MONAD_ASYNC_IO_CQ_ENTRIES_MAX ? MONAD_ASYNC_IO_CQ_ENTRIES_MAX
+                                              : cq;
+}
+
+static int ma_ring_init_flags(struct ma_executor *ex,
+                              struct monad_async_executor_attr const *attr,
+                              struct io_uring_params *p, unsigned flags,
+                              unsigned cq)
+{
+    memset(p, 0, sizeof(*p));
+    p->flags = flags;
+    if (cq != 0) {
+        p->flags |= IORING_SETUP_CQSIZE;
+        p->cq_entries = cq;
+    }
+    return io_uring_queue_init_params(attr->io_uring_ring.entries, &ex->ring, p);
+}
+
 static int ma_ring_init(struct ma_executor *ex,
                         struct monad_async_executor_attr const *attr,
                         struct io_uring_params *p)
 {
     unsigned const want =
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    memset(p, 0, sizeof(*p));
-    p->flags = attr->io_uring_ring.flags | want;
-    int ret = io_uring_queue_init_params(attr->io_uring_ring.entries, &ex->ring, p);
-    if (ret == -EINVAL && !(attr->io_uring_ring.flags & want)) {
+    unsigned const flags = attr->io_uring_ring.flags & ~IORING_SETUP_CQSIZE;
+    unsigned cq = ma_ring_cq_entries(attr);
+    int ret = ma_ring_init_flags(ex, attr, p, flags | want, cq);
+    if (ret == -EINVAL && !(flags & want)) {
         /* A kernel before 6.1: try without the two. */
-        memset(p, 0, sizeof(*p));
-        p->flags = attr->io_uring_ring.flags;
-        ret = io_uring_queue_init_params(
-            attr->io_uring_ring.entries, &ex->ring, p);
+        ret = ma_ring_init_flags(ex, attr, p, flags, cq);
+    }
+    if (ret == -ENOMEM && attr->io_cq_entries == 0) {
+        /* The default CQ's memory could not be locked (RLIMIT_MEMLOCK
+         * before Linux 5.12): the kernel's own default, twice the SQ. A
+         * smaller CQ only means more passes to collect a burst. */
+        ret = ma_ring_init_flags(ex, attr, p, flags | want, 0);
+        if (ret == -EINVAL && !(flags & want)) {
+            ret = ma_ring_init_flags(ex, attr, p, flags, 0);
+        }
     }
     return ret < 0 ? -ret : 0;
+}
+
+/* The slot table: `count` slots of reserved address space. Anonymous
+ * memory reads as zeroes, which is a free slot of generation 0; a page is
+ * backed only once a slot on it is first used (slots are handed out from
+ * the free list, else from the high-water mark). NULL on failure, with
+ * errno set. */
+static struct ma_io_slot *ma_io_map_slots(uint32_t count, size_t *mapped)
+{
+    *mapped = (size_t)count * sizeof(struct ma_io_slot);
+    void *const p = mmap(NULL, *mapped, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 int ma_ring_setup(struct ma_executor *ex, struct monad_async_executor_attr const *attr)
@@ -79,34 +137,41 @@ int ma_ring_setup(struct ma_executor *ex, struct monad_async_executor_attr const
     if (attr->io_uring_ring.entries == 0) {
         return 0;
     }
+    uint32_t limit = attr->io_inflight_limit;
+    if (limit == 0) {
+        limit = MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT;
+    }
+    if (limit > MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX) {
+        return EINVAL;
+    }
     struct io_uring_params p;
     int err = ma_ring_init(ex, attr, &p);
     if (err != 0) {
         return err;
     }
+    if (!(p.features & IORING_FEAT_NODROP)) {
+        /* Before Linux 5.5 a full CQ drops completions, and a task
+         * waiting for one would wait forever. */
+        io_uring_queue_exit(&ex->ring);
+        return ENOTSUP;
+    }
     io_uring_ring_dontfork(&ex->ring);
 
-    /* Each operation may produce its own completion and that of one
-     * cancel request: half the CQ keeps it from overflowing. More than
-     * the CQ holds could overflow it; the kernel would keep the excess
-     * (IORING_FEAT_NODROP) and the reaper flushes it, but at a cost. */
-    uint32_t limit = attr->io_inflight_limit;
-    if (limit == 0) {
-        limit = p.cq_entries / 2 ? p.cq_entries / 2 : 1;
-    }
-    if (limit > p.cq_entries) {
-        limit = p.cq_entries;
-    }
-    ex->io_slots = calloc(limit, sizeof(*ex->io_slots));
+    ex->io_slots = ma_io_map_slots(limit, &ex->io_slots_mapped);
     if (ex->io_slots == NULL) {
         io_uring_queue_exit(&ex->ring);
         return ENOMEM;
     }
-    for (uint32_t i = 0; i < limit; i++) {
-        ex->io_slots[i].next_free = i + 1 < limit ? i + 1 : MA_IO_NO_SLOT;
-    }
     ex->io_slot_count = limit;
-    ex->io_free_slot = 0;
+    /* The reserve for operations that finish by themselves (executor.h):
+     * an eighth, at least one slot once there are two. */
+    uint32_t reserve = limit / 8;
+    if (reserve == 0 && limit >= 2) {
+        reserve = 1;
+    }
+    ex->io_wait_limit = limit - reserve;
+    ex->io_free_slot = MA_IO_NO_SLOT;
+    ex->io_slot_hwm = 0;
 
     /* Blocking on purpose: io_uring completes a read of an O_NONBLOCK
      * file with EAGAIN instead of waiting for it. Writers never block
@@ -114,7 +179,7 @@ int ma_ring_setup(struct ma_executor *ex, struct monad_async_executor_attr const
     ex->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (ex->wake_fd < 0) {
         err = errno;
-        free(ex->io_slots);
+        munmap(ex->io_slots, ex->io_slots_mapped);
         ex->io_slots = NULL;
         io_uring_queue_exit(&ex->ring);
         return err;
@@ -146,7 +211,7 @@ int ma_ring_setup(struct ma_executor *ex, struct monad_async_executor_attr const
      * no I/O has nothing queued and its hot path stays free of system
      * calls. */
     ma_io_arm_wake(ex);
-    (void)io_uring_submit(&ex->ring);
+    (void)ma_io_submit(ex);
     return 0;
 }
 
@@ -180,8 +245,10 @@ void ma_ring_teardown(struct ma_executor *ex)
         close(ex->wake_fd);
         ex->wake_fd = -1;
     }
-    free(ex->io_slots);
-    ex->io_slots = NULL;
+    if (ex->io_slots != NULL) {
+        munmap(ex->io_slots, ex->io_slots_mapped);
+        ex->io_slots = NULL;
+    }
 }
 
 static int ma_read_io_uring_disabled(void)
@@ -255,8 +322,16 @@ monad_async_executor_describe_error(int error, char *buf, size_t len)
     }
     case EINVAL:
         what = "the kernel refused the ring's parameters: too many entries "
-               "(at most 32768 submission entries) or IORING_SETUP_* flags "
-               "it does not know.";
+               "(at most 32768 submission entries), a completion queue "
+               "size out of range (at least the submission queue's, at "
+               "most 65536), an in-flight limit above 16777216, or "
+               "IORING_SETUP_* flags it does not know.";
+        break;
+    case ENOTSUP:
+        what = "the kernel's io_uring lacks IORING_FEAT_NODROP (Linux "
+               "5.5): its completion queue could lose completions, and a "
+               "task waiting for a lost one would wait forever. Use a newer "
+               "kernel.";
         break;
     case EMFILE:
     case ENFILE:

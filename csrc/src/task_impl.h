@@ -17,7 +17,7 @@ enum ma_task_where
     MA_TASK_NOWHERE = 0,
     MA_TASK_READY,  /* a ready queue: pending launch or waiting to resume */
     MA_TASK_TIMERS, /* the timer list: sleeping */
-    MA_TASK_SQE_WAIT, /* an executor's queue of tasks waiting for an SQE */
+    MA_TASK_SQE_WAIT, /* an executor's queue of tasks waiting to start I/O */
     MA_TASK_IO_WAIT,  /* on no list: suspended until a completion */
     MA_TASK_BUF_WAIT, /* a buffer pool's queue of tasks waiting for one */
     MA_TASK_PARKED,   /* parked: the timer list (with a deadline) or the
@@ -53,9 +53,15 @@ struct ma_task
     /* While MA_TASK_IO_WAIT: the status whose completion resumes it, or
      * MA_IO_WAIT_ANY for any initiate-form completion. */
     struct monad_async_io_status *io_waiting_for;
-    /* A submission slot was set aside for it when it left the SQE wait
-     * queue; it takes it when it runs. */
+    /* A slot was set aside for it when it left the slot wait queue
+     * (counted in the executor's io_slots_used); it takes it when it
+     * runs. */
     bool io_granted;
+    /* While MA_TASK_SQE_WAIT: the queue it is on, an enum ma_io_class
+     * (waiting for a slot) or MA_IO_SQ_BLOCKED (waiting for the kernel to
+     * take submissions); and its place in line among slot waiters. */
+    uint8_t io_wait_queue;
+    uint64_t io_wait_ticket;
     /* user_code returned with operations in flight: it is recorded as
      * exited once the kernel has finished them. */
     bool io_draining;
@@ -119,6 +125,9 @@ static inline void ma_task_park_next_generation(struct ma_task *t)
 }
 
 #define MA_IO_WAIT_ANY ((struct monad_async_io_status *)1)
+/* ma_task.io_wait_queue of a task waiting for the kernel to take
+ * submissions (the slot queues are 0 and 1, enum ma_io_class). */
+#define MA_IO_SQ_BLOCKED 2
 
 static inline struct ma_task *ma_task_from(monad_async_task t)
 {

@@ -165,6 +165,8 @@ static void build_cxx_source(void)
     EMIT_OFF(struct monad_async_executor_attr, io_uring_ring.entries);
     EMIT_OFF(struct monad_async_executor_attr, io_uring_ring.flags);
     EMIT_OFF(struct monad_async_executor_attr, flags);
+    EMIT_OFF(struct monad_async_executor_attr, io_inflight_limit);
+    EMIT_OFF(struct monad_async_executor_attr, io_cq_entries);
     EMIT_OFF(struct monad_async_executor_attr, reserved);
 
     EMIT_SIZE(struct monad_async_executor_counters);

@@ -2,8 +2,9 @@
  * and initiate-then-reap, completions reaped in completion order), the
  * errors of every entry point (outside a task, no ring, no stack, a
  * status still in flight), the accounting (submitted == completed, each
- * operation its own user_data), the ring description, and a timer that
- * sleeps at least its duration and not much more.
+ * operation its own user_data), the ring description (default CQ size
+ * and in-flight guard, the attr fields' bounds), and a timer that sleeps
+ * at least its duration and not much more.
  * Header contract: io.h, executor.h (io counters, ring info,
  * monad_async_executor_describe_error). */
 #include "test_common.h"
@@ -183,20 +184,65 @@ int main(void)
     CHECK_ERROR(monad_async_executor_describe_error(EINVAL, NULL, 4), EINVAL);
     d = monad_async_executor_describe_error(EINVAL, NULL, 0);
     CHECK_GT(d.value, 10);
-    /* Too many entries: EINVAL, described. */
+    d = monad_async_executor_describe_error(ENOTSUP, buf, sizeof(buf));
+    CHECK(strstr(buf, "IORING_FEAT_NODROP") != NULL);
+    /* Too many entries, a CQ smaller than the SQ or above the kernel's
+     * 65,536, an in-flight guard above its maximum: EINVAL, described. */
     {
         struct monad_async_executor_attr attr;
         memset(&attr, 0, sizeof(attr));
         attr.io_uring_ring.entries = 1u << 20;
         monad_async_executor bad = NULL;
         CHECK_ERROR(monad_async_executor_create(&bad, &attr), EINVAL);
+        attr.io_uring_ring.entries = 64;
+        attr.io_cq_entries = 32;
+        CHECK_ERROR(monad_async_executor_create(&bad, &attr), EINVAL);
+        attr.io_cq_entries = MONAD_ASYNC_IO_CQ_ENTRIES_MAX + 1;
+        CHECK_ERROR(monad_async_executor_create(&bad, &attr), EINVAL);
+        attr.io_cq_entries = 0;
+        attr.io_inflight_limit = MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX + 1;
+        CHECK_ERROR(monad_async_executor_create(&bad, &attr), EINVAL);
+        CHECK(bad == NULL);
+        d = monad_async_executor_describe_error(EINVAL, buf, sizeof(buf));
+        CHECK(strstr(buf, "completion queue") != NULL &&
+              strstr(buf, "in-flight limit") != NULL);
+    }
+    /* The CQ and the guard as asked for: the CQ rounded up to a power of
+     * two, the largest the kernel takes, the largest guard. */
+    {
+        struct monad_async_executor_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.io_uring_ring.entries = 64;
+        attr.io_cq_entries = 1000;
+        attr.io_inflight_limit = 10;
+        monad_async_executor ex = NULL;
+        CHECK_RESULT(monad_async_executor_create(&ex, &attr));
+        CHECK_EQ(ex->ring.cq_entries, 1024);
+        CHECK_EQ(ex->ring.inflight_limit, 10);
+        CHECK_RESULT(monad_async_executor_destroy(ex));
+        attr.io_cq_entries = MONAD_ASYNC_IO_CQ_ENTRIES_MAX;
+        attr.io_inflight_limit = MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX;
+        CHECK_RESULT(monad_async_executor_create(&ex, &attr));
+        CHECK_EQ(ex->ring.cq_entries, MONAD_ASYNC_IO_CQ_ENTRIES_MAX);
+        CHECK_EQ(ex->ring.inflight_limit, MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX);
+        CHECK_RESULT(monad_async_executor_destroy(ex));
+        /* A big SQ gets a CQ twice its size by default, as the kernel's. */
+        attr.io_uring_ring.entries = 8192;
+        attr.io_cq_entries = 0;
+        attr.io_inflight_limit = 0;
+        CHECK_RESULT(monad_async_executor_create(&ex, &attr));
+        CHECK_EQ(ex->ring.cq_entries, 16384);
+        CHECK_RESULT(monad_async_executor_destroy(ex));
     }
 
     for (int k = TEST_SWITCHER_SJLJ; k <= TEST_SWITCHER_ASM; k++) {
         monad_async_context_switcher sw = test_make_switcher((enum test_switcher_kind)k);
         monad_async_executor ex = test_make_ring_executor(64, 0);
         CHECK_EQ(ex->ring.sq_entries, 64);
-        CHECK_EQ(ex->ring.inflight_limit, ex->ring.cq_entries / 2);
+        /* The defaults: the guard is a memory bound far above any CQ,
+         * and the CQ is sized for the work, not for the SQ. */
+        CHECK_EQ(ex->ring.inflight_limit, MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT);
+        CHECK_EQ(ex->ring.cq_entries, MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT);
         if (k == TEST_SWITCHER_SJLJ) {
             test_note("ring: sq %u cq %u setup flags 0x%x, high I/O "
                       "priority %s",

@@ -1,10 +1,11 @@
-/* Completion-queue overflow: with the in-flight limit raised to the CQ's
- * size on a 4-entry ring (CQ 8), a task with 8 receives in flight is
- * cancelled: 8 cancel requests and 8 cancelled receives complete at once,
- * 16 completions for 8 CQ entries. The kernel keeps the excess
- * (IORING_FEAT_NODROP) and the executor flushes it: every receive is
- * reaped, none lost, submitted == completed.
- * Header contract: executor.h (io_inflight_limit, io counters), io.h. */
+/* Completion-queue overflow: on a 4-entry ring with a CQ of 8 entries
+ * (io_cq_entries; the in-flight guard, at its default, no longer follows
+ * the CQ), a task with 8 receives in flight is cancelled: 8 cancel
+ * requests and 8 cancelled receives complete at once, 16 completions for
+ * 8 CQ entries. The kernel keeps the excess (IORING_FEAT_NODROP) and the
+ * executor flushes it: every receive is reaped, none lost, submitted ==
+ * completed.
+ * Header contract: executor.h (io_cq_entries, io counters), io.h. */
 #include "test_common.h"
 
 #include <sys/socket.h>
@@ -35,9 +36,9 @@ int main(void)
     test_watchdog(60, "io_cq_overflow");
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_sp), 0);
     monad_async_context_switcher sw = test_make_switcher(TEST_SWITCHER_ASM);
-    monad_async_executor ex = test_make_ring_executor(4, 8);
+    monad_async_executor ex = test_make_ring_executor_cq(4, 0, 8);
     CHECK_EQ(ex->ring.cq_entries, 8);
-    CHECK_EQ(ex->ring.inflight_limit, 8);
+    CHECK_EQ(ex->ring.inflight_limit, MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT);
     monad_async_task t = test_make_task(sw, 0);
     t->user_code = many_fn;
     CHECK_RESULT(monad_async_task_attach(ex, t, NULL));

@@ -1,13 +1,15 @@
-/* Submission-queue exhaustion and I/O priority.
+/* In-flight guard exhaustion and I/O priority.
  *
- * 1. A ring of 4 entries (in-flight limit 4) and 1,000 tasks at mixed
- *    priorities, each doing three operations: all complete, tasks wait
- *    for entries (no busy loop: the executor sleeps in the ring), and
- *    within each priority level the tasks get their entries in the order
+ * 1. A ring of 4 entries with an in-flight limit of 4 and 1,000 tasks at
+ *    mixed priorities, each doing three operations: all complete, tasks
+ *    wait for slots (no busy loop: the executor sleeps in the ring), and
+ *    within each priority level the tasks get their slots in the order
  *    they asked (the order their first operation completes is their
- *    attach order).
- * 2. With the queue contended (limit 2, both slots held), 50 tasks of
- *    high I/O priority that ask after 50 low ones all get their entries,
+ *    attach order). (The limit is explicit: it used to follow the ring's
+ *    size, and a full submission queue alone no longer makes a task
+ *    wait: it is submitted and refilled.)
+ * 2. With the guard contended (limit 2, both slots held), 50 tasks of
+ *    high I/O priority that ask after 50 low ones all get their slots,
  *    and their completions, before any low one.
  * Header contract: io.h (submission, I/O priority), executor.h
  * (io_inflight_limit). */
@@ -34,7 +36,7 @@ static monad_async_result three_ops_fn(monad_async_task task)
 
 static void exhaustion(monad_async_context_switcher sw)
 {
-    g_ex = test_make_ring_executor(4, 0);
+    g_ex = test_make_ring_executor(4, 4);
     CHECK_EQ(g_ex->ring.sq_entries, 4);
     CHECK_EQ(g_ex->ring.inflight_limit, 4);
     monad_async_task *tasks = calloc(NTASKS, sizeof(*tasks));
@@ -64,7 +66,7 @@ static void exhaustion(monad_async_context_switcher sw)
             prev = g_first_done[i];
         }
     }
-    test_note("4-entry ring, %d tasks x 3 ops: %" PRIu64 " waits for an entry, %"
+    test_note("4-entry ring, guard 4, %d tasks x 3 ops: %" PRIu64 " waits for a slot, %"
               PRIu64 " io_uring_enter calls",
               NTASKS, g_ex->io.sqe_waits, g_ex->io.enters);
     for (int i = 0; i < NTASKS; i++) {

@@ -398,13 +398,27 @@ static monad_async_executor test_make_ring_executor(unsigned entries,
                                                     uint32_t inflight_limit)
     __attribute__((unused));
 
+static monad_async_executor test_make_ring_executor_cq(unsigned entries,
+                                                       uint32_t inflight_limit,
+                                                       uint32_t cq_entries)
+    __attribute__((unused));
+
 static monad_async_executor test_make_ring_executor(unsigned entries,
                                                     uint32_t inflight_limit)
+{
+    return test_make_ring_executor_cq(entries, inflight_limit, 0);
+}
+
+/* The same with a completion queue of `cq_entries` (0: the default). */
+static monad_async_executor test_make_ring_executor_cq(unsigned entries,
+                                                       uint32_t inflight_limit,
+                                                       uint32_t cq_entries)
 {
     struct monad_async_executor_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.io_uring_ring.entries = entries;
     attr.io_inflight_limit = inflight_limit;
+    attr.io_cq_entries = cq_entries;
     monad_async_executor ex = NULL;
     monad_async_result r = monad_async_executor_create(&ex, &attr);
     if (r.error != 0) {

@@ -3,9 +3,14 @@
 //! `IOSQE_BUFFER_SELECT`).
 //!
 //! A plain [`TcpStream::recv`](super::TcpStream::recv) needs its buffer
-//! while it waits; with a [`BufferRing`], a thousand idle connections
-//! waiting in `recv_provided` hold no memory at all, and only the receives
-//! that have data take a buffer.
+//! while it waits; with a [`BufferRing`], idle connections waiting in
+//! `recv_provided` hold no buffer at all, and only the receives that have
+//! data take one. What a waiting receive still costs is the executor's
+//! 16-byte slot and the kernel's request, and here its task (a stack,
+//! two memory mappings): the ring's size does not bound how many wait;
+//! the executor's in-flight guard does
+//! ([`ExecutorBuilder::io_inflight_limit`](crate::ExecutorBuilder::io_inflight_limit),
+//! 262,144 by default).
 //!
 //! Invariants:
 //! - a [`ProvidedBuffer`] is the only way to reach a buffer the kernel

@@ -14,7 +14,17 @@
 //! [`BufferRing`], waiting receives hold no memory
 //! ([`TcpStream::recv_provided`], [`UdpSocket::recv_provided`]).
 //! A task's I/O priority ([`TaskContext::set_io_priority`]) orders its
-//! operations when the ring is contended.
+//! operations when the executor's in-flight guard is reached.
+//!
+//! What an operation in flight costs: a 16-byte slot of the executor and
+//! the kernel's request (a few hundred bytes), besides its buffer. The
+//! ring's queues bound nothing in flight (a full submission queue is
+//! handed to the kernel and refilled), so a task waiting in a receive
+//! never keeps another from starting its operations; the only bound is
+//! the in-flight guard
+//! ([`ExecutorBuilder::io_inflight_limit`](crate::ExecutorBuilder::io_inflight_limit),
+//! 262,144 by default), of which waiting receives, accepts and connects
+//! leave an eighth to sends, writes, reads and sleeps.
 //!
 //! The executor must have a ring ([`ExecutorBuilder::ring_entries`] > 0,
 //! the default); otherwise these calls fail with `ENOTSUP`, as they do on

@@ -8,6 +8,10 @@
 
 pub use libc::timespec;
 
+pub const MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT: u32 = 262144;
+pub const MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX: u32 = 16777216;
+pub const MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT: u32 = 4096;
+pub const MONAD_ASYNC_IO_CQ_ENTRIES_MAX: u32 = 65536;
 pub type __mode_t = ::std::os::raw::c_uint;
 /** The outcome of every public function.
 
@@ -249,8 +253,8 @@ const _: () = {
  while the task is not attached; everything else is read-only. One
  exception: a running task may change its own `priority.io`, which
  applies to the operations it starts afterwards (it is read only on the
- executor's thread, when an operation starts or leaves the queue for a
- free submission entry).*/
+ executor's thread, when an operation starts or leaves the queue of
+ tasks waiting for a slot of the in-flight guard).*/
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct monad_async_task_head {
@@ -427,27 +431,62 @@ impl ::std::ops::BitAndAssign for monad_async_executor_flag {
 /// Flags for `struct monad_async_executor_attr`.
 #[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct monad_async_executor_flag(pub ::std::os::raw::c_uint);
-/// Options for an executor. Zero-initialise, then set what you need.
+/** Options for an executor. Zero-initialise, then set what you need.
+
+ What each I/O operation in flight costs: a 16-byte slot in a table that
+ is reserved (address space only) when the ring is created and backed by
+ memory page by page as more operations are in flight at once than ever
+ before; the kernel's own request (a few hundred bytes); and whatever
+ buffers the caller gives it. Neither queue of the ring bounds how many
+ operations may be in flight: the submission queue is only the batch
+ handed to the kernel per system call, and the completion queue never
+ loses a completion (IORING_FEAT_NODROP: the kernel keeps what does not
+ fit and the executor collects it).*/
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct monad_async_executor_attr {
     pub io_uring_ring: monad_async_executor_attr__bindgen_ty_1,
     /// enum monad_async_executor_flag bits
     pub flags: u32,
-    /** Most I/O operations in flight at once (queued or submitted, not yet
- completed), so that the completion queue cannot overflow. 0 picks
- half the completion queue's size (room for every operation's
- completion and for one cancel request's each); at most the CQ size.
- A task that finds the limit reached waits as for a full submission
- queue (io.h). Ignored without a ring.*/
+    /** The in-flight guard: most I/O operations in flight at once (queued
+ or submitted, not yet completed). 0 picks
+ MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT (262,144); at most
+ MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX (EINVAL above). It is a memory
+ guard, not a working limit: its table costs 16 bytes per operation
+ only once that many have been in flight at once (4 MiB of address
+ space reserved for the default), and starting an operation never
+ allocates. Operations that wait on the outside world (recv,
+ recvmsg, accept, connect, poll, recv_provided) may hold at most
+ the limit less a reserve of limit / 8 (at least 1 from a limit of
+ 2); the reserve is for operations that finish by themselves (all
+ the others: NOP, timeouts, reads, writes, sends, ...), so that
+ receives waiting for data can never hold the slot a send needs. A
+ task that finds its share used up waits (io.h, Submission): it
+ never spins and never gets an error for it. Ignored without a
+ ring.*/
     pub io_inflight_limit: u32,
-    pub reserved: [u32; 6usize],
+    /** Completion queue entries: 0 picks
+ MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT (4,096, 64 KiB of ring memory, or
+ twice the submission queue if that is more); otherwise at least the
+ submission queue's size and at most 65,536 (the kernel's limit;
+ EINVAL outside), rounded up to a power of two. Completions that
+ arrive while it is full wait in the kernel (IORING_FEAT_NODROP) and
+ are collected in the next passes: a bigger queue only saves those
+ passes. Where the kernel cannot lock the default's memory (ENOMEM,
+ RLIMIT_MEMLOCK before Linux 5.12) the executor falls back to the
+ kernel's default of twice the submission queue. Ignored without a
+ ring.*/
+    pub io_cq_entries: u32,
+    pub reserved: [u32; 5usize],
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct monad_async_executor_attr__bindgen_ty_1 {
-    /** Submission queue entries of the executor's io_uring. 0 makes a
- compute-only executor with no ring.*/
+    /** Submission queue entries of the executor's io_uring (at most
+ 32768; rounded up to a power of two). 0 makes a compute-only
+ executor with no ring. This is the batch size, not a cap on
+ operations in flight: a task that finds the queue full hands it
+ to the kernel at once (one system call) and takes an entry.*/
     pub entries: ::std::os::raw::c_uint,
     /// Extra IORING_SETUP_* flags.
     pub flags: ::std::os::raw::c_uint,
@@ -485,8 +524,11 @@ const _: () = {
         "Offset of field: monad_async_executor_attr::io_inflight_limit",
     ][::std::mem::offset_of!(monad_async_executor_attr, io_inflight_limit) - 12usize];
     [
+        "Offset of field: monad_async_executor_attr::io_cq_entries",
+    ][::std::mem::offset_of!(monad_async_executor_attr, io_cq_entries) - 16usize];
+    [
         "Offset of field: monad_async_executor_attr::reserved",
-    ][::std::mem::offset_of!(monad_async_executor_attr, reserved) - 16usize];
+    ][::std::mem::offset_of!(monad_async_executor_attr, reserved) - 20usize];
 };
 /** Counters, maintained by the executor's thread. Read them on that
  thread (they are plain integers, not synchronised).*/
@@ -592,13 +634,16 @@ pub struct monad_async_executor_io_counters {
     pub in_flight: u64,
     /// io_uring_enter system calls
     pub enters: u64,
-    /// times a task waited for a submission entry
+    /** Times a task waited to start an operation: its share of the
+ in-flight guard was used up, or the kernel refused a submission for
+ the moment (EBUSY, EAGAIN). Never for a full submission queue.*/
     pub sqe_waits: u64,
     /// IORING_OP_ASYNC_CANCEL requests made
     pub cancels: u64,
     /// completions whose operation was unknown (0)
     pub stale: u64,
-    /// passes that found the CQ overflowed
+    /** Passes that found completions waiting in the kernel because the CQ
+ was full (none is lost: they are collected).*/
     pub cq_overflows: u64,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
@@ -646,7 +691,7 @@ pub struct monad_async_executor_ring_info {
     pub setup_flags: ::std::os::raw::c_uint,
     /// IORING_FEAT_* the kernel reported
     pub features: ::std::os::raw::c_uint,
-    /// the in-flight limit in force
+    /// the in-flight guard in force
     pub inflight_limit: u32,
     /** 1 if high I/O priority maps to the real-time class, 0 if the
  process may not use it and best effort level 0 is used instead.*/
@@ -1372,8 +1417,9 @@ unsafe extern "C" {
     /** Inside a running task: suspend for at least `ns` nanoseconds. Errors
  as for monad_async_task_yield; ECANCELED wakes it early. On an executor
  with a ring this is an io_uring timeout (monad_async_io_timeout), which
- may also wait for a submission entry like any I/O; without a ring, the
- executor's own timer list.*/
+ like any I/O may wait for a slot of the in-flight guard (a timeout
+ finishes by itself, so it may use the reserve that waiting receives
+ leave: io.h); without a ring, the executor's own timer list.*/
     pub fn monad_async_task_suspend_for_duration(
         task: monad_async_task,
         ns: u64,
@@ -1447,7 +1493,11 @@ unsafe extern "C" {
                   kernel lacks it;
    ENOMEM         the ring's memory could not be locked (RLIMIT_MEMLOCK
                   on kernels before 5.12) or allocated;
-   EINVAL         too many entries (more than 32768) or unknown flags;
+   EINVAL         too many entries (more than 32768), a CQ size out of
+                  range, an in-flight limit above the maximum, or
+                  unknown flags;
+   ENOTSUP        a kernel without IORING_FEAT_NODROP (before 5.5): its
+                  CQ could lose completions;
    EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
  monad_async_executor_describe_error explains them with this machine's
  figures.*/
@@ -1459,7 +1509,11 @@ unsafe extern "C" {
     /** Destroys an executor, on its own thread (EPERM otherwise; EBUSY from
  inside one of its tasks). Tasks still attached are cancelled first:
  pending ones never run, started ones resume with ECANCELED and are run
- to their exit. Attaches from other threads that begin before destroy
+ to their exit (parked ones too). Destroy returns only once every task
+ has returned from its user_code: every suspension point of a cancelled
+ task returns ECANCELED at once, so a C task that ignores it and keeps
+ suspending keeps destroy running it, forever; return once told (the
+ Rust layer unwinds such a task's stack instead). Attaches from other threads that begin before destroy
  returns get ESHUTDOWN or are cancelled, none is lost; the caller must
  make sure none begins after destroy returns (the executor is gone).*/
     pub fn monad_async_executor_destroy(ex: monad_async_executor) -> monad_async_result;
@@ -1473,8 +1527,14 @@ unsafe extern "C" {
  `timeout` for work (NULL: until work arrives or monad_async_executor_wake;
  {0, 0}: not at all).
 
+ Ending a task without running a slice also makes run return: a
+ pending task cancelled from another thread, or the exit of a task that
+ returned with operations in flight, recorded once the kernel finished
+ them. So `while (ex->tasks_attached) run(ex, SIZE_MAX, NULL);` ends.
+
  Success: `value` is the number of items done (0 when woken by
- monad_async_executor_wake with nothing to do). ETIME: the timeout passed
+ monad_async_executor_wake with nothing to do, or when it only ended
+ tasks). ETIME: the timeout passed
  with nothing done. EPERM: not the owning thread. EBUSY: called from
  inside one of this executor's tasks. EINVAL: max_items is 0.*/
     pub fn monad_async_executor_run(

@@ -20,27 +20,68 @@ enum monad_async_executor_flag
     MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING = 1u << 0
 };
 
-/* Options for an executor. Zero-initialise, then set what you need. */
+/* Options for an executor. Zero-initialise, then set what you need.
+ *
+ * What each I/O operation in flight costs: a 16-byte slot in a table that
+ * is reserved (address space only) when the ring is created and backed by
+ * memory page by page as more operations are in flight at once than ever
+ * before; the kernel's own request (a few hundred bytes); and whatever
+ * buffers the caller gives it. Neither queue of the ring bounds how many
+ * operations may be in flight: the submission queue is only the batch
+ * handed to the kernel per system call, and the completion queue never
+ * loses a completion (IORING_FEAT_NODROP: the kernel keeps what does not
+ * fit and the executor collects it). */
 struct monad_async_executor_attr
 {
     struct
     {
-        /* Submission queue entries of the executor's io_uring. 0 makes a
-         * compute-only executor with no ring. */
+        /* Submission queue entries of the executor's io_uring (at most
+         * 32768; rounded up to a power of two). 0 makes a compute-only
+         * executor with no ring. This is the batch size, not a cap on
+         * operations in flight: a task that finds the queue full hands it
+         * to the kernel at once (one system call) and takes an entry. */
         unsigned entries;
         /* Extra IORING_SETUP_* flags. */
         unsigned flags;
     } io_uring_ring;
     uint32_t flags; /* enum monad_async_executor_flag bits */
-    /* Most I/O operations in flight at once (queued or submitted, not yet
-     * completed), so that the completion queue cannot overflow. 0 picks
-     * half the completion queue's size (room for every operation's
-     * completion and for one cancel request's each); at most the CQ size.
-     * A task that finds the limit reached waits as for a full submission
-     * queue (io.h). Ignored without a ring. */
+    /* The in-flight guard: most I/O operations in flight at once (queued
+     * or submitted, not yet completed). 0 picks
+     * MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT (262,144); at most
+     * MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX (EINVAL above). It is a memory
+     * guard, not a working limit: its table costs 16 bytes per operation
+     * only once that many have been in flight at once (4 MiB of address
+     * space reserved for the default), and starting an operation never
+     * allocates. Operations that wait on the outside world (recv,
+     * recvmsg, accept, connect, poll, recv_provided) may hold at most
+     * the limit less a reserve of limit / 8 (at least 1 from a limit of
+     * 2); the reserve is for operations that finish by themselves (all
+     * the others: NOP, timeouts, reads, writes, sends, ...), so that
+     * receives waiting for data can never hold the slot a send needs. A
+     * task that finds its share used up waits (io.h, Submission): it
+     * never spins and never gets an error for it. Ignored without a
+     * ring. */
     uint32_t io_inflight_limit;
-    uint32_t reserved[6];
+    /* Completion queue entries: 0 picks
+     * MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT (4,096, 64 KiB of ring memory, or
+     * twice the submission queue if that is more); otherwise at least the
+     * submission queue's size and at most 65,536 (the kernel's limit;
+     * EINVAL outside), rounded up to a power of two. Completions that
+     * arrive while it is full wait in the kernel (IORING_FEAT_NODROP) and
+     * are collected in the next passes: a bigger queue only saves those
+     * passes. Where the kernel cannot lock the default's memory (ENOMEM,
+     * RLIMIT_MEMLOCK before Linux 5.12) the executor falls back to the
+     * kernel's default of twice the submission queue. Ignored without a
+     * ring. */
+    uint32_t io_cq_entries;
+    uint32_t reserved[5];
 };
+
+/* Defaults and bounds of the attr fields above. */
+#define MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT 262144u
+#define MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX 16777216u
+#define MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT 4096u
+#define MONAD_ASYNC_IO_CQ_ENTRIES_MAX 65536u
 
 /* Counters, maintained by the executor's thread. Read them on that
  * thread (they are plain integers, not synchronised). */
@@ -75,10 +116,15 @@ struct monad_async_executor_io_counters
     uint64_t completed;    /* their completions reaped */
     uint64_t in_flight;    /* submitted - completed */
     uint64_t enters;       /* io_uring_enter system calls */
-    uint64_t sqe_waits;    /* times a task waited for a submission entry */
+    /* Times a task waited to start an operation: its share of the
+     * in-flight guard was used up, or the kernel refused a submission for
+     * the moment (EBUSY, EAGAIN). Never for a full submission queue. */
+    uint64_t sqe_waits;
     uint64_t cancels;      /* IORING_OP_ASYNC_CANCEL requests made */
     uint64_t stale;        /* completions whose operation was unknown (0) */
-    uint64_t cq_overflows; /* passes that found the CQ overflowed */
+    /* Passes that found completions waiting in the kernel because the CQ
+     * was full (none is lost: they are collected). */
+    uint64_t cq_overflows;
 };
 
 /* What the executor's ring is, when it has one. */
@@ -88,7 +134,7 @@ struct monad_async_executor_ring_info
     unsigned cq_entries;     /* completion queue size */
     unsigned setup_flags;    /* IORING_SETUP_* the ring was created with */
     unsigned features;       /* IORING_FEAT_* the kernel reported */
-    uint32_t inflight_limit; /* the in-flight limit in force */
+    uint32_t inflight_limit; /* the in-flight guard in force */
     /* 1 if high I/O priority maps to the real-time class, 0 if the
      * process may not use it and best effort level 0 is used instead. */
     uint32_t io_priority_rt;
@@ -119,7 +165,11 @@ struct monad_async_executor_head
  *                  kernel lacks it;
  *   ENOMEM         the ring's memory could not be locked (RLIMIT_MEMLOCK
  *                  on kernels before 5.12) or allocated;
- *   EINVAL         too many entries (more than 32768) or unknown flags;
+ *   EINVAL         too many entries (more than 32768), a CQ size out of
+ *                  range, an in-flight limit above the maximum, or
+ *                  unknown flags;
+ *   ENOTSUP        a kernel without IORING_FEAT_NODROP (before 5.5): its
+ *                  CQ could lose completions;
  *   EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
  * monad_async_executor_describe_error explains them with this machine's
  * figures. */

@@ -24,10 +24,23 @@
  *
  * Submission: operations are queued into the submission queue and the
  * executor submits them all in one system call per pass of its run loop.
- * A task that finds no submission entry free (the queue is full, or the
- * executor's in-flight limit is reached) suspends in a per-I/O-priority
- * queue and resumes, highest priority first and first-come first-served
- * within a level, when one frees.
+ * The queue's size is only the batch: a task that finds it full hands it
+ * to the kernel at once (one system call) and takes an entry, so any
+ * number of operations may be in flight (the waiting ones cost memory:
+ * a slot of 16 bytes, the kernel's request, their buffers). The limit is
+ * the executor's in-flight guard (executor.h, io_inflight_limit, 262,144
+ * by default): operations that wait on the outside world (recv,
+ * recvmsg, recv_provided, accept, connect, poll) may hold all of it but
+ * a reserve, which only operations that finish by themselves (the
+ * others: NOP, timeout, reads, writes, send, sendmsg, ...) may use; so
+ * receives waiting for data never hold the slot a send needs. (A read or
+ * write of a socket or pipe counts as finishing by itself: receive from
+ * sockets with recv.) A task that finds its share used up suspends in a
+ * per-I/O-priority queue and resumes, highest priority first and first
+ * come, first served within a level, when a slot frees; it never spins
+ * and gets no error for it. It also suspends, until the run loop's next
+ * pass, if the kernel refuses a submission for the moment (EBUSY: it
+ * has completions to flush first; EAGAIN: no memory for requests).
  *
  * I/O priority: `task->priority.io` orders the queue above and becomes the
  * kernel I/O priority of reads and writes: high is the real-time class

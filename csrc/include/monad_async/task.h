@@ -59,8 +59,8 @@ struct monad_async_task_ticks
  * while the task is not attached; everything else is read-only. One
  * exception: a running task may change its own `priority.io`, which
  * applies to the operations it starts afterwards (it is read only on the
- * executor's thread, when an operation starts or leaves the queue for a
- * free submission entry). */
+ * executor's thread, when an operation starts or leaves the queue of
+ * tasks waiting for a slot of the in-flight guard). */
 struct monad_async_task_head
 {
     /* --- set by you --- */
@@ -145,8 +145,9 @@ monad_async_task_yield(monad_async_task task);
 /* Inside a running task: suspend for at least `ns` nanoseconds. Errors
  * as for monad_async_task_yield; ECANCELED wakes it early. On an executor
  * with a ring this is an io_uring timeout (monad_async_io_timeout), which
- * may also wait for a submission entry like any I/O; without a ring, the
- * executor's own timer list. */
+ * like any I/O may wait for a slot of the in-flight guard (a timeout
+ * finishes by itself, so it may use the reserve that waiting receives
+ * leave: io.h); without a ring, the executor's own timer list. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns);
 
