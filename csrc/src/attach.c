@@ -26,7 +26,7 @@ int ma_task_claim(struct ma_task *t, uint32_t bits, uint32_t *before)
     }
     *before = expected;
     /* A new piece of work: tokens of the last one are refused. */
-    ma_task_park_next_generation(t);
+    ma_task_gen_begin(t);
     return 0;
 }
 

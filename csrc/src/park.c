@@ -107,7 +107,8 @@ monad_async_result monad_async_task_wake_token(monad_async_task task,
      * an older one (refused later), never a newer one's. */
     uint64_t const w = atomic_load_explicit(&t->park_word, memory_order_acquire);
     if (!(atomic_load_explicit(&task->state, memory_order_acquire) &
-          MONAD_ASYNC_TASK_STATE_ATTACHED)) {
+          MONAD_ASYNC_TASK_STATE_ATTACHED) ||
+        !ma_task_gen_is_live(ma_park_gen(w))) {
         return monad_async_make_failure(ENOENT);
     }
     *token = ma_park_gen(w);
@@ -166,6 +167,9 @@ monad_async_result monad_async_task_wake(monad_async_task task, uint64_t token)
         return monad_async_make_failure(EINVAL);
     }
     struct ma_task *const t = ma_task_from(task);
+    if (!ma_task_gen_is_live(token)) {
+        return monad_async_make_failure(ESRCH); /* names no work */
+    }
     uint64_t w = atomic_load_explicit(&t->park_word, memory_order_acquire);
     for (;;) {
         if (ma_park_gen(w) != token) {

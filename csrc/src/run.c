@@ -7,9 +7,23 @@
 #include "executor_impl.h"
 
 #include <errno.h>
+#include <sched.h>
 
 __thread struct ma_executor *ma_tls_executor;
 __thread char ma_tls_thread_token;
+
+/* Drains the inbox until `t`'s cancel request has been taken (its
+ * pusher is between two atomic steps at worst). */
+static __attribute__((noinline)) void
+ma_executor_take_cancel(struct ma_executor *ex, struct ma_task *t)
+{
+    for (unsigned spins = 0; atomic_load(&t->cancel_queued); spins++) {
+        ma_executor_drain_inboxes(ex);
+        if (spins >= 64) {
+            sched_yield(); /* the pusher may be waiting for our core */
+        }
+    }
+}
 
 void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 {
@@ -19,8 +33,20 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     t->exit_observer = NULL;
     t->head.ticks.exited = now;
     t->where = MA_TASK_NOWHERE;
-    /* Tokens of this work are refused from here on. */
-    ma_task_park_next_generation(t);
+    /* Tokens of this work, and cancel requests aimed at it, are refused
+     * from here on. */
+    ma_task_gen_end(t);
+    /* Store the generation, then load cancel_queued; a remote canceller
+     * does the reverse (cancel.c), and one of us must see the other. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (__builtin_expect(
+            atomic_load_explicit(&t->cancel_queued, memory_order_relaxed), 0)) {
+        /* A request for this work is in our inbox, or being pushed into
+         * it (the canceller saw the old generation: see cancel.c). Take
+         * it out (it is dropped: wrong generation) before the task can
+         * be reused, attached elsewhere or destroyed. */
+        ma_executor_take_cancel(ex, t);
+    }
     ex->head.tasks_attached--;
     ex->head.counters.exited++;
     atomic_store_explicit(&t->head.current_executor, NULL, memory_order_relaxed);
@@ -41,7 +67,11 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 
 static void ma_executor_drain_cancel(struct ma_executor *ex, struct ma_task *t)
 {
+    uint64_t const gen = t->cancel_gen;
     atomic_store_explicit(&t->cancel_queued, 0, memory_order_release);
+    if (ma_task_gen(t) != gen) {
+        return; /* aimed at work that is over: dropped, never re-aimed */
+    }
     (void)ma_executor_cancel_local(ex, t);
 }
 

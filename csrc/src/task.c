@@ -3,6 +3,7 @@
 #include "task_impl.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,10 +56,15 @@ monad_async_result monad_async_task_destroy(monad_async_task task)
         return monad_async_make_failure(EINVAL);
     }
     struct ma_task *const t = ma_task_from(task);
-    if ((atomic_load_explicit(&task->state, memory_order_acquire) &
-         MONAD_ASYNC_TASK_STATE_ATTACHED) ||
-        atomic_load_explicit(&t->cancel_queued, memory_order_acquire)) {
+    if (atomic_load_explicit(&task->state, memory_order_acquire) &
+        MONAD_ASYNC_TASK_STATE_ATTACHED) {
         return monad_async_make_failure(EBUSY);
+    }
+    /* A request to cancel its last work that another thread is
+     * withdrawing right now (its work ended as it was made): never queued
+     * once the task is unattached, and gone in a few instructions. */
+    while (atomic_load_explicit(&t->cancel_queued, memory_order_acquire)) {
+        sched_yield();
     }
     ma_context_destroy(&t->ctx);
     free(t);

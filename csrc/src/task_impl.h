@@ -85,8 +85,13 @@ struct ma_task
      * no executor's inbox then). */
     struct ma_inbox_node attach_node; /* kind MA_MSG_ATTACH */
     struct ma_inbox_node cancel_node; /* kind MA_MSG_CANCEL */
-    /* A cancel request for this task sits in some executor's inbox. */
+    /* A cancel request for this task's current work sits in (or is being
+     * pushed to) the inbox of the executor running it; `cancel_gen` is
+     * the generation (park_word) of the work it targets. The work's end
+     * takes it out of that inbox before the task can be reused
+     * (ma_executor_finish), so a request never outlives its work. */
     _Atomic uint32_t cancel_queued;
+    uint64_t cancel_gen;
 
     /* Parking (park.c): generation << 2 | MA_PARK_PERMIT | MA_PARK_PARKED.
      * The generation names the piece of work (bumped at each bind and at
@@ -110,18 +115,40 @@ enum
 #define MA_PARK_PERMIT 2u
 #define MA_PARK_GEN_SHIFT 2
 
-/* A new piece of work (bind) or its end (exit): a new generation with no
- * permit, so that tokens of the old one are refused. Plain store: the
- * caller owns the task's state at both points, and a stale waker's
- * compare-and-swap either lands before (its permit is then wiped) or
- * fails and re-reads the new generation. */
-static inline void ma_task_park_next_generation(struct ma_task *t)
+/* Generations: odd while a piece of work is live (from its claim to its
+ * end), even between two (the task is idle, or its work is being wound
+ * up), so that a request made in between names no work and is refused.
+ * Each change clears the permit. Plain stores: the caller owns the task's
+ * state at both points, and a stale waker's compare-and-swap either lands
+ * before (its permit is then wiped) or fails and re-reads. */
+static inline bool ma_task_gen_is_live(uint64_t gen)
 {
-    uint64_t const w = atomic_load_explicit(&t->park_word, memory_order_relaxed);
-    atomic_store_explicit(
-        &t->park_word,
-        ((w >> MA_PARK_GEN_SHIFT) + 1) << MA_PARK_GEN_SHIFT,
-        memory_order_release);
+    return gen & 1;
+}
+
+static inline uint64_t ma_task_gen(struct ma_task const *t)
+{
+    return atomic_load_explicit(&((struct ma_task *)t)->park_word,
+                                memory_order_acquire) >>
+           MA_PARK_GEN_SHIFT;
+}
+
+static inline void ma_task_gen_store(struct ma_task *t, uint64_t gen)
+{
+    atomic_store_explicit(&t->park_word, gen << MA_PARK_GEN_SHIFT,
+                          memory_order_release);
+}
+
+/* A new piece of work (claim): the next odd generation. */
+static inline void ma_task_gen_begin(struct ma_task *t)
+{
+    ma_task_gen_store(t, (ma_task_gen(t) + 1) | 1);
+}
+
+/* The end of a piece of work: the next, even, generation. */
+static inline void ma_task_gen_end(struct ma_task *t)
+{
+    ma_task_gen_store(t, ma_task_gen(t) + 1);
 }
 
 #define MA_IO_WAIT_ANY ((struct monad_async_io_status *)1)

@@ -213,10 +213,15 @@ monad_async_task_wake(monad_async_task task, uint64_t token);
  * started task (suspended or running) is marked cancelled, a suspended
  * one is woken, and it resumes with ECANCELED from its suspension point:
  * cancel returns EAGAIN. From another thread the request goes through the
- * executor's inbox and always returns EAGAIN; it takes effect when the
- * executor next runs.
+ * executor's inbox and returns EAGAIN; it takes effect when the executor
+ * next runs. It names the piece of work the task is running when the call
+ * is made: if that work ends first, the request is dropped (it never
+ * cancels later work of the same task, and is never left behind: the
+ * task can be destroyed or attached anywhere as soon as it has exited).
  *
- * ENOENT: the task is not attached to `ex`. EINVAL: NULL arguments. */
+ * ENOENT: the task is not attached to `ex` (from another thread also:
+ * its work ended while the request was being made). EINVAL: NULL
+ * arguments. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_cancel(monad_async_executor ex, monad_async_task task);
 
