@@ -119,6 +119,8 @@ static char const *test_errno_name(int e)
     case ETIMEDOUT: return "ETIMEDOUT";
     case EBADF: return "EBADF";
     case EFAULT: return "EFAULT";
+    case EEXIST: return "EEXIST";
+    case ENOSPC: return "ENOSPC";
     default: return "E?";
     }
 }
