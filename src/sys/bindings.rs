@@ -370,8 +370,12 @@ impl Default for monad_async_task_head {
 #[derive(Debug, Default, Copy, Clone)]
 pub struct monad_async_task_attr {
     /** Usable stack bytes; 0 picks the default (256 KiB). Rounded up to
- whole pages; a guard page below it catches overflow. Pages are
- committed as they are touched. Ignored for the none switcher.*/
+ whole pages; a guard page below it catches overflow: the process
+ prints "monad-async: task stack overflow: the task's stack is N
+ bytes; ..." and aborts (the handler that does so comes with the
+ first executor; other faults go to the handler installed before
+ it). Pages are committed as they are touched. Ignored for the none
+ switcher.*/
     pub stack_size: usize,
     pub reserved: [u32; 4usize],
 }
@@ -1406,7 +1410,14 @@ unsafe extern "C" {
    EINVAL         too many entries (more than 32768) or unknown flags;
    EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
  monad_async_executor_describe_error explains them with this machine's
- figures.*/
+ figures.
+ Side effects, for the task stack overflow message (task.h): the first
+ executor of the process installs a SIGSEGV and SIGBUS handler (once;
+ faults other than a running task's overflow go on to the action that
+ was installed before it), and the calling thread gets an alternate
+ signal stack (sigaltstack) unless it has one, which is then kept; ours
+ is freed when the thread exits. A handler installed later that does not
+ hand such faults on to the one before it turns the message off.*/
     pub fn monad_async_executor_create(
         ex: *mut monad_async_executor,
         attr: *const monad_async_executor_attr,
