@@ -253,8 +253,11 @@ impl ExecutorBuilder {
         time_tracking(on: bool);
 
         /// Usable stack bytes of each task; 0 picks the C default (256 KiB).
-        /// Rounded up to whole pages, with a guard page below that turns an
-        /// overflow into `SIGSEGV`. Pages are committed as they are touched.
+        /// Rounded up to whole pages, with a guard page below: a task that
+        /// overflows its stack makes the process print
+        /// `monad-async: task stack overflow: the task's stack is N bytes; ...`
+        /// and abort, as a thread's overflow does. Pages are committed as
+        /// they are touched.
         /// Ignored by [`Switcher::None`].
         ///
         /// ```

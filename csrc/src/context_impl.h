@@ -18,6 +18,7 @@
 
 #include "sanitizer.h"
 #include "stack.h"
+#include "stack_guard.h"
 
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -57,6 +58,9 @@ struct ma_context
     jmp_buf task_jb;
     jmp_buf resumer_jb;
     struct ma_stack stack;
+    /* What the context runs for (the task's handle), named in the stack
+     * overflow message (stack_guard.c); set by the task layer. */
+    void const *owner;
     /* Runs one piece of work; set by the task layer. */
     void (*entry)(struct ma_context *ctx);
 #if MA_ASAN
@@ -157,6 +161,10 @@ __attribute__((always_inline)) static inline void ma_context_resume(struct ma_co
         return;
     }
     ma_context_before_resume(ctx);
+    /* While it runs, a fault in its guard page is its overflow (an
+     * executor run inside a task nests: the outer one is put back). */
+    struct ma_context *const outer = ma_tls_running_context;
+    ma_tls_running_context = ctx;
     if (__builtin_expect(ctx->started, 1)) {
         ops->resume(ctx);
     }
@@ -164,6 +172,7 @@ __attribute__((always_inline)) static inline void ma_context_resume(struct ma_co
         ctx->started = true;
         ops->first_resume(ctx);
     }
+    ma_tls_running_context = outer;
     ma_context_after_resume(ctx);
 }
 

@@ -1,5 +1,6 @@
 /* Executors: creation, destruction (cancel and drain), wake. */
 #include "executor_impl.h"
+#include "stack_guard.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -43,6 +44,9 @@ monad_async_result monad_async_executor_create(
     if (attr->flags & ~(uint32_t)MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING) {
         return monad_async_make_failure(EINVAL);
     }
+    /* This thread will run tasks: a task overflowing its stack here must
+     * be able to say so (stack_guard.h). */
+    ma_stack_guard_thread_init();
     struct ma_executor *const ex =
         aligned_alloc(64, (sizeof(*ex) + 63) & ~(size_t)63);
     if (ex == NULL) {

@@ -107,7 +107,11 @@ struct ma_executor
     bool has_buffers;   /* buffers registered */
     struct ma_list buffer_pools; /* its pools (io_buffers.c) */
     struct ma_list buffer_rings; /* its provided-buffer rings */
-    uint16_t next_buffer_group;
+    /* Buffer-group ids in use, one bit per id (io_buffer_ring.c);
+     * allocated with the first ring. */
+    uint64_t *buffer_group_bits;
+    uint32_t buffer_groups_used;
+    uint16_t next_buffer_group; /* where the search for a free id starts */
     /* Wakes a ring-sleeping executor: other threads write it, the ring
      * reads it (see io_pump.c). */
     int wake_fd;

@@ -42,6 +42,50 @@ static void ma_bring_free(struct ma_buffer_ring *r)
     free(r);
 }
 
+#define MA_BUFFER_GROUP_WORDS (MA_BUFFER_GROUPS / 64u)
+
+int ma_io_buffer_group_alloc(struct ma_executor *ex, uint16_t *id)
+{
+    if (ex->buffer_groups_used == MA_BUFFER_GROUPS) {
+        return ENOSPC;
+    }
+    if (ex->buffer_group_bits == NULL) {
+        ex->buffer_group_bits = calloc(MA_BUFFER_GROUP_WORDS, sizeof(uint64_t));
+        if (ex->buffer_group_bits == NULL) {
+            return ENOMEM;
+        }
+    }
+    /* Word by word from the hint's, wrapping round: the hint's own word is
+     * looked at first from the hint's bit up, and last in full. */
+    uint32_t const start = ex->next_buffer_group;
+    for (uint32_t n = 0; n <= MA_BUFFER_GROUP_WORDS; n++) {
+        uint32_t const w = ((start / 64u) + n) % MA_BUFFER_GROUP_WORDS;
+        uint64_t free_bits = ~ex->buffer_group_bits[w];
+        if (n == 0) {
+            free_bits &= ~0ull << (start % 64u);
+        }
+        if (free_bits != 0) {
+            uint32_t const got = w * 64u + (uint32_t)__builtin_ctzll(free_bits);
+            ex->buffer_group_bits[w] |= 1ull << (got % 64u);
+            ex->buffer_groups_used++;
+            ex->next_buffer_group = (uint16_t)(got + 1u);
+            *id = (uint16_t)got;
+            return 0;
+        }
+    }
+    /* Not reached: fewer than MA_BUFFER_GROUPS are used. */
+    return ENOSPC;
+}
+
+void ma_io_buffer_group_free(struct ma_executor *ex, uint16_t id)
+{
+    uint64_t const bit = 1ull << (id % 64u);
+    assert(ex->buffer_group_bits != NULL &&
+           (ex->buffer_group_bits[id / 64u] & bit) != 0);
+    ex->buffer_group_bits[id / 64u] &= ~bit;
+    ex->buffer_groups_used--;
+}
+
 monad_async_result monad_async_io_buffer_ring_create(
     monad_async_io_buffer_ring *out, monad_async_executor ex_,
     size_t buffer_size, unsigned count)
@@ -78,7 +122,13 @@ monad_async_result monad_async_io_buffer_ring_create(
         err = errno;
         goto fail;
     }
-    uint16_t const group = ex->next_buffer_group++;
+    /* A group id no live ring of this executor has (a wrapped counter
+     * would hand out a live one, which the kernel refuses with EEXIST). */
+    uint16_t group = 0;
+    err = ma_io_buffer_group_alloc(ex, &group);
+    if (err != 0) {
+        goto fail;
+    }
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof(reg));
     reg.ring_addr = (uint64_t)(uintptr_t)r->br;
@@ -88,6 +138,7 @@ monad_async_result monad_async_io_buffer_ring_create(
     if (ret < 0) {
         /* EINVAL from a kernel before 5.19 that lacks the opcode. */
         err = ret == -EINVAL ? ENOTSUP : -ret;
+        ma_io_buffer_group_free(ex, group);
         goto fail;
     }
     io_uring_buf_ring_init(r->br);
@@ -127,6 +178,7 @@ monad_async_io_buffer_ring_destroy(monad_async_io_buffer_ring ring)
     if (ret < 0) {
         return monad_async_make_failure(-ret);
     }
+    ma_io_buffer_group_free(r->ex, ring->group);
     ma_list_remove(&r->ex->buffer_rings, &r->link);
     ma_bring_free(r);
     return monad_async_make_success(0);
@@ -139,6 +191,9 @@ void ma_io_free_buffer_rings(struct ma_executor *ex)
         /* The ring's teardown unregistered the group with it. */
         ma_bring_free(ma_container_of(l, struct ma_buffer_ring, link));
     }
+    free(ex->buffer_group_bits);
+    ex->buffer_group_bits = NULL;
+    ex->buffer_groups_used = 0;
 }
 
 /* The buffer a CQE with `flags` used, or ENOENT. */

@@ -57,6 +57,16 @@ static inline int ma_io_check_setup(struct ma_executor const *ex)
     return ex->has_ring ? 0 : ENOTSUP;
 }
 
+/* Buffer-group ids (io_buffer_ring.c): the kernel names a buffer ring by
+ * a 16-bit group id, unique within the executor's ring while it lives. */
+#define MA_BUFFER_GROUPS 65536u
+/* A free id into `*id`, searching on from the last one handed out (so
+ * that a just-freed id is not the next one given): 0, ENOSPC when all
+ * MA_BUFFER_GROUPS are in use, or ENOMEM. */
+int ma_io_buffer_group_alloc(struct ma_executor *ex, uint16_t *id);
+/* Gives back an id that ma_io_buffer_group_alloc handed out. */
+void ma_io_buffer_group_free(struct ma_executor *ex, uint16_t id);
+
 /* Anonymous read-write pages for buffers and buffer rings (page aligned,
  * as the kernel wants a buffer ring): NULL on failure, with errno set. */
 static inline void *ma_io_map_pages(size_t size)

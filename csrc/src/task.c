@@ -39,6 +39,7 @@ monad_async_result monad_async_task_create(
     t->wake_node.kind = MA_MSG_WAKE;
     t->stack_size = attr != NULL ? attr->stack_size : 0;
     ma_context_init(&t->ctx, ma_task_entry);
+    t->ctx.owner = &t->head;
     int const err = ma_context_set_switcher(&t->ctx, switcher, t->stack_size);
     if (err != 0) {
         ma_context_destroy(&t->ctx);

@@ -78,6 +78,7 @@ static void test_pool_start(struct test_pool *p, monad_async_work_dispatcher wd,
                             size_t n, unsigned ring_entries)
 {
     CHECK_LE(n, TEST_POOL_MAX);
+    test_need_ring(ring_entries);
     memset(p, 0, sizeof(*p));
     p->wd = wd;
     p->n = n;

@@ -88,6 +88,16 @@ static void heap_counting_init(void)
                                                         san_free_hook) != 0,
               "could not install the sanitizer malloc hooks");
 }
+#elif defined(MONAD_ASYNC_TEST_STATIC)
+/* A statically linked program (make test-aarch64) cannot interpose libc's
+ * malloc: its definitions would clash with libc.a's. */
+static char const *heap_method = "none (statically linked)";
+
+static void heap_counting_init(void)
+{
+    test_skip("statically linked: malloc cannot be interposed to count "
+              "heap calls");
+}
 #else
 /* Interpose the allocator: the library (a static archive) and libc's own
  * PLT calls resolve to these. */
@@ -678,6 +688,11 @@ static int run_child(enum test_switcher_kind kind, unsigned entries,
 int main(void)
 {
     test_watchdog(280, "hot_path");
+    if (test_emulator() != NULL) {
+        test_skip("under %s a seccomp filter would trap the emulator's own "
+                  "host system calls, not the emulated program's",
+                  test_emulator());
+    }
     heap_counting_init();
     shm = (struct shared *)mmap(NULL, sizeof(struct shared),
                                 PROT_READ | PROT_WRITE,

@@ -169,6 +169,7 @@ static void check_accounting(monad_async_executor ex)
 int main(void)
 {
     test_watchdog(120, "io_basic");
+    test_need_ring(64);
     /* Outside a task: EINVAL. */
     CHECK_ERROR(monad_async_io_nop(NULL, NULL), EINVAL);
 

@@ -116,6 +116,7 @@ static void run_in_child(int err)
 int main(void)
 {
     test_watchdog(60, "ring_refused");
+    test_need_ring(64);
 
     /* The unfiltered control: the same attributes do make a ring here, so
      * the refusals below are the filter's doing. */

@@ -7,10 +7,16 @@
 # "thread"), or empty. Under sanitizers the tests scale their iteration
 # counts down (MONAD_ASYNC_TEST_SCALE), never to zero.
 #
+# MONAD_ASYNC_TEST_RUNNER, if set, is a command put before each program
+# (an emulator: `make test-aarch64` sets it to qemu-aarch64, together with
+# MONAD_ASYNC_TEST_EMULATOR, which the tests read; see test_common.h).
+#
 # Prints `PASS name` or `FAIL name (why)` per test (with the program's
 # `note:` lines under a pass and the tail of its output under a failure),
-# then `N passed, M failed`. Exits non-zero if anything failed or if no
-# test ran at all.
+# or `SKIP name (why)` for a program that exits 77 after a `skip:` line
+# (only what cannot run here at all, e.g. io_uring under qemu-user), then
+# `N passed, M failed` (`, K skipped` when some were). Exits non-zero if
+# anything failed or if no test passed at all.
 
 bindir=$1
 san=$2
@@ -46,18 +52,26 @@ log=$(mktemp "${TMPDIR:-/tmp}/monad_async_test.XXXXXX") || exit 1
 trap 'rm -f "$log"' EXIT
 trap 'rm -f "$log"; exit 130' INT TERM
 
+runner=${MONAD_ASYNC_TEST_RUNNER:-}
+
 passed=0
 failed=0
+skipped=0
 for prog in "$bindir"/*; do
     [ -f "$prog" ] && [ -x "$prog" ] || continue
     name=$(basename "$prog")
+    # $runner is split into words on purpose (a command and its options).
     if [ "$have_timeout" = 1 ]; then
-        timeout -k 10 "$per_test_timeout" "$prog" >"$log" 2>&1 </dev/null
+        timeout -k 10 "$per_test_timeout" $runner "$prog" >"$log" 2>&1 </dev/null
     else
-        "$prog" >"$log" 2>&1 </dev/null
+        $runner "$prog" >"$log" 2>&1 </dev/null
     fi
     rc=$?
-    if [ "$rc" -eq 0 ]; then
+    if [ "$rc" -eq 77 ] && grep -q '^skip: ' "$log"; then
+        skipped=$((skipped + 1))
+        echo "SKIP $name ($(grep -m1 '^skip: ' "$log" | sed 's/^skip: //'))"
+        grep '^note:' "$log" | sed 's/^/    /'
+    elif [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
         echo "PASS $name"
         grep '^note:' "$log" | sed 's/^/    /'
@@ -79,8 +93,12 @@ for prog in "$bindir"/*; do
     fi
 done
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ] || [ $((passed + failed)) -eq 0 ]; then
+if [ "$skipped" -ne 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
     exit 1
 fi
 exit 0

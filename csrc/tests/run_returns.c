@@ -106,9 +106,15 @@ int main(void)
     test_watchdog(60, "run_returns");
     monad_async_context_switcher sw = test_make_switcher(TEST_SWITCHER_ASM);
     pending_cancelled_remotely(0, sw);
-    pending_cancelled_remotely(16, sw);
-    exit_after_drain(sw, 0);
-    exit_after_drain(sw, 1);
+    char const *const no_ring = test_no_ring_reason();
+    if (no_ring == NULL) {
+        pending_cancelled_remotely(16, sw);
+        exit_after_drain(sw, 0);
+        exit_after_drain(sw, 1);
+    }
+    else {
+        test_note("SKIPPED the cases on a ring executor: %s", no_ring);
+    }
     CHECK_RESULT(monad_async_context_switcher_destroy(sw));
     return 0;
 }

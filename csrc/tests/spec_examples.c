@@ -46,6 +46,7 @@ static monad_async_result myfunc(monad_async_task task)
 int main(void)
 {
 test_watchdog(60, "spec_examples");  /* added */
+test_need_ring(64);                   /* added */
 {
 monad_async_result r;
 

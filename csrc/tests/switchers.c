@@ -3,8 +3,9 @@
  *    executor's stack (none), with the right state and current-task view;
  *  - callee-saved registers survive a switch, in the task and in the
  *    executor, with two tasks interleaving (many live values across yield,
- *    and on x86-64 an assembly probe that fills rbx, rbp, r12-r15 with
- *    task-specific patterns across the call);
+ *    and an assembly probe that fills the callee-saved registers with
+ *    task-specific patterns across the call: rbx, rbp, r12-r15 on x86-64,
+ *    x19-x29 and d8-d15 on aarch64);
  *  - the asm switcher (FP control on) keeps each side's floating-point
  *    control: a task changing the rounding mode, MXCSR and x87 control word
  *    and yielding leaves the executor's unchanged, and sees its own again
@@ -74,6 +75,26 @@ static uint64_t const MS = 1000000ull;
 
 static uintptr_t main_frame;
 
+/* The mapping (from /proc/self/maps) that holds `addr`: 1 and its bounds,
+ * or 0. */
+static int mapping_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a <= addr && addr < b) {
+            *lo = a;
+            *hi = b;
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 struct basic
 {
     monad_async_executor ex;
@@ -105,7 +126,8 @@ static void basics(enum test_switcher_kind kind)
 {
     char const *swn = test_switcher_names[kind];
     int const stackful = kind != TEST_SWITCHER_NONE;
-    monad_async_executor ex = test_make_executor(64, 0);
+    monad_async_executor ex =
+        test_make_executor(test_ring_entries(64, "basics"), 0);
     monad_async_context_switcher sw = test_make_switcher(kind);
     monad_async_task t = test_make_task(sw, 0);
     CHECK(t->switcher == sw);
@@ -147,10 +169,15 @@ static void basics(enum test_switcher_kind kind)
         uintptr_t const dist = b.frame > main_frame ? b.frame - main_frame
                                                     : main_frame - b.frame;
         if (stackful) {
-            CHECK_MSG(dist > 1024 * 1024,
-                      "%s: the task ran %zu bytes from main's frame: not on "
-                      "its own stack?",
-                      swn, (size_t)dist);
+            /* On its own stack: outside the mapping that holds main's
+             * (where the kernel or an emulator places stacks and mappings
+             * decides the distance, not the library). */
+            uintptr_t lo = 0, hi = 0;
+            CHECK(mapping_of(main_frame, &lo, &hi));
+            CHECK_MSG(b.frame < lo || b.frame >= hi,
+                      "%s: the task ran %zu bytes from main's frame, in the "
+                      "same mapping [0x%lx, 0x%lx): not on its own stack",
+                      swn, (size_t)dist, (unsigned long)lo, (unsigned long)hi);
         }
         else {
             CHECK_MSG(b.frame < main_frame && dist < 1024 * 1024,
@@ -242,8 +269,222 @@ __asm__(".text\n"
 uint32_t monad_async_test_regs_probe(void *a0, uintptr_t a1, uintptr_t a2,
                                      void *fn, uintptr_t salt);
 #define HAVE_REGS_PROBE 1
+#define REGS_PROBE_ARCH "x86-64"
+#define REGS_PROBE_BITS "1 rbx, 2 rbp, 4 r12, 8 r13, 16 r14, 32 r15"
+#elif defined(__aarch64__)
+/* The same for AAPCS64: fills x19-x28, x29 and d8-d15 (the low halves of
+ * v8-v15) with salt ^ constant, calls fn(a0, a1, a2), returns a bit mask
+ * of the registers that came back changed (bit i: the i-th of them). */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl monad_async_test_regs_probe\n"
+        ".type monad_async_test_regs_probe, %function\n"
+        "monad_async_test_regs_probe:\n"
+        "    stp x29, x30, [sp, #-176]!\n"
+        "    stp x19, x20, [sp, #16]\n"
+        "    stp x21, x22, [sp, #32]\n"
+        "    stp x23, x24, [sp, #48]\n"
+        "    stp x25, x26, [sp, #64]\n"
+        "    stp x27, x28, [sp, #80]\n"
+        "    stp d8, d9, [sp, #96]\n"
+        "    stp d10, d11, [sp, #112]\n"
+        "    stp d12, d13, [sp, #128]\n"
+        "    stp d14, d15, [sp, #144]\n"
+        "    str x4, [sp, #160]\n"
+        "    ldr x10, =0x1111111111111111\n"
+        "    eor x19, x10, x4\n"
+        "    ldr x10, =0x2322222222222222\n"
+        "    eor x20, x10, x4\n"
+        "    ldr x10, =0x3133333333333333\n"
+        "    eor x21, x10, x4\n"
+        "    ldr x10, =0x4744444444444444\n"
+        "    eor x22, x10, x4\n"
+        "    ldr x10, =0x5155555555555555\n"
+        "    eor x23, x10, x4\n"
+        "    ldr x10, =0x6366666666666666\n"
+        "    eor x24, x10, x4\n"
+        "    ldr x10, =0x7177777777777777\n"
+        "    eor x25, x10, x4\n"
+        "    ldr x10, =0x8f88888888888888\n"
+        "    eor x26, x10, x4\n"
+        "    ldr x10, =0x9199999999999999\n"
+        "    eor x27, x10, x4\n"
+        "    ldr x10, =0xa3aaaaaaaaaaaaaa\n"
+        "    eor x28, x10, x4\n"
+        "    ldr x10, =0xb1bbbbbbbbbbbbbb\n"
+        "    eor x29, x10, x4\n"
+        "    ldr x10, =0xc7cccccccccccccc\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d8, x10\n"
+        "    ldr x10, =0xd1dddddddddddddd\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d9, x10\n"
+        "    ldr x10, =0xe3eeeeeeeeeeeeee\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d10, x10\n"
+        "    ldr x10, =0xf1ffffffffffffff\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d11, x10\n"
+        "    ldr x10, =0x1e11111111111111\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d12, x10\n"
+        "    ldr x10, =0x3222222222222222\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d13, x10\n"
+        "    ldr x10, =0x2233333333333333\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d14, x10\n"
+        "    ldr x10, =0x5644444444444444\n"
+        "    eor x10, x10, x4\n"
+        "    fmov d15, x10\n"
+        "    blr x3\n"
+        "    ldr x9, [sp, #160]\n"
+        "    mov w11, #0\n"
+        "    ldr x10, =0x1111111111111111\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x19, x10\n"
+        "    b.eq 1f\n"
+        "    orr w11, w11, #0x1\n"
+        "1:\n"
+        "    ldr x10, =0x2322222222222222\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x20, x10\n"
+        "    b.eq 2f\n"
+        "    orr w11, w11, #0x2\n"
+        "2:\n"
+        "    ldr x10, =0x3133333333333333\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x21, x10\n"
+        "    b.eq 3f\n"
+        "    orr w11, w11, #0x4\n"
+        "3:\n"
+        "    ldr x10, =0x4744444444444444\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x22, x10\n"
+        "    b.eq 4f\n"
+        "    orr w11, w11, #0x8\n"
+        "4:\n"
+        "    ldr x10, =0x5155555555555555\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x23, x10\n"
+        "    b.eq 5f\n"
+        "    orr w11, w11, #0x10\n"
+        "5:\n"
+        "    ldr x10, =0x6366666666666666\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x24, x10\n"
+        "    b.eq 6f\n"
+        "    orr w11, w11, #0x20\n"
+        "6:\n"
+        "    ldr x10, =0x7177777777777777\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x25, x10\n"
+        "    b.eq 7f\n"
+        "    orr w11, w11, #0x40\n"
+        "7:\n"
+        "    ldr x10, =0x8f88888888888888\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x26, x10\n"
+        "    b.eq 8f\n"
+        "    orr w11, w11, #0x80\n"
+        "8:\n"
+        "    ldr x10, =0x9199999999999999\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x27, x10\n"
+        "    b.eq 9f\n"
+        "    orr w11, w11, #0x100\n"
+        "9:\n"
+        "    ldr x10, =0xa3aaaaaaaaaaaaaa\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x28, x10\n"
+        "    b.eq 10f\n"
+        "    orr w11, w11, #0x200\n"
+        "10:\n"
+        "    ldr x10, =0xb1bbbbbbbbbbbbbb\n"
+        "    eor x10, x10, x9\n"
+        "    cmp x29, x10\n"
+        "    b.eq 11f\n"
+        "    orr w11, w11, #0x400\n"
+        "11:\n"
+        "    ldr x10, =0xc7cccccccccccccc\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d8\n"
+        "    cmp x12, x10\n"
+        "    b.eq 12f\n"
+        "    orr w11, w11, #0x800\n"
+        "12:\n"
+        "    ldr x10, =0xd1dddddddddddddd\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d9\n"
+        "    cmp x12, x10\n"
+        "    b.eq 13f\n"
+        "    orr w11, w11, #0x1000\n"
+        "13:\n"
+        "    ldr x10, =0xe3eeeeeeeeeeeeee\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d10\n"
+        "    cmp x12, x10\n"
+        "    b.eq 14f\n"
+        "    orr w11, w11, #0x2000\n"
+        "14:\n"
+        "    ldr x10, =0xf1ffffffffffffff\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d11\n"
+        "    cmp x12, x10\n"
+        "    b.eq 15f\n"
+        "    orr w11, w11, #0x4000\n"
+        "15:\n"
+        "    ldr x10, =0x1e11111111111111\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d12\n"
+        "    cmp x12, x10\n"
+        "    b.eq 16f\n"
+        "    orr w11, w11, #0x8000\n"
+        "16:\n"
+        "    ldr x10, =0x3222222222222222\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d13\n"
+        "    cmp x12, x10\n"
+        "    b.eq 17f\n"
+        "    orr w11, w11, #0x10000\n"
+        "17:\n"
+        "    ldr x10, =0x2233333333333333\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d14\n"
+        "    cmp x12, x10\n"
+        "    b.eq 18f\n"
+        "    orr w11, w11, #0x20000\n"
+        "18:\n"
+        "    ldr x10, =0x5644444444444444\n"
+        "    eor x10, x10, x9\n"
+        "    fmov x12, d15\n"
+        "    cmp x12, x10\n"
+        "    b.eq 19f\n"
+        "    orr w11, w11, #0x40000\n"
+        "19:\n"
+        "    mov w0, w11\n"
+        "    ldp x19, x20, [sp, #16]\n"
+        "    ldp x21, x22, [sp, #32]\n"
+        "    ldp x23, x24, [sp, #48]\n"
+        "    ldp x25, x26, [sp, #64]\n"
+        "    ldp x27, x28, [sp, #80]\n"
+        "    ldp d8, d9, [sp, #96]\n"
+        "    ldp d10, d11, [sp, #112]\n"
+        "    ldp d12, d13, [sp, #128]\n"
+        "    ldp d14, d15, [sp, #144]\n"
+        "    ldp x29, x30, [sp], #176\n"
+        "    ret\n"
+        "    .ltorg\n"
+        ".size monad_async_test_regs_probe, .-monad_async_test_regs_probe\n");
+uint32_t monad_async_test_regs_probe(void *a0, uintptr_t a1, uintptr_t a2,
+                                     void *fn, uintptr_t salt);
+#define HAVE_REGS_PROBE 1
+#define REGS_PROBE_ARCH "aarch64"
+#define REGS_PROBE_BITS "1 x19, 2 x20, 4 x21, 8 x22, 16 x23, 32 x24, 64 x25, 128 x26, 256 x27, 512 x28, 1024 x29, 2048 d8, 4096 d9, 8192 d10, 16384 d11, 32768 d12, 65536 d13, 131072 d14, 262144 d15"
 #else
 #define HAVE_REGS_PROBE 0
+#define REGS_PROBE_ARCH ""
+#define REGS_PROBE_BITS ""
 #endif
 
 /* run, as called through the probe (a1 = max_items, a2 = timeout). */
@@ -358,15 +599,13 @@ static void callee_saved(enum test_switcher_kind kind)
                   swn, i);
         CHECK_MSG(rt[i].probe_mask == 0,
                   "%s: callee-saved registers changed across a yield inside "
-                  "task %d (mask 0x%x: 1 rbx, 2 rbp, 4 r12, 8 r13, 16 r14, "
-                  "32 r15)",
+                  "task %d (mask 0x%x: " REGS_PROBE_BITS ")",
                   swn, i, rt[i].probe_mask);
         CHECK_EQ(rt[i].probes, HAVE_REGS_PROBE ? 10 : 0);
     }
     CHECK_MSG(exec_mask == 0,
               "%s: callee-saved registers changed across "
-              "monad_async_executor_run (mask 0x%x: 1 rbx, 2 rbp, 4 r12, 8 "
-              "r13, 16 r14, 32 r15)",
+              "monad_async_executor_run (mask 0x%x: " REGS_PROBE_BITS ")",
               swn, exec_mask);
     for (int i = 0; i < 2; i++) {
         CHECK_RESULT(monad_async_task_destroy(t[i]));
@@ -374,7 +613,8 @@ static void callee_saved(enum test_switcher_kind kind)
     CHECK_RESULT(monad_async_context_switcher_destroy(sw));
     CHECK_RESULT(monad_async_executor_destroy(ex));
     printf("ok   callee-saved registers, %s switcher (%d runs%s)\n", swn, runs,
-           HAVE_REGS_PROBE ? ", with the x86-64 register probe" : "");
+           HAVE_REGS_PROBE ? ", with the " REGS_PROBE_ARCH " register probe"
+                           : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -546,7 +786,8 @@ static monad_async_result mixed_fn(monad_async_task task)
 
 static void mixed_switchers(void)
 {
-    monad_async_executor ex = test_make_executor(64, 0);
+    monad_async_executor ex =
+        test_make_executor(test_ring_entries(64, "mixed switchers"), 0);
     monad_async_context_switcher sw[TEST_SWITCHER_COUNT];
     monad_async_task t[TEST_SWITCHER_COUNT];
     struct mixed m[TEST_SWITCHER_COUNT];

@@ -15,6 +15,18 @@
  *   test_watchdog(seconds)      fail (not hang) if the program runs longer
  *   test_note(fmt, ...)         a `note:` line the runner shows even on pass
  *   TEST_UNDER_ASAN/TSAN/UBSAN/ANY_SANITIZER   1 when built so
+ *   test_skip(fmt, ...)         end the test as skipped (exit 77): the
+ *                               runner prints SKIP and the reason
+ *   test_emulator()             the emulator this run is under, or NULL
+ *   test_no_ring_reason()       why no io_uring ring can be made, or NULL
+ *   test_skip_ring_part(what)   1 (with a note) if a ring part must go
+ *   test_ring_entries(n, what)  n, or 0 (with a note) without io_uring
+ *
+ * Runs under an emulator (`make test-aarch64`: qemu-user) set
+ * MONAD_ASYNC_TEST_EMULATOR. Only there may a test lack an io_uring ring,
+ * and only if io_uring_setup really is ENOSYS: the helpers that make ring
+ * executors then skip the test (or the test skips its ring part, saying
+ * so). Everywhere else a ring that cannot be made fails the test.
  */
 #ifndef MONAD_ASYNC_TEST_COMMON_H
 #define MONAD_ASYNC_TEST_COMMON_H
@@ -33,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +132,8 @@ static char const *test_errno_name(int e)
     case ETIMEDOUT: return "ETIMEDOUT";
     case EBADF: return "EBADF";
     case EFAULT: return "EFAULT";
+    case EEXIST: return "EEXIST";
+    case ENOSPC: return "ENOSPC";
     default: return "E?";
     }
 }
@@ -281,6 +296,102 @@ static void test_watchdog(unsigned seconds, char const *what)
     alarm(seconds);
 }
 
+/* ---- skipping what cannot run here ---- */
+
+static void test_skip(char const *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn, unused));
+
+static void test_skip(char const *fmt, ...)
+{
+    va_list ap;
+    printf("skip: ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    fflush(stderr);
+    exit(77);
+}
+
+static char const *test_emulator(void) __attribute__((unused));
+
+static char const *test_emulator(void)
+{
+    char const *emu = getenv("MONAD_ASYNC_TEST_EMULATOR");
+    return emu != NULL && *emu != 0 ? emu : NULL;
+}
+
+static char const *test_no_ring_reason(void) __attribute__((unused));
+
+static char const *test_no_ring_reason(void)
+{
+    static int probed;
+    static char why[160];
+    char const *const emu = test_emulator();
+    if (emu == NULL) {
+        return NULL;
+    }
+    if (!probed) {
+        probed = 1;
+        /* struct io_uring_params is 120 bytes; zero asks for defaults. */
+        unsigned char params[120];
+        memset(params, 0, sizeof(params));
+        long const fd = syscall(SYS_io_uring_setup, 1u, params);
+        if (fd >= 0) {
+            close((int)fd);
+        }
+        else if (errno == ENOSYS) {
+            snprintf(why, sizeof(why),
+                     "io_uring_setup is ENOSYS under %s (it emulates no "
+                     "io_uring)",
+                     emu);
+        }
+    }
+    return why[0] != 0 ? why : NULL;
+}
+
+/* For a test with parts on a ring executor and parts without: 1, and a
+ * note, when the ring part `what` cannot run here. */
+static int test_skip_ring_part(char const *what) __attribute__((unused));
+
+static int test_skip_ring_part(char const *what)
+{
+    char const *const why = test_no_ring_reason();
+    if (why == NULL) {
+        return 0;
+    }
+    test_note("SKIPPED %s: %s", what, why);
+    return 1;
+}
+
+/* `entries`, or 0 (with a note) where no ring can be made: for a part
+ * that runs as well on a compute-only executor. */
+static unsigned test_ring_entries(unsigned entries, char const *what)
+    __attribute__((unused));
+
+static unsigned test_ring_entries(unsigned entries, char const *what)
+{
+    char const *const why = test_no_ring_reason();
+    if (entries == 0 || why == NULL) {
+        return entries;
+    }
+    test_note("%s ran on a compute-only executor instead of one with a "
+              "ring: %s",
+              what, why);
+    return 0;
+}
+
+static void test_need_ring(unsigned entries) __attribute__((unused));
+
+static void test_need_ring(unsigned entries)
+{
+    char const *const why = test_no_ring_reason();
+    if (entries != 0 && why != NULL) {
+        test_skip("needs an executor with an io_uring ring: %s", why);
+    }
+}
+
 /* ---- small conveniences over the library ---- */
 
 /* Non-zero while `task` is attached. */
@@ -381,6 +492,7 @@ static monad_async_executor test_make_executor(unsigned entries,
 static monad_async_executor test_make_executor(unsigned entries,
                                                uint32_t flags)
 {
+    test_need_ring(entries);
     struct monad_async_executor_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.io_uring_ring.entries = entries;
@@ -414,6 +526,7 @@ static monad_async_executor test_make_ring_executor_cq(unsigned entries,
                                                        uint32_t inflight_limit,
                                                        uint32_t cq_entries)
 {
+    test_need_ring(entries);
     struct monad_async_executor_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.io_uring_ring.entries = entries;

@@ -89,7 +89,9 @@ impl BufferRing {
     ///
     /// `EINVAL`: a zero size, or a count that is zero, not a power of two
     /// or above 32,768; `ENOTSUP`: the executor has no ring, or the kernel
-    /// has no buffer rings (before 5.19); `ENOMEM` or the kernel's error.
+    /// has no buffer rings (before 5.19); `ENOSPC`: all 65,536 buffer-group
+    /// ids are held by live rings of this executor (a dropped ring's id is
+    /// reused); `ENOMEM` or the kernel's error.
     pub fn new(ex: &Executor, buffer_size: usize, count: u32) -> io::Result<BufferRing> {
         let ring = Registered::create(
             ex,

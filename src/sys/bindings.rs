@@ -374,8 +374,12 @@ impl Default for monad_async_task_head {
 #[derive(Debug, Default, Copy, Clone)]
 pub struct monad_async_task_attr {
     /** Usable stack bytes; 0 picks the default (256 KiB). Rounded up to
- whole pages; a guard page below it catches overflow. Pages are
- committed as they are touched. Ignored for the none switcher.*/
+ whole pages; a guard page below it catches overflow: the process
+ prints "monad-async: task stack overflow: the task's stack is N
+ bytes; ..." and aborts (the handler that does so comes with the
+ first executor; other faults go to the handler installed before
+ it). Pages are committed as they are touched. Ignored for the none
+ switcher.*/
     pub stack_size: usize,
     pub reserved: [u32; 4usize],
 }
@@ -1476,10 +1480,15 @@ unsafe extern "C" {
  started task (suspended or running) is marked cancelled, a suspended
  one is woken, and it resumes with ECANCELED from its suspension point:
  cancel returns EAGAIN. From another thread the request goes through the
- executor's inbox and always returns EAGAIN; it takes effect when the
- executor next runs.
+ executor's inbox and returns EAGAIN; it takes effect when the executor
+ next runs. It names the piece of work the task is running when the call
+ is made: if that work ends first, the request is dropped (it never
+ cancels later work of the same task, and is never left behind: the
+ task can be destroyed or attached anywhere as soon as it has exited).
 
- ENOENT: the task is not attached to `ex`. EINVAL: NULL arguments.*/
+ ENOENT: the task is not attached to `ex` (from another thread also:
+ its work ended while the request was being made). EINVAL: NULL
+ arguments.*/
     pub fn monad_async_task_cancel(
         ex: monad_async_executor,
         task: monad_async_task,
@@ -1500,7 +1509,14 @@ unsafe extern "C" {
                   CQ could lose completions;
    EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
  monad_async_executor_describe_error explains them with this machine's
- figures.*/
+ figures.
+ Side effects, for the task stack overflow message (task.h): the first
+ executor of the process installs a SIGSEGV and SIGBUS handler (once;
+ faults other than a running task's overflow go on to the action that
+ was installed before it), and the calling thread gets an alternate
+ signal stack (sigaltstack) unless it has one, which is then kept; ours
+ is freed when the thread exits. A handler installed later that does not
+ hand such faults on to the one before it turns the message off.*/
     pub fn monad_async_executor_create(
         ex: *mut monad_async_executor,
         attr: *const monad_async_executor_attr,
@@ -1802,9 +1818,12 @@ unsafe extern "C" {
     #[must_use]
     /** Creates `count` buffers (a power of two, at most 32768) of
  `buffer_size` bytes and gives them to the kernel as a new buffer group;
- on the executor's thread. EINVAL: bad sizes; ENOTSUP: no ring, or a
- kernel without buffer rings (before 5.19); EPERM: not the executor's
- thread.*/
+ on the executor's thread. Its `group` id is one that none of the
+ executor's live rings has (ids of destroyed rings are reused).
+ EINVAL: bad sizes; ENOTSUP: no ring, or a kernel without buffer rings
+ (before 5.19); EPERM: not the executor's thread; ENOSPC: all 65,536
+ group ids are taken by live rings of this executor; ENOMEM, or the
+ kernel's error.*/
     pub fn monad_async_io_buffer_ring_create(
         ring: *mut monad_async_io_buffer_ring,
         ex: monad_async_executor,

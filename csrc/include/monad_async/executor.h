@@ -172,7 +172,14 @@ struct monad_async_executor_head
  *                  CQ could lose completions;
  *   EMFILE, ENFILE no file descriptor for the ring or its wake eventfd.
  * monad_async_executor_describe_error explains them with this machine's
- * figures. */
+ * figures.
+ * Side effects, for the task stack overflow message (task.h): the first
+ * executor of the process installs a SIGSEGV and SIGBUS handler (once;
+ * faults other than a running task's overflow go on to the action that
+ * was installed before it), and the calling thread gets an alternate
+ * signal stack (sigaltstack) unless it has one, which is then kept; ours
+ * is freed when the thread exits. A handler installed later that does not
+ * hand such faults on to the one before it turns the message off. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_create(
     monad_async_executor *ex, struct monad_async_executor_attr const *attr);
 

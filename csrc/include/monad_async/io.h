@@ -305,9 +305,12 @@ struct monad_async_io_buffer_ring_head
 
 /* Creates `count` buffers (a power of two, at most 32768) of
  * `buffer_size` bytes and gives them to the kernel as a new buffer group;
- * on the executor's thread. EINVAL: bad sizes; ENOTSUP: no ring, or a
- * kernel without buffer rings (before 5.19); EPERM: not the executor's
- * thread. */
+ * on the executor's thread. Its `group` id is one that none of the
+ * executor's live rings has (ids of destroyed rings are reused).
+ * EINVAL: bad sizes; ENOTSUP: no ring, or a kernel without buffer rings
+ * (before 5.19); EPERM: not the executor's thread; ENOSPC: all 65,536
+ * group ids are taken by live rings of this executor; ENOMEM, or the
+ * kernel's error. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffer_ring_create(
     monad_async_io_buffer_ring *ring, monad_async_executor ex,
     size_t buffer_size, unsigned count);

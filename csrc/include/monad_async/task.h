@@ -102,8 +102,12 @@ struct monad_async_task_head
 struct monad_async_task_attr
 {
     /* Usable stack bytes; 0 picks the default (256 KiB). Rounded up to
-     * whole pages; a guard page below it catches overflow. Pages are
-     * committed as they are touched. Ignored for the none switcher. */
+     * whole pages; a guard page below it catches overflow: the process
+     * prints "monad-async: task stack overflow: the task's stack is N
+     * bytes; ..." and aborts (the handler that does so comes with the
+     * first executor; other faults go to the handler installed before
+     * it). Pages are committed as they are touched. Ignored for the none
+     * switcher. */
     size_t stack_size;
     uint32_t reserved[4];
 };
