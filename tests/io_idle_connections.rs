@@ -491,10 +491,14 @@ fn hundred_thousand_idle_connections() -> io::Result<()> {
         io.enters,
         started.elapsed(),
     ));
+    // Within 1 ms: nine in ten of them, so that a preemption of this
+    // thread by another process on the shared machine (several ms at
+    // times) cannot fail the test, while a stall of the executor would.
+    let p90 = latencies[latencies.len() * 9 / 10];
     assert!(
-        median < Duration::from_millis(1),
-        "accept+echo must take under 1 ms beside {WANT} idle receives: median {median:?}, all \
-         {latencies:?}"
+        median < Duration::from_millis(1) && p90 < Duration::from_millis(1),
+        "accept+echo must take under 1 ms beside {WANT} idle receives: median {median:?}, \
+         p90 {p90:?}, all {latencies:?}"
     );
     // The sleeper kept waking through the echoes: at least one wake per 4
     // ms of the phase (1 ms sleeps, a loaded machine).

@@ -161,10 +161,6 @@ __attribute__((always_inline)) static inline void ma_context_resume(struct ma_co
         return;
     }
     ma_context_before_resume(ctx);
-    /* While it runs, a fault in its guard page is its overflow (an
-     * executor run inside a task nests: the outer one is put back). */
-    struct ma_context *const outer = ma_tls_running_context;
-    ma_tls_running_context = ctx;
     if (__builtin_expect(ctx->started, 1)) {
         ops->resume(ctx);
     }
@@ -172,7 +168,6 @@ __attribute__((always_inline)) static inline void ma_context_resume(struct ma_co
         ctx->started = true;
         ops->first_resume(ctx);
     }
-    ma_tls_running_context = outer;
     ma_context_after_resume(ctx);
 }
 

@@ -46,7 +46,7 @@ monad_async_result monad_async_executor_create(
     }
     /* This thread will run tasks: a task overflowing its stack here must
      * be able to say so (stack_guard.h). */
-    ma_stack_guard_thread_init();
+    ma_stack_guard_thread_init(ma_executor_running_context);
     struct ma_executor *const ex =
         aligned_alloc(64, (sizeof(*ex) + 63) & ~(size_t)63);
     if (ex == NULL) {

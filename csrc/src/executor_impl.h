@@ -13,6 +13,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <errno.h>
 #include <stdbool.h>
 
 /* One in-flight operation's identity. */
@@ -24,6 +25,13 @@ struct ma_io_slot
 };
 
 #define MA_IO_NO_SLOT UINT32_MAX
+
+/* The least time between two pumps made for a higher priority's sake
+ * (run.c): bounds their cost to one system call per this span of
+ * lower-priority work (about 1 us each, so under 5 %), and what a
+ * higher-priority completion can wait behind lower-priority work to this
+ * span plus one slice. */
+#define MA_PRIO_PUMP_NS 20000
 
 /* How a waiting executor sleeps, in `sleeping`. */
 #define MA_SLEEP_FUTEX 1u
@@ -59,22 +67,14 @@ struct ma_executor
     uint64_t ticks_per_second;
     struct ma_list ready[monad_async_priority_max];
     struct ma_list timers; /* sorted by deadline, FIFO among equals */
-    struct ma_list parked; /* tasks parked with no deadline */
-    /* Operations in flight per CPU priority of the task that started them
-     * (the wake read and cancel requests are not counted): a slice of a
-     * lower priority first pumps the ring when a higher level has some,
-     * so their completions are seen before the slice, not after it. */
-    uint32_t io_inflight_by_prio[monad_async_priority_max];
-    /* Ticks of the last pump made for a higher priority's sake, and the
-     * least span between two such pumps. */
-    uint64_t last_prio_pump;
-    uint64_t prio_pump_ticks;
-/* The least time between two pumps made for a higher priority's sake
- * (run.c): bounds their cost to one system call per this span of
- * lower-priority work (about 1 us each, so under 5 %), and what a
- * higher-priority completion can wait behind lower-priority work to this
- * span plus one slice. */
-#define MA_PRIO_PUMP_NS 20000
+    /* [q]: operations in flight whose task's CPU priority is higher than
+     * q (the wake read and cancel requests are not counted). A slice at
+     * priority q first pumps the ring when [q] is non-zero, so that their
+     * completions are seen before the slice, not after it: one load per
+     * slice (ma_io_prio_count keeps them). */
+    uint32_t io_inflight_above[monad_async_priority_max];
+    /* Slices run since the ring was last pumped. */
+    uint32_t slices_since_pump;
     struct io_uring ring;
 
     /* I/O (io_op.c, io_pump.c). Each operation in flight holds a slot;
@@ -100,8 +100,6 @@ struct ma_executor
     /* Tasks waiting for the kernel to take submissions again (it refused
      * with EBUSY or EAGAIN): resumed by the next pump that submits. */
     struct ma_list io_sq_blocked;
-    /* Slices run since the ring was last pumped. */
-    uint32_t slices_since_pump;
     uint16_t ioprio[monad_async_priority_max]; /* SQE ioprio per level */
     bool has_op_socket; /* the kernel knows IORING_OP_SOCKET */
     bool has_buffers;   /* buffers registered */
@@ -117,6 +115,11 @@ struct ma_executor
     int wake_fd;
     bool wake_armed;
     uint64_t wake_buf;
+    struct ma_list parked; /* tasks parked with no deadline (park.c) */
+    /* Ticks of the last pump made for a higher priority's sake, and the
+     * least span between two such pumps (MA_PRIO_PUMP_NS). */
+    uint64_t last_prio_pump;
+    uint64_t prio_pump_ticks;
 
     /* --- touched by other threads --- */
     /* Attaches, cancels and wakes from other threads, in one inbox so
@@ -140,6 +143,10 @@ static inline struct ma_executor *ma_executor_from(monad_async_executor ex)
 
 /* The executor running on this thread (its run, or one of its tasks). */
 extern __thread struct ma_executor *ma_tls_executor;
+
+/* The context of the task running on this thread, for the stack guard's
+ * signal handler (stack_guard.h): async-signal-safe. */
+struct ma_context const *ma_executor_running_context(void);
 
 /* A per-thread address: comparing it is cheaper than pthread_self(),
  * which is a call into libc. */
@@ -181,6 +188,24 @@ void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t);
 void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: applies a cancel. Returns 0, EAGAIN or ENOENT. */
 int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t);
+/* An operation of a task at CPU priority `q` starts (+1) or ends (-1). */
+static inline void ma_io_prio_count(struct ma_executor *ex, monad_async_priority q,
+                                    uint32_t delta)
+{
+    _Static_assert(monad_async_priority_high == 0 &&
+                       monad_async_priority_normal == 1 &&
+                       monad_async_priority_low == 2 &&
+                       monad_async_priority_max == 3,
+                   "three levels, high first");
+    if (q == monad_async_priority_high) {
+        ex->io_inflight_above[monad_async_priority_normal] += delta;
+        ex->io_inflight_above[monad_async_priority_low] += delta;
+    }
+    else if (q == monad_async_priority_normal) {
+        ex->io_inflight_above[monad_async_priority_low] += delta;
+    }
+}
+
 /* Owner thread: drains the inboxes into the ready queues. */
 void ma_executor_drain_inboxes(struct ma_executor *ex);
 /* Owner thread: whether another thread left work in an inbox. */
@@ -202,8 +227,26 @@ void ma_timer_insert(struct ma_executor *ex, struct ma_task *t);
 uint64_t ma_timer_deadline(struct ma_executor const *ex, uint64_t ns);
 /* Checks that `task` is the one running on this thread and may suspend:
  * 0 (with its executor in *ex_out) or the error its suspension point
- * returns (EINVAL, ENOTSUP, ECANCELED). */
-int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_out);
+ * returns (EINVAL, ENOTSUP, ECANCELED). Inline: an out-of-line call that
+ * -fPIC must treat as interposable costs yield a few ns. */
+static inline int ma_check_suspendable(monad_async_task task,
+                                       struct ma_executor **ex_out)
+{
+    struct ma_executor *const ex = ma_tls_executor;
+    if (task == NULL || ex == NULL ||
+        atomic_load_explicit(&ex->head.current_task, memory_order_relaxed) !=
+            task) {
+        return EINVAL;
+    }
+    if (!task->switcher->has_stacks) {
+        return ENOTSUP;
+    }
+    if (ma_task_state(ma_task_from(task)) & MONAD_ASYNC_TASK_STATE_CANCELLED) {
+        return ECANCELED;
+    }
+    *ex_out = ex;
+    return 0;
+}
 /* Owner thread: records the end of a task's work and calls its hook. */
 void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now);
 /* Owner thread: moves expired sleepers to the ready queues. */

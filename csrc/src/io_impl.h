@@ -189,7 +189,7 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
     st->state = MONAD_ASYNC_IO_STATE_IN_FLIGHT;
     ex->head.io.submitted++;
     ex->head.io.in_flight++;
-    ex->io_inflight_by_prio[t->queue]++;
+    ma_io_prio_count(ex, t->queue, 1);
     if (!blocking) {
         st->cqe_flags = 0;
         st->flags = flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET);

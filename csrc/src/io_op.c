@@ -258,7 +258,7 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     ex->head.io.in_flight--;
 
     struct ma_task *const t = ma_task_from(st->task);
-    ex->io_inflight_by_prio[t->queue]--;
+    ma_io_prio_count(ex, t->queue, (uint32_t)-1);
     uint32_t const st_flags = st->flags;
     if (!(st_flags & MA_IO_ST_PRESET)) {
         if ((st_flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {

@@ -12,6 +12,21 @@
 __thread struct ma_executor *ma_tls_executor;
 __thread char ma_tls_thread_token;
 
+struct ma_context const *ma_executor_running_context(void)
+{
+    /* The innermost executor running on this thread, and its task. Between
+     * two slices of an executor run inside a task of another, this finds
+     * none (the outer task's stack is in use then, by the inner run loop):
+     * an overflow there is a plain SIGSEGV. */
+    struct ma_executor const *const ex = ma_tls_executor;
+    if (ex == NULL) {
+        return NULL;
+    }
+    monad_async_task const t = atomic_load_explicit(
+        &((struct ma_executor *)ex)->head.current_task, memory_order_relaxed);
+    return t != NULL ? &ma_task_from(t)->ctx : NULL;
+}
+
 /* Drains the inbox until `t`'s cancel request has been taken (its
  * pusher is between two atomic steps at worst). */
 static __attribute__((noinline)) void
@@ -186,23 +201,6 @@ static inline uint64_t ma_executor_pump(struct ma_executor *ex, uint64_t now)
     return ex->track_time ? ma_ticks_read() : now;
 }
 
-/* A task of a higher priority than `queue` has an operation in flight
- * (a timer included: a sleep is an io_uring timeout). */
-static inline bool ma_io_higher_inflight(struct ma_executor const *ex,
-                                         monad_async_priority queue)
-{
-    _Static_assert(monad_async_priority_max == 3, "three levels");
-    switch (queue) {
-    case monad_async_priority_normal:
-        return ex->io_inflight_by_prio[monad_async_priority_high] != 0;
-    case monad_async_priority_low:
-        return (ex->io_inflight_by_prio[monad_async_priority_high] |
-                ex->io_inflight_by_prio[monad_async_priority_normal]) != 0;
-    default:
-        return false;
-    }
-}
-
 /* `t`, of a lower priority, is about to run while a higher priority has
  * I/O in flight: see whether any of it has completed first (unless the
  * ring was pumped for this less than MA_PRIO_PUMP_NS ago). Returns the
@@ -306,7 +304,13 @@ monad_async_result monad_async_executor_run(
             now = ma_executor_pump(ex, now);
             t = ma_executor_pop_ready(ex);
         }
-        else if (t != NULL && ma_io_higher_inflight(ex, t->queue)) {
+        else if (t != NULL &&
+                 /* First a load independent of t (any I/O of a level
+                  * above Low in flight?), so that the common case, none,
+                  * adds no step to the chain of loads through t. */
+                 __builtin_expect(
+                     ex->io_inflight_above[monad_async_priority_low] != 0, 0) &&
+                 ex->io_inflight_above[t->queue] != 0) {
             /* Priority-correct wake-ups: a higher-priority task's
              * completed I/O runs before this lower-priority slice. */
             t = ma_executor_pump_for_priority(ex, t, &now);

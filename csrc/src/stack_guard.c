@@ -18,7 +18,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-__thread struct ma_context *ma_tls_running_context;
+/* Stored before the handler is installed (always the same function). */
+static _Atomic(ma_stack_guard_running_fn) ma_guard_running;
 
 /* Room for our handler, and for a handler we chain to (Rust's formats its
  * message, a sanitizer's symbolizes a report). Pages are committed only as
@@ -162,7 +163,9 @@ static void ma_guard_chain(int sig, siginfo_t *si, void *uc)
 static void ma_guard_handler(int sig, siginfo_t *si, void *uc)
 {
     int const saved_errno = errno;
-    struct ma_context const *const ctx = ma_tls_running_context;
+    ma_stack_guard_running_fn const running =
+        atomic_load_explicit(&ma_guard_running, memory_order_relaxed);
+    struct ma_context const *const ctx = running != NULL ? running() : NULL;
     /* Only a fault the kernel raised has a meaningful si_addr. */
     if (ctx != NULL && ctx->stack.map != NULL && si != NULL && si->si_code > 0) {
         uintptr_t const addr = (uintptr_t)si->si_addr;
@@ -226,8 +229,9 @@ static void ma_guard_install(void)
     (void)sigaction(SIGBUS, &sa, NULL);
 }
 
-void ma_stack_guard_thread_init(void)
+void ma_stack_guard_thread_init(ma_stack_guard_running_fn running)
 {
+    atomic_store_explicit(&ma_guard_running, running, memory_order_relaxed);
     (void)pthread_once(&ma_guard_once, ma_guard_install);
     if (ma_tls_guard_thread_done) {
         return;

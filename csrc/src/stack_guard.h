@@ -21,18 +21,20 @@
 
 struct ma_context;
 
-/* The stackful context running on this thread right now (the innermost
- * one, when an executor runs inside a task of another), NULL outside
- * tasks. Set around each switch into a task (ma_context_resume), read by
- * the signal handler: one load, no lock, no call. */
-extern __thread struct ma_context *ma_tls_running_context;
+/* Returns the context running on this thread right now (that of the
+ * running task of the innermost executor running here), NULL outside
+ * tasks. Called from the signal handler: must be async-signal-safe. The
+ * executor layer provides it (this layer knows contexts, not executors),
+ * so that no switch pays for keeping a thread-local up to date. */
+typedef struct ma_context const *(*ma_stack_guard_running_fn)(void);
 
 /* On the thread creating an executor: installs the process-wide handler
- * (the first time in the process) and gives this thread an alternate
- * signal stack if it has none (it keeps one it already has: the user's,
- * Rust's or a sanitizer's). Ours is unmapped when the thread exits.
- * Failures are not reported: without the handler an overflow is a plain
- * SIGSEGV, as it always was. */
-void ma_stack_guard_thread_init(void);
+ * (the first time in the process, with `running` to find the running
+ * context) and gives this thread an alternate signal stack if it has
+ * none (it keeps one it already has: the user's, Rust's or a
+ * sanitizer's). Ours is unmapped when the thread exits. Failures are not
+ * reported: without the handler an overflow is a plain SIGSEGV, as it
+ * always was. */
+void ma_stack_guard_thread_init(ma_stack_guard_running_fn running);
 
 #endif

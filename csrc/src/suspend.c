@@ -5,26 +5,6 @@
 
 #include <errno.h>
 
-/* Checks that `task` is the one running on this thread and may suspend.
- * 0 or the error its suspension point returns. */
-int ma_check_suspendable(monad_async_task task, struct ma_executor **ex_out)
-{
-    struct ma_executor *const ex = ma_tls_executor;
-    if (task == NULL || ex == NULL ||
-        atomic_load_explicit(&ex->head.current_task, memory_order_relaxed) !=
-            task) {
-        return EINVAL;
-    }
-    if (!task->switcher->has_stacks) {
-        return ENOTSUP;
-    }
-    if (ma_task_state(ma_task_from(task)) & MONAD_ASYNC_TASK_STATE_CANCELLED) {
-        return ECANCELED;
-    }
-    *ex_out = ex;
-    return 0;
-}
-
 /* The task has been queued somewhere; switch back to the run loop and
  * report what the resumption brought. */
 monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
