@@ -55,34 +55,41 @@ fn ours(c: &mut Criterion, idle: usize) {
     let (server, client, _) = active_pair();
     let server = Rc::new(TcpStream::from(server));
     let client = Rc::new(TcpStream::from(client));
-    c.bench_function(&format!("io_idle/monad_async/ping_pong_beside_{idle}_idle"), |b| {
-        b.iter_custom(|iters| {
-            let s = server.clone();
-            ex.spawn(Priority::Normal, move |cx| {
-                let mut buf = [0u8; PING];
-                for _ in 0..iters {
-                    s.read_exact(cx, &mut buf).unwrap();
-                    s.write_all(cx, &buf).unwrap();
+    c.bench_function(
+        &format!("io_idle/monad_async/ping_pong_beside_{idle}_idle"),
+        |b| {
+            b.iter_custom(|iters| {
+                let s = server.clone();
+                ex.spawn(Priority::Normal, move |cx| {
+                    let mut buf = [0u8; PING];
+                    for _ in 0..iters {
+                        s.read_exact(cx, &mut buf).unwrap();
+                        s.write_all(cx, &buf).unwrap();
+                    }
+                });
+                let cl = client.clone();
+                let h = ex.spawn(Priority::Normal, move |cx| {
+                    let out = [7u8; PING];
+                    let mut back = [0u8; PING];
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        cl.write_all(cx, &out).unwrap();
+                        cl.read_exact(cx, &mut back).unwrap();
+                    }
+                    start.elapsed()
+                });
+                while !h.is_finished() {
+                    let _ = ex.run(usize::MAX, Some(Duration::from_millis(10)));
                 }
-            });
-            let cl = client.clone();
-            let h = ex.spawn(Priority::Normal, move |cx| {
-                let out = [7u8; PING];
-                let mut back = [0u8; PING];
-                let start = Instant::now();
-                for _ in 0..iters {
-                    cl.write_all(cx, &out).unwrap();
-                    cl.read_exact(cx, &mut back).unwrap();
-                }
-                start.elapsed()
-            });
-            while !h.is_finished() {
-                let _ = ex.run(usize::MAX, Some(Duration::from_millis(10)));
-            }
-            h.join().unwrap()
-        })
-    });
-    assert_eq!(ex.stats().io.in_flight as usize, idle, "the idle receives stayed in flight");
+                h.join().unwrap()
+            })
+        },
+    );
+    assert_eq!(
+        ex.stats().io.in_flight as usize,
+        idle,
+        "the idle receives stayed in flight"
+    );
     drop(ex); // cancels the idle receives
     for h in idle_tasks {
         assert!(h.join().unwrap_err().is_cancelled());
@@ -111,37 +118,44 @@ fn tokio(c: &mut Criterion, idle: usize) {
         server.set_nonblocking(true).unwrap();
         client.set_nonblocking(true).unwrap();
         (
-            Rc::new(tokio::sync::Mutex::new(tokio::net::TcpStream::from_std(server).unwrap())),
-            Rc::new(tokio::sync::Mutex::new(tokio::net::TcpStream::from_std(client).unwrap())),
+            Rc::new(tokio::sync::Mutex::new(
+                tokio::net::TcpStream::from_std(server).unwrap(),
+            )),
+            Rc::new(tokio::sync::Mutex::new(
+                tokio::net::TcpStream::from_std(client).unwrap(),
+            )),
         )
     });
-    c.bench_function(&format!("io_idle/tokio/ping_pong_beside_{idle}_idle"), |b| {
-        b.iter_custom(|iters| {
-            let (s, cl) = (server.clone(), client.clone());
-            local.block_on(&rt, async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let echo = tokio::task::spawn_local(async move {
-                    let mut s = s.lock().await;
-                    let mut buf = [0u8; PING];
+    c.bench_function(
+        &format!("io_idle/tokio/ping_pong_beside_{idle}_idle"),
+        |b| {
+            b.iter_custom(|iters| {
+                let (s, cl) = (server.clone(), client.clone());
+                local.block_on(&rt, async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let echo = tokio::task::spawn_local(async move {
+                        let mut s = s.lock().await;
+                        let mut buf = [0u8; PING];
+                        for _ in 0..iters {
+                            s.read_exact(&mut buf).await.unwrap();
+                            s.write_all(&buf).await.unwrap();
+                        }
+                    });
+                    let mut cl = cl.lock().await;
+                    let out = [7u8; PING];
+                    let mut back = [0u8; PING];
+                    let start = Instant::now();
                     for _ in 0..iters {
-                        s.read_exact(&mut buf).await.unwrap();
-                        s.write_all(&buf).await.unwrap();
+                        cl.write_all(&out).await.unwrap();
+                        cl.read_exact(&mut back).await.unwrap();
                     }
-                });
-                let mut cl = cl.lock().await;
-                let out = [7u8; PING];
-                let mut back = [0u8; PING];
-                let start = Instant::now();
-                for _ in 0..iters {
-                    cl.write_all(&out).await.unwrap();
-                    cl.read_exact(&mut back).await.unwrap();
-                }
-                let el = start.elapsed();
-                echo.await.unwrap();
-                el
+                    let el = start.elapsed();
+                    echo.await.unwrap();
+                    el
+                })
             })
-        })
-    });
+        },
+    );
 }
 
 fn idle_connections(c: &mut Criterion) {
