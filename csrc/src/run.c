@@ -50,12 +50,12 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     t->where = MA_TASK_NOWHERE;
     /* Tokens of this work, and cancel requests aimed at it, are refused
      * from here on. */
-    ma_task_gen_end(t);
     /* Store the generation, then load cancel_queued; a remote canceller
-     * does the reverse (cancel.c), and one of us must see the other. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (__builtin_expect(
-            atomic_load_explicit(&t->cancel_queued, memory_order_relaxed), 0)) {
+     * does the reverse (cancel.c), and one of us must see the other: both
+     * sequentially consistent (on x86 the exchange is the barrier, cheaper
+     * than a store and a fence). */
+    ma_task_gen_end_sc(t);
+    if (__builtin_expect(atomic_load(&t->cancel_queued), 0)) {
         /* A request for this work is in our inbox, or being pushed into
          * it (the canceller saw the old generation: see cancel.c). Take
          * it out (it is dropped: wrong generation) before the task can

@@ -145,10 +145,12 @@ static inline void ma_task_gen_begin(struct ma_task *t)
     ma_task_gen_store(t, (ma_task_gen(t) + 1) | 1);
 }
 
-/* The end of a piece of work: the next, even, generation. */
-static inline void ma_task_gen_end(struct ma_task *t)
+/* The end of a piece of work: the next, even, generation, stored
+ * sequentially consistent (see ma_executor_finish). */
+static inline void ma_task_gen_end_sc(struct ma_task *t)
 {
-    ma_task_gen_store(t, ma_task_gen(t) + 1);
+    (void)atomic_exchange(&t->park_word, (ma_task_gen(t) + 1)
+                                             << MA_PARK_GEN_SHIFT);
 }
 
 #define MA_IO_WAIT_ANY ((struct monad_async_io_status *)1)

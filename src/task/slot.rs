@@ -508,11 +508,23 @@ impl Slot {
             // joiner's fields; the joiner does not go on, nor its task
             // exit, until we clear the bit, so the task is alive. A
             // stale token (the joiner gave up, cancelled) is refused.
-            unsafe {
-                let _ =
-                    sys::monad_async_task_wake(*self.joiner_task.get(), *self.joiner_token.get());
+            let local = unsafe {
+                let joiner = *self.joiner_task.get();
+                let _ = sys::monad_async_task_wake(joiner, *self.joiner_token.get());
+                // Is the joiner a task of the executor running here?
+                crate::sys::atomics::task_current_executor(joiner).load(Ordering::Relaxed)
+                    == sys::monad_async_executor_current().value as sys::monad_async_executor
+            };
+            if local {
+                // The joiner, the only other party that writes this word
+                // (it holds the handle), is a task of this thread's
+                // executor: it cannot run until we return. A plain store
+                // saves a locked instruction on the common same-executor
+                // join.
+                self.state.store((prev + DONE) & !JOINER, Ordering::Release);
+            } else {
+                self.state.fetch_and(!JOINER, Ordering::Release);
             }
-            self.state.fetch_and(!JOINER, Ordering::Release);
         }
         let orphaned_outcome = if prev & HANDLE == 0 {
             // SAFETY: the handle is gone, so the outcome is ours; the slot
