@@ -68,7 +68,11 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
             memory_order_release);
     }
     if (state & MONAD_ASYNC_TASK_STATE_SUSPENDED) {
-        t->resume_error = ECANCELED;
+        if (!t->wake_won) {
+            /* A parking a wake has resumed keeps its success: the wake
+             * arrived first (task.h). It is ready to run, on no list. */
+            t->resume_error = ECANCELED;
+        }
         if (t->where == MA_TASK_TIMERS) {
             ma_list_remove(&ex->timers, &t->link);
             ex->head.tasks_timed--;
