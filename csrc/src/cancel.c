@@ -27,8 +27,15 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
         return ENOENT;
     }
     if (state & MONAD_ASYNC_TASK_STATE_IN_INBOX) {
-        /* Attached from another thread, not yet drained. */
+        /* Attached from another thread, not yet drained. The drain may
+         * end this work (a cancel queued behind its attach), and the exit
+         * hook may then attach the task again, here or to another
+         * executor: that later work is not the one this call names. */
+        uint64_t const gen = ma_task_gen(t);
         ma_executor_drain_inboxes(ex);
+        if (ma_task_gen(t) != gen) {
+            return 0; /* the drain cancelled it before it launched */
+        }
         state = atomic_load_explicit(&t->head.state, memory_order_acquire);
         if (state & MONAD_ASYNC_TASK_STATE_IN_INBOX) {
             /* Its push is half done: the drain that takes it cancels it
@@ -61,7 +68,11 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
             memory_order_release);
     }
     if (state & MONAD_ASYNC_TASK_STATE_SUSPENDED) {
-        t->resume_error = ECANCELED;
+        if (!t->wake_won) {
+            /* A parking a wake has resumed keeps its success: the wake
+             * arrived first (task.h). It is ready to run, on no list. */
+            t->resume_error = ECANCELED;
+        }
         if (t->where == MA_TASK_TIMERS) {
             ma_list_remove(&ex->timers, &t->link);
             ex->head.tasks_timed--;

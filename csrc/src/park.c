@@ -51,6 +51,7 @@ static void ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
         ma_park_unlink(ex, t);
     }
     t->resume_error = err;
+    t->wake_won = err == 0;
     ma_executor_make_ready(ex, t);
 }
 

@@ -12,6 +12,7 @@ monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
     t->head.suspensions++;
     ex->head.counters.suspended++;
     t->resume_error = 0;
+    t->wake_won = false;
     ma_task_set_state(
         t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_SUSPENDED);
     ma_context_suspend(&t->ctx);

@@ -41,6 +41,11 @@ struct ma_task
     monad_async_priority queue; /* ready queue chosen at attach */
     uint64_t timer_deadline;    /* ticks, while on the timer list */
     int resume_error;           /* delivered by the next resumption */
+    /* A wake resumed its parking (park.c): the park succeeds even if a
+     * cancel lands before the task runs again (task.h: a wake that
+     * arrived first wins); the cancel leaves resume_error alone and the
+     * next suspension point says ECANCELED. Cleared at each suspension. */
+    bool wake_won;
     bool exiting;               /* user_code returned, set on its stack */
 
     /* I/O (owner thread of its executor). Operations in flight, a

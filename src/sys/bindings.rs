@@ -1552,7 +1552,8 @@ unsafe extern "C" {
  monad_async_executor_wake with nothing to do, or when it only ended
  tasks). ETIME: the timeout passed
  with nothing done. EPERM: not the owning thread. EBUSY: called from
- inside one of this executor's tasks. EINVAL: max_items is 0.*/
+ inside one of this executor's tasks. EINVAL: NULL ex, max_items is 0,
+ or `timeout->tv_nsec` below 0 or above 999999999.*/
     pub fn monad_async_executor_run(
         ex: monad_async_executor,
         max_items: usize,

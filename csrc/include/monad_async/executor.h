@@ -214,7 +214,8 @@ monad_async_executor_destroy(monad_async_executor ex);
  * monad_async_executor_wake with nothing to do, or when it only ended
  * tasks). ETIME: the timeout passed
  * with nothing done. EPERM: not the owning thread. EBUSY: called from
- * inside one of this executor's tasks. EINVAL: max_items is 0. */
+ * inside one of this executor's tasks. EINVAL: NULL ex, max_items is 0,
+ * or `timeout->tv_nsec` below 0 or above 999999999. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_run(
     monad_async_executor ex, size_t max_items, struct timespec const *timeout);
 

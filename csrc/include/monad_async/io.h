@@ -50,7 +50,8 @@
  * Errors common to every operation: EINVAL (NULL task, not the task
  * running on this thread, bad arguments), ENOTSUP (the task's switcher
  * cannot suspend, or its executor has no ring), ECANCELED (the task was
- * cancelled), EBUSY (an initiate-form status that is still in flight). */
+ * cancelled), EBUSY (an initiate-form status still in use: in flight, or
+ * completed and not yet reaped or waited for). */
 #ifndef MONAD_ASYNC_IO_H
 #define MONAD_ASYNC_IO_H
 
