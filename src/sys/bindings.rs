@@ -1770,14 +1770,18 @@ unsafe extern "C" {
     /** Registers `count` buffers with the executor's ring for the *_fixed
  operations (io_uring_register_buffers); they are numbered from 0.
  On the executor's thread, outside its tasks' I/O. EBUSY: buffers are
- already registered; ENOTSUP: no ring.*/
+ already registered; ENOTSUP: no ring; EPERM: not the executor's
+ thread; EINVAL: NULL `ex` or `iov`, or `count` 0; ENOMEM (the pages
+ could not be pinned: RLIMIT_MEMLOCK, or no memory), or the kernel's
+ other error.*/
     pub fn monad_async_io_buffers_register(
         ex: monad_async_executor,
         iov: *const iovec,
         count: ::std::os::raw::c_uint,
     ) -> monad_async_result;
     #[must_use]
-    /// Unregisters them. ENOENT: none registered.
+    /** Unregisters them. ENOENT: none registered; EPERM, ENOTSUP, EINVAL as
+ for monad_async_io_buffers_register.*/
     pub fn monad_async_io_buffers_unregister(
         ex: monad_async_executor,
     ) -> monad_async_result;
