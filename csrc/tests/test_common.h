@@ -134,6 +134,8 @@ static char const *test_errno_name(int e)
     case EFAULT: return "EFAULT";
     case EEXIST: return "EEXIST";
     case ENOSPC: return "ENOSPC";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
     default: return "E?";
     }
 }

@@ -1351,20 +1351,22 @@ unsafe extern "C" {
  calls return the cached figure. Thread-safe.*/
     pub fn monad_async_ticks_per_second() -> monad_async_result;
     #[must_use]
-    /// A switcher using setjmp/longjmp (the spec's portable switcher).
+    /** A switcher using setjmp/longjmp (the spec's portable switcher).
+ ENOMEM: no memory for it. EINVAL: NULL `sw`.*/
     pub fn monad_async_context_switcher_sjlj_create(
         sw: *mut monad_async_context_switcher,
     ) -> monad_async_result;
     #[must_use]
     /** A switcher using our hand-written register switch (x86-64 and aarch64):
  it saves exactly the callee-saved registers of the ABI, and the
- floating-point control words. ENOTSUP on other architectures.*/
+ floating-point control words. ENOTSUP on other architectures. ENOMEM:
+ no memory for it. EINVAL: NULL `sw`.*/
     pub fn monad_async_context_switcher_asm_create(
         sw: *mut monad_async_context_switcher,
     ) -> monad_async_result;
     #[must_use]
     /** As monad_async_context_switcher_asm_create, with options. `attr` may be
- NULL. Unknown flags give EINVAL.*/
+ NULL. Unknown flags give EINVAL; otherwise its errors.*/
     pub fn monad_async_context_switcher_asm_create_with_attr(
         sw: *mut monad_async_context_switcher,
         attr: *const monad_async_context_switcher_attr,
@@ -1372,7 +1374,8 @@ unsafe extern "C" {
     #[must_use]
     /** A switcher without stacks: a task using it runs to completion on the
  executor's stack and cannot suspend (its suspension points give
- ENOTSUP). Cheapest of all for run-to-completion work.*/
+ ENOTSUP). Cheapest of all for run-to-completion work. ENOMEM: no memory
+ for it. EINVAL: NULL `sw`.*/
     pub fn monad_async_context_switcher_none_create(
         sw: *mut monad_async_context_switcher,
     ) -> monad_async_result;
@@ -1382,8 +1385,12 @@ unsafe extern "C" {
         sw: monad_async_context_switcher,
     ) -> monad_async_result;
     #[must_use]
-    /** Creates a task that runs with `switcher` (EINVAL if NULL). Its priority
- starts at normal for CPU and I/O. Expensive: reserves the stack.*/
+    /** Creates a task that runs with `switcher`. Its priority starts at normal
+ for CPU and I/O. Expensive: reserves the stack.
+ EINVAL: NULL `task` or `switcher`, or a `stack_size` above half the
+ address space. ENOMEM: no memory for the task, or its stack (with the
+ guard page) could not be mapped: the address space, or the number of
+ mappings (vm.max_map_count), ran out.*/
     pub fn monad_async_task_create(
         task: *mut monad_async_task,
         switcher: monad_async_context_switcher,
@@ -1501,7 +1508,9 @@ unsafe extern "C" {
                   disabled (sysctl kernel.io_uring_disabled), or the
                   kernel lacks it;
    ENOMEM         the ring's memory could not be locked (RLIMIT_MEMLOCK
-                  on kernels before 5.12) or allocated;
+                  on kernels before 5.12) or allocated, or the address
+                  space of the operation slot table (16 bytes for each
+                  slot of io_inflight_limit) could not be reserved;
    EINVAL         too many entries (more than 32768), a CQ size out of
                   range, an in-flight limit above the maximum, or
                   unknown flags;
@@ -1516,7 +1525,10 @@ unsafe extern "C" {
  was installed before it), and the calling thread gets an alternate
  signal stack (sigaltstack) unless it has one, which is then kept; ours
  is freed when the thread exits. A handler installed later that does not
- hand such faults on to the one before it turns the message off.*/
+ hand such faults on to the one before it turns the message off. Both
+ are best effort: if the handler or the alternate stack cannot be set up
+ (no memory for the stack, no thread-specific key left), the executor is
+ still created and an overflow on that thread is a plain SIGSEGV.*/
     pub fn monad_async_executor_create(
         ex: *mut monad_async_executor,
         attr: *const monad_async_executor_attr,
@@ -1759,14 +1771,18 @@ unsafe extern "C" {
     /** Registers `count` buffers with the executor's ring for the *_fixed
  operations (io_uring_register_buffers); they are numbered from 0.
  On the executor's thread, outside its tasks' I/O. EBUSY: buffers are
- already registered; ENOTSUP: no ring.*/
+ already registered; ENOTSUP: no ring; EPERM: not the executor's
+ thread; EINVAL: NULL `ex` or `iov`, or `count` 0; ENOMEM (the pages
+ could not be pinned: RLIMIT_MEMLOCK, or no memory), or the kernel's
+ other error.*/
     pub fn monad_async_io_buffers_register(
         ex: monad_async_executor,
         iov: *const iovec,
         count: ::std::os::raw::c_uint,
     ) -> monad_async_result;
     #[must_use]
-    /// Unregisters them. ENOENT: none registered.
+    /** Unregisters them. ENOENT: none registered; EPERM, ENOTSUP, EINVAL as
+ for monad_async_io_buffers_register.*/
     pub fn monad_async_io_buffers_unregister(
         ex: monad_async_executor,
     ) -> monad_async_result;

@@ -32,18 +32,20 @@ struct monad_async_context_switcher_attr
     uint32_t reserved[3];
 };
 
-/* A switcher using setjmp/longjmp (the spec's portable switcher). */
+/* A switcher using setjmp/longjmp (the spec's portable switcher).
+ * ENOMEM: no memory for it. EINVAL: NULL `sw`. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_context_switcher_sjlj_create(monad_async_context_switcher *sw);
 
 /* A switcher using our hand-written register switch (x86-64 and aarch64):
  * it saves exactly the callee-saved registers of the ABI, and the
- * floating-point control words. ENOTSUP on other architectures. */
+ * floating-point control words. ENOTSUP on other architectures. ENOMEM:
+ * no memory for it. EINVAL: NULL `sw`. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_context_switcher_asm_create(monad_async_context_switcher *sw);
 
 /* As monad_async_context_switcher_asm_create, with options. `attr` may be
- * NULL. Unknown flags give EINVAL. */
+ * NULL. Unknown flags give EINVAL; otherwise its errors. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_context_switcher_asm_create_with_attr(
     monad_async_context_switcher *sw,
@@ -51,7 +53,8 @@ monad_async_context_switcher_asm_create_with_attr(
 
 /* A switcher without stacks: a task using it runs to completion on the
  * executor's stack and cannot suspend (its suspension points give
- * ENOTSUP). Cheapest of all for run-to-completion work. */
+ * ENOTSUP). Cheapest of all for run-to-completion work. ENOMEM: no memory
+ * for it. EINVAL: NULL `sw`. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_context_switcher_none_create(monad_async_context_switcher *sw);
 

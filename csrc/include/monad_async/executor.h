@@ -164,7 +164,9 @@ struct monad_async_executor_head
  *                  disabled (sysctl kernel.io_uring_disabled), or the
  *                  kernel lacks it;
  *   ENOMEM         the ring's memory could not be locked (RLIMIT_MEMLOCK
- *                  on kernels before 5.12) or allocated;
+ *                  on kernels before 5.12) or allocated, or the address
+ *                  space of the operation slot table (16 bytes for each
+ *                  slot of io_inflight_limit) could not be reserved;
  *   EINVAL         too many entries (more than 32768), a CQ size out of
  *                  range, an in-flight limit above the maximum, or
  *                  unknown flags;
@@ -179,7 +181,10 @@ struct monad_async_executor_head
  * was installed before it), and the calling thread gets an alternate
  * signal stack (sigaltstack) unless it has one, which is then kept; ours
  * is freed when the thread exits. A handler installed later that does not
- * hand such faults on to the one before it turns the message off. */
+ * hand such faults on to the one before it turns the message off. Both
+ * are best effort: if the handler or the alternate stack cannot be set up
+ * (no memory for the stack, no thread-specific key left), the executor is
+ * still created and an overflow on that thread is a plain SIGSEGV. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_executor_create(
     monad_async_executor *ex, struct monad_async_executor_attr const *attr);
 

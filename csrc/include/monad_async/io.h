@@ -214,11 +214,15 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_sync_file_range(
 /* Registers `count` buffers with the executor's ring for the *_fixed
  * operations (io_uring_register_buffers); they are numbered from 0.
  * On the executor's thread, outside its tasks' I/O. EBUSY: buffers are
- * already registered; ENOTSUP: no ring. */
+ * already registered; ENOTSUP: no ring; EPERM: not the executor's
+ * thread; EINVAL: NULL `ex` or `iov`, or `count` 0; ENOMEM (the pages
+ * could not be pinned: RLIMIT_MEMLOCK, or no memory), or the kernel's
+ * other error. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_buffers_register(
     monad_async_executor ex, struct iovec const *iov, unsigned count);
 
-/* Unregisters them. ENOENT: none registered. */
+/* Unregisters them. ENOENT: none registered; EPERM, ENOTSUP, EINVAL as
+ * for monad_async_io_buffers_register. */
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_io_buffers_unregister(monad_async_executor ex);
 

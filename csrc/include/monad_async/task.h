@@ -112,8 +112,12 @@ struct monad_async_task_attr
     uint32_t reserved[4];
 };
 
-/* Creates a task that runs with `switcher` (EINVAL if NULL). Its priority
- * starts at normal for CPU and I/O. Expensive: reserves the stack. */
+/* Creates a task that runs with `switcher`. Its priority starts at normal
+ * for CPU and I/O. Expensive: reserves the stack.
+ * EINVAL: NULL `task` or `switcher`, or a `stack_size` above half the
+ * address space. ENOMEM: no memory for the task, or its stack (with the
+ * guard page) could not be mapped: the address space, or the number of
+ * mappings (vm.max_map_count), ran out. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_create(
     monad_async_task *task, monad_async_context_switcher switcher,
     struct monad_async_task_attr const *attr);
