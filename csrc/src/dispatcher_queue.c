@@ -189,7 +189,7 @@ monad_async_work_dispatcher_cancel_queued(monad_async_work_dispatcher wd_)
         /* The work is over: its tokens are refused from here on, as
          * ma_executor_finish does for work that ends on an executor. (No
          * cancel request can be queued for it: it had no executor.) */
-        ma_task_gen_end(t);
+        ma_task_gen_end_sc(t);
         atomic_fetch_add(&wd->dispatched, 1);
         atomic_fetch_add(&wd->cancelled, 1);
         /* From this store on the task belongs to whoever attaches it. */
