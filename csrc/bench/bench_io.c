@@ -184,12 +184,15 @@ static double bench_loop(monad_async_context_switcher sw, int ntasks,
 
 /* The floor: plain liburing, a ring made like the executor's, `batch`
  * NOPs prepared, submitted and waited for in one io_uring_enter, reaped. */
-static double bench_floor(unsigned setup_flags, int batch, unsigned long total)
+static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
+                          unsigned long total)
 {
     struct io_uring ring;
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     p.flags = setup_flags;
+    /* IORING_SETUP_CQSIZE (the executor sizes its CQ) needs the size. */
+    p.cq_entries = cq_entries;
     int ret = io_uring_queue_init_params(RING_ENTRIES, &ring, &p);
     if (ret < 0) {
         fprintf(stderr, "io_uring_queue_init_params: %s\n", strerror(-ret));
@@ -238,6 +241,7 @@ int main(void)
 
     monad_async_executor const probe = make_executor();
     unsigned const setup_flags = probe->ring.setup_flags;
+    unsigned const cq_entries = probe->ring.cq_entries;
     CHECK(monad_async_executor_destroy(probe));
 
     printf("Single execution: attach, launch, one io_uring NOP, exit "
@@ -258,8 +262,8 @@ int main(void)
     printf("Suspend-resume loop through an io_uring NOP, ns per NOP "
            "(ring setup flags 0x%x)\n",
            setup_flags);
-    double const floor1 = bench_floor(setup_flags, 1, total / 2);
-    double const floor32 = bench_floor(setup_flags, BATCH, total);
+    double const floor1 = bench_floor(setup_flags, cq_entries, 1, total / 2);
+    double const floor32 = bench_floor(setup_flags, cq_entries, BATCH, total);
     printf("%-28s %10s %8s %14s\n", "", "ns/op", "x floor", "enters/NOP");
     printf("%-28s %10.1f %8s %14.3f\n", "floor: liburing, batch 1", floor1, "1.00", 1.0);
     printf("%-28s %10.1f %8s %14.3f\n", "floor: liburing, batch 32", floor32, "1.00",
