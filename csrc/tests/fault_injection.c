@@ -831,6 +831,7 @@ static monad_async_result ring_user(monad_async_task task)
     char back[256];
     r = LIB(monad_async_io_read, task, NULL, g_pipe[0], back, sizeof(back), -1);
     CHECK_EQ(r.value, 256);
+    test_kernel_wrote(back, 256);
     CHECK(memcmp(back, g_user_buf, 256) == 0);
     g_remaining--;
     return monad_async_make_success(0);
@@ -848,6 +849,7 @@ static monad_async_result ring_a(monad_async_task task)
     char back[512];
     r = LIB(monad_async_io_read, task, NULL, g_pipe[0], back, sizeof(back), -1);
     CHECK_EQ(r.value, 512);
+    test_kernel_wrote(back, 512);
     CHECK(memcmp(back, b.data, 512) == 0);
     memset(back, 'y', sizeof(back));
     r = LIB(monad_async_io_write, task, NULL, g_pipe[1], back, sizeof(back), -1);
@@ -855,6 +857,7 @@ static monad_async_result ring_a(monad_async_task task)
     r = LIB(monad_async_io_read_fixed, task, NULL, g_pipe[0], b.data, 512, -1,
             b.index);
     CHECK_EQ(r.value, 512);
+    test_kernel_wrote(b.data, 512);
     CHECK(memcmp(back, b.data, 512) == 0);
     OK(monad_async_io_buffer_release, g_pool, &b);
 
@@ -872,7 +875,7 @@ static monad_async_result ring_b(monad_async_task task)
     OK(monad_async_task_wake_token, task, &g_token);
     for (int i = 0; i < 2; i++) {
         char msg[16];
-        snprintf(msg, sizeof(msg), "ring %d message", i);
+        memset(msg, 'a' + i, sizeof(msg));
         monad_async_result r =
             LIB(monad_async_io_send, task, NULL, g_pair[1], msg, 16, 0);
         CHECK_EQ(r.value, 16);
@@ -881,6 +884,7 @@ static monad_async_result ring_b(monad_async_task task)
                 g_bring[i], 0, &b);
         CHECK_EQ(r.value, 16);
         CHECK(b.data != NULL);
+        test_kernel_wrote(b.data, 16);
         CHECK(memcmp(b.data, msg, 16) == 0);
         OK(monad_async_io_buffer_ring_release, g_bring[i], &b);
     }
@@ -1154,6 +1158,18 @@ static void fi_measure(struct fi_held *h)
     fi_count_maps(h, lo, hi);
 }
 
+/* Under a sanitizer or valgrind, which map memory of their own. */
+static bool fi_noisy_maps(void)
+{
+    return TEST_UNDER_ANY_SANITIZER || test_under_valgrind();
+}
+
+/* Slower under a sanitizer or valgrind. */
+static unsigned fi_slow(void)
+{
+    return test_under_valgrind() ? 10u : TEST_UNDER_ANY_SANITIZER ? 3u : 1u;
+}
+
 /* What the library still holds once everything is destroyed. */
 static void fi_check_nothing_held(struct fi_held const *before)
 {
@@ -1188,8 +1204,9 @@ static void fi_check_nothing_held(struct fi_held const *before)
     CHECK_MSG(after.ring_lines == before->ring_lines,
               "%d io_uring mappings before, %d after", before->ring_lines,
               after.ring_lines);
-    /* The sanitizers' allocators map and keep memory of their own. */
-    if (!TEST_UNDER_ANY_SANITIZER) {
+    /* The sanitizers' allocators, and valgrind, map and keep memory of
+     * their own. */
+    if (!fi_noisy_maps()) {
         CHECK_MSG(after.map_lines == before->map_lines,
                   "%d lines in /proc/self/maps before, %d after",
                   before->map_lines, after.map_lines);
@@ -1203,7 +1220,7 @@ static void fi_child(uint32_t fail_at, int err)
     static char what[128];
     snprintf(what, sizeof(what), "fault_injection child (point %u, %s)",
              fail_at, test_errno_name(err));
-    test_watchdog(TEST_UNDER_ANY_SANITIZER ? 90 : 30, what);
+    test_watchdog(30 * fi_slow(), what);
     fi_fail_at = fail_at;
     fi_fail_errno = err;
     struct fi_held before;
@@ -1244,7 +1261,7 @@ static char const *fi_run_child(uint32_t fail_at, int err)
         fi_child(fail_at, err);
     }
     uint64_t const limit_ns =
-        (TEST_UNDER_ANY_SANITIZER ? 100ull : 40ull) * 1000000000ull;
+        (uint64_t)(30 * fi_slow() + 10) * 1000000000ull;
     uint64_t const t0 = test_now_ns();
     int status = 0;
     for (;;) {
@@ -1269,8 +1286,9 @@ static char const *fi_run_child(uint32_t fail_at, int err)
     }
     if (WEXITSTATUS(status) != 0) {
         snprintf(why, sizeof(why), "exit status %d%s", WEXITSTATUS(status),
-                 fi_shared->done ? " after its checks passed (a leak "
-                                   "LeakSanitizer found at exit?)"
+                 fi_shared->done ? " after its checks passed (a report at "
+                                   "exit: LeakSanitizer's leaks, valgrind's "
+                                   "errors)"
                                  : "");
         return why;
     }
@@ -1371,12 +1389,16 @@ int main(void)
     if (TEST_UNDER_ANY_SANITIZER) {
         test_note("the malloc, calloc and aligned_alloc points fail before "
                   "the sanitizer's allocator is called: all are exercised");
+    }
+    if (fi_noisy_maps()) {
         test_note("leaks checked per injection: file descriptors, io_uring "
                   "mappings, the library's own mappings and heap blocks (the "
-                  "wrappers)%s; not the /proc/self/maps line count (the "
-                  "sanitizer's allocator maps memory of its own)",
+                  "wrappers)%s; not the /proc/self/maps line count (%s maps "
+                  "memory of its own)",
                   TEST_UNDER_ASAN ? ", and LeakSanitizer at each child's exit"
-                                  : "");
+                                  : "",
+                  test_under_valgrind() ? "valgrind"
+                                        : "the sanitizer's allocator");
     }
     else {
         test_note("leaks checked per injection: file descriptors, "

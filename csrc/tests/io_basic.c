@@ -86,6 +86,7 @@ static monad_async_result poll_fn(monad_async_task task)
     c->step = 2;
     char b;
     CHECK_EQ(monad_async_io_read(task, NULL, c->fds[0], &b, 1, -1).value, 1);
+    test_kernel_wrote(&b, 1);
     CHECK_EQ(b, 'x');
     CHECK_ERROR(monad_async_io_poll(task, NULL, -1, POLLIN), EBADF);
     /* A bad fd is the kernel's error, as an errno, never a crash. */

@@ -38,6 +38,7 @@ static monad_async_result worker_fn(monad_async_task task)
     r = monad_async_io_read_fixed(task, NULL, g_fd, b.data, b.size,
                                   (int64_t)id * (int64_t)b.size, b.index);
     CHECK_EQ((size_t)r.value, b.size);
+    test_kernel_wrote(b.data, b.size);
     for (size_t i = 0; i < b.size; i++) {
         CHECK_EQ(((unsigned char *)b.data)[i], 'a' + id);
     }

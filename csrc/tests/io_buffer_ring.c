@@ -38,6 +38,7 @@ static monad_async_result receiver_fn(monad_async_task task)
         CHECK(b.data != NULL);
         CHECK_EQ(b.size, (size_t)r.value);
         CHECK_EQ(r.value, 16);
+        test_kernel_wrote(b.data, b.size);
         char want[17];
         snprintf(want, sizeof(want), "p%02d-m%03d-xxxxxx", id, m);
         CHECK(memcmp(b.data, want, 16) == 0);
@@ -87,6 +88,7 @@ static monad_async_result exhaust_fn(monad_async_task task)
     CHECK_EQ(monad_async_io_wait(task, &st).value, 16);
     struct monad_async_io_buffer b;
     CHECK_RESULT(monad_async_io_buffer_ring_take(g_ring, &st, &b));
+    test_kernel_wrote(b.data, b.size);
     CHECK(memcmp(b.data, "abcdefghijklmnop", 16) == 0);
     CHECK_RESULT(monad_async_io_buffer_ring_release(g_ring, &b));
     for (int i = 1; i < 4; i++) {

@@ -43,6 +43,7 @@ static void recv_through(monad_async_task task, monad_async_io_buffer_ring ring,
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 16);
     CHECK(b.data != NULL);
+    test_kernel_wrote(b.data, b.size);
     CHECK(memcmp(b.data, msg, 16) == 0);
     CHECK_EQ(ring->outstanding, 1);
     CHECK_EQ(other->outstanding, 0);

@@ -181,6 +181,7 @@ static monad_async_result victim_fn(monad_async_task task)
     /* The read had completed when the cancel came: its real result. */
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 1);
+    test_kernel_wrote(&b, 1);
     CHECK_EQ(b, 'z');
     CHECK(test_task_state(task) & MONAD_ASYNC_TASK_STATE_CANCELLED);
     CHECK_ERROR(monad_async_io_nop(task, NULL), ECANCELED);

@@ -60,6 +60,7 @@ static monad_async_result file_fn(monad_async_task task)
                  : monad_async_io_read(task, NULL, fd, in, total, 0);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, total);
+    test_kernel_wrote(in, total);
     CHECK(memcmp(in, out, total) == 0);
 
     /* Vectored: blocks 0..3 written from two iovecs, read into three. */
@@ -77,6 +78,7 @@ static monad_async_result file_fn(monad_async_task task)
     r = monad_async_io_readv(task, NULL, fd, rv, 3, BLOCK);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 4 * BLOCK);
+    test_kernel_wrote(in, 4 * BLOCK);
     CHECK(memcmp(in, out, 4 * BLOCK) == 0);
 
     /* 32 reads in flight from one task, one block each, reaped in
@@ -105,6 +107,7 @@ static monad_async_result file_fn(monad_async_task task)
         CHECK_EQ(seen[b]++, 0);
         CHECK_RESULT(got->result);
         CHECK_EQ(got->result.value, BLOCK);
+        test_kernel_wrote(in + b * BLOCK, BLOCK);
         CHECK(memcmp(in + b * BLOCK, out + b * BLOCK, BLOCK) == 0);
     }
     struct monad_async_io_status *got;

@@ -51,6 +51,7 @@ static monad_async_result parked_fn(monad_async_task task)
         monad_async_io_recv(task, NULL, g_sp[i][0], b, sizeof(b), 0);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 1);
+    test_kernel_wrote(b, 1);
     CHECK_EQ(b[0], (char)i);
     g_parked_tasks_done++;
     return r;
@@ -76,6 +77,7 @@ static monad_async_result bulk_fn(monad_async_task task)
         CHECK(k >= 0 && k < n);
         CHECK_RESULT(got->result);
         CHECK_EQ(got->result.value, 1);
+        test_kernel_wrote(bufs + 8 * k, 1);
         CHECK_EQ(bufs[8 * k], (char)(first + k));
         reaped++;
     }
@@ -140,6 +142,7 @@ static monad_async_result echo_server_fn(monad_async_task task)
     r = monad_async_io_recv(task, NULL, fd, b, sizeof(b), MSG_WAITALL);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 4);
+    test_kernel_wrote(b, 4);
     r = monad_async_io_send(task, NULL, fd, b, sizeof(b), 0);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 4);
@@ -165,6 +168,7 @@ static monad_async_result echo_client_fn(monad_async_task task)
     r = monad_async_io_recv(task, NULL, fd, b, sizeof(b), MSG_WAITALL);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 4);
+    test_kernel_wrote(b, 4);
     CHECK(memcmp(b, "ping", 4) == 0);
     g_echo_ns = test_now_ns() - t0;
     CHECK_RESULT(monad_async_io_close(task, NULL, fd));

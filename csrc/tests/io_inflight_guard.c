@@ -48,6 +48,7 @@ static monad_async_result receiver_fn(monad_async_task task)
     monad_async_result r = monad_async_io_wait(task, &st);
     CHECK_RESULT(r);
     CHECK_EQ(r.value, 1);
+    test_kernel_wrote(b, 1);
     CHECK_EQ(b[0], (char)('a' + i));
     g_received++;
     return r;

@@ -96,6 +96,7 @@ static monad_async_result holder_fn(monad_async_task task)
     char b;
     monad_async_result r = monad_async_io_read(task, NULL, g_pipe[0], &b, 1, -1);
     CHECK_RESULT(r);
+    test_kernel_wrote(&b, (size_t)r.value);
     g_remaining--;
     return r;
 }

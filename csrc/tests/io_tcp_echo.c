@@ -50,6 +50,7 @@ static monad_async_result server_fn(monad_async_task task)
     for (;;) {
         monad_async_result r = monad_async_io_recv(task, NULL, fd, buf, sizeof(buf), 0);
         CHECK_RESULT(r);
+        test_kernel_wrote(buf, (size_t)r.value);
         if (r.value == 0) {
             break;
         }
@@ -75,6 +76,8 @@ static monad_async_result acceptor_fn(monad_async_task task)
         monad_async_result r = monad_async_io_accept(
             task, NULL, g.listen_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
         CHECK_RESULT(r);
+        test_kernel_wrote(&plen, sizeof(plen));
+        test_kernel_wrote(&peer, plen < sizeof(peer) ? plen : sizeof(peer));
         CHECK_EQ(peer.ss_family, g.family);
         g.server_fd[i] = (int)r.value;
         g.servers[i]->user_code = server_fn;
@@ -112,6 +115,7 @@ static monad_async_result client_fn(monad_async_task task)
         while (off < n) {
             r = monad_async_io_recv(task, NULL, fd, in + off, n - off, 0);
             CHECK_RESULT(r);
+            test_kernel_wrote(in + off, (size_t)r.value);
             CHECK_MSG(r.value > 0, "connection %d closed early at message %lu",
                       conn, i);
             off += (size_t)r.value;

@@ -45,6 +45,13 @@ static monad_async_result server_fn(monad_async_task task)
         monad_async_result r = monad_async_io_recvmsg(task, NULL, g_server_fd, &msg, 0);
         CHECK_RESULT(r);
         CHECK_GT(r.value, 0);
+        /* The kernel wrote the datagram, the peer's address, and the
+         * header's lengths and flags. */
+        test_kernel_wrote(buf, (size_t)r.value);
+        test_kernel_wrote(&msg.msg_namelen, sizeof(msg.msg_namelen));
+        test_kernel_wrote(&msg.msg_flags, sizeof(msg.msg_flags));
+        test_kernel_wrote(&peer, msg.msg_namelen < sizeof(peer) ? msg.msg_namelen
+                                                                : sizeof(peer));
         iov.iov_len = (size_t)r.value;
         r = monad_async_io_sendmsg(task, NULL, g_server_fd, &msg, 0);
         CHECK_RESULT(r);
@@ -73,6 +80,7 @@ static monad_async_result client_fn(monad_async_task task)
         r = monad_async_io_recv(task, NULL, fd, in, sizeof(in), 0);
         CHECK_RESULT(r);
         CHECK_EQ((size_t)r.value, n);
+        test_kernel_wrote(in, n);
         CHECK(memcmp(in, out, n) == 0);
         g_total += n;
     }

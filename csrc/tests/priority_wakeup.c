@@ -86,6 +86,7 @@ static monad_async_result high_fn(monad_async_task task)
                 task, NULL, g_sock[0], &sent, sizeof(sent), 0);
             CHECK_RESULT(r);
             CHECK_EQ(r.value, (intptr_t)sizeof(sent));
+            test_kernel_wrote(&sent, sizeof(sent));
             late = test_now_ns() - sent;
         }
         g_late[g_samples] = late;

@@ -21,6 +21,8 @@
  *   test_no_ring_reason()       why no io_uring ring can be made, or NULL
  *   test_skip_ring_part(what)   1 (with a note) if a ring part must go
  *   test_ring_entries(n, what)  n, or 0 (with a note) without io_uring
+ *   test_kernel_wrote(p, n)     tell valgrind the kernel wrote these bytes
+ *   test_under_valgrind()       1 when running under valgrind
  *
  * Runs under an emulator (`make test-aarch64`: qemu-user) set
  * MONAD_ASYNC_TEST_EMULATOR. Only there may a test lack an io_uring ring,
@@ -77,6 +79,49 @@
 #define TEST_UNDER_UBSAN 0
 #endif
 #define TEST_UNDER_ANY_SANITIZER (TEST_UNDER_ASAN || TEST_UNDER_TSAN)
+
+/* ---- valgrind ---- */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define TEST_HAVE_MEMCHECK 1
+#endif
+#endif
+#ifndef TEST_HAVE_MEMCHECK
+#define TEST_HAVE_MEMCHECK 0
+#endif
+
+/* Memory the kernel wrote for an io_uring operation (a read's or a
+ * receive's buffer, an accepted peer's address): memcheck sees the system
+ * calls a program makes, not what the kernel does on behalf of the
+ * operations of a ring, so without this a buffer it filled still reads as
+ * undefined. Marks `n` bytes at `p` defined; nothing without valgrind's
+ * headers, and a few instructions outside valgrind. */
+static void test_kernel_wrote(void const *p, size_t n) __attribute__((unused));
+
+static void test_kernel_wrote(void const *p, size_t n)
+{
+#if TEST_HAVE_MEMCHECK
+    if (p != NULL && n != 0) {
+        (void)VALGRIND_MAKE_MEM_DEFINED(p, n);
+    }
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* 1 under valgrind (0 also when built without its headers). */
+static int test_under_valgrind(void) __attribute__((unused));
+
+static int test_under_valgrind(void)
+{
+#if TEST_HAVE_MEMCHECK
+    return RUNNING_ON_VALGRIND ? 1 : 0;
+#else
+    return 0;
+#endif
+}
 
 /* ---- reporting ---- */
 static void test_fail_(char const *file, int line, char const *fmt, ...)
