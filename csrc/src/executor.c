@@ -111,6 +111,7 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
     for (int p = 0; p < monad_async_priority_max; p++) {
         struct ma_list pending = ex->ready[p];
         ex->ready[p].head = ex->ready[p].tail = NULL;
+        ex->ready_resumed_tail[p] = NULL;
         ex->head.tasks_runnable[p] = 0;
         struct ma_link *l;
         while ((l = ma_list_pop_front(&pending)) != NULL) {

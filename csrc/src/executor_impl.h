@@ -66,6 +66,13 @@ struct ma_executor
     bool has_ring;
     uint64_t ticks_per_second;
     struct ma_list ready[monad_async_priority_max];
+    /* [q]: the last task at the front of ready[q] that was resumed to
+     * start I/O it had waited for (a slot or a queue entry), or NULL.
+     * Such tasks run ahead of their level, in the order they were
+     * resumed: they already waited their turn once, and their operation
+     * must reach the kernel before those of tasks that asked later
+     * (first come, first served within a level). */
+    struct ma_link *ready_resumed_tail[monad_async_priority_max];
     struct ma_list timers; /* sorted by deadline, FIFO among equals */
     /* [q]: operations in flight whose task's CPU priority is higher than
      * q (the wake read and cancel requests are not counted). A slice at
@@ -168,6 +175,39 @@ static inline void ma_executor_make_ready(struct ma_executor *ex, struct ma_task
     t->where = MA_TASK_READY;
     ma_list_push_back(&ex->ready[t->queue], &t->link);
     ex->head.tasks_runnable[t->queue]++;
+}
+
+/* Readies a task that waited to start I/O: ahead of its level's other
+ * runnable tasks, behind those readied this way before it. */
+static inline void ma_executor_make_ready_resumed(struct ma_executor *ex,
+                                                  struct ma_task *t)
+{
+    struct ma_list *const q = &ex->ready[t->queue];
+    struct ma_link *const after = ex->ready_resumed_tail[t->queue];
+    t->where = MA_TASK_READY;
+    t->io_resumed = true;
+    if (after == NULL) {
+        ma_list_push_front(q, &t->link);
+    }
+    else {
+        ma_list_insert_after(q, after, &t->link);
+    }
+    ex->ready_resumed_tail[t->queue] = &t->link;
+    ex->head.tasks_runnable[t->queue]++;
+}
+
+/* Takes the first task of ready[p], or NULL. */
+static inline struct ma_task *ma_executor_pop_level(struct ma_executor *ex, int p)
+{
+    struct ma_link *const l = ma_list_pop_front(&ex->ready[p]);
+    if (l == NULL) {
+        return NULL;
+    }
+    if (ex->ready_resumed_tail[p] == l) {
+        ex->ready_resumed_tail[p] = NULL;
+    }
+    ex->head.tasks_runnable[p]--;
+    return ma_task_from_link(l);
 }
 
 /* Claims an unattached task: the one compare-and-swap on the task's own

@@ -97,7 +97,7 @@ void ma_io_grant_waiters(struct ma_executor *ex)
         ex->io_waiters_count--;
         t->io_granted = true;
         ex->io_slots_used++; /* set aside until it runs */
-        ma_executor_make_ready(ex, t);
+        ma_executor_make_ready_resumed(ex, t);
     }
 }
 
@@ -106,7 +106,7 @@ void ma_io_wake_sq_blocked(struct ma_executor *ex)
     struct ma_link *l;
     while (io_uring_sq_space_left(&ex->ring) != 0 &&
            (l = ma_list_pop_front(&ex->io_sq_blocked)) != NULL) {
-        ma_executor_make_ready(ex, ma_task_from_link(l));
+        ma_executor_make_ready_resumed(ex, ma_task_from_link(l));
     }
 }
 
@@ -164,6 +164,7 @@ int ma_io_begin_slow(struct ma_io_op *op, enum ma_io_class cls)
     }
     else {
         int const err = ma_io_wait_turn(ex, t, (unsigned)cls);
+        t->io_resumed = false;
         if (!t->io_granted) {
             /* Only a cancel resumes a waiter without a grant. */
             return err != 0 ? err : EAGAIN;
@@ -193,6 +194,7 @@ int ma_io_begin_slow(struct ma_io_op *op, enum ma_io_class cls)
             }
         }
         int const err = ma_io_wait_turn(ex, t, MA_IO_SQ_BLOCKED);
+        t->io_resumed = false;
         if (err != 0) {
             ma_io_release_slot(ex);
             return err;

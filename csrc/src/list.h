@@ -61,6 +61,21 @@ ma_list_insert_before(struct ma_list *l, struct ma_link *before, struct ma_link 
     before->prev = n;
 }
 
+/* Inserts n after `after` (which is in l). */
+static inline void
+ma_list_insert_after(struct ma_list *l, struct ma_link *after, struct ma_link *n)
+{
+    n->prev = after;
+    n->next = after->next;
+    if (after->next != NULL) {
+        after->next->prev = n;
+    }
+    else {
+        l->tail = n;
+    }
+    after->next = n;
+}
+
 static inline void ma_list_remove(struct ma_list *l, struct ma_link *n)
 {
     if (n->prev != NULL) {

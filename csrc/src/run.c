@@ -117,10 +117,9 @@ void ma_executor_drain_inboxes(struct ma_executor *ex)
 static inline struct ma_task *ma_executor_pop_ready(struct ma_executor *ex)
 {
     for (int p = 0; p < monad_async_priority_max; p++) {
-        struct ma_link *const l = ma_list_pop_front(&ex->ready[p]);
-        if (l != NULL) {
-            ex->head.tasks_runnable[p]--;
-            return ma_task_from_link(l);
+        struct ma_task *const t = ma_executor_pop_level(ex, p);
+        if (t != NULL) {
+            return t;
         }
     }
     return NULL;
@@ -220,13 +219,30 @@ ma_executor_pump_for_priority(struct ma_executor *ex, struct ma_task *t,
         *now = ma_ticks_read();
     }
     for (int p = 0; p < (int)t->queue; p++) {
-        struct ma_link *const l = ma_list_pop_front(&ex->ready[p]);
-        if (l != NULL) {
-            ex->head.tasks_runnable[p]--;
+        struct ma_task *const first = ma_executor_pop_level(ex, p);
+        if (first != NULL) {
+            /* t was first of its level: it goes back where it was. A task
+             * resumed to start its I/O was ahead of all readied since
+             * (and stays in front of the resumed ones); any other goes
+             * behind those the pump just resumed, which asked for their
+             * I/O before t could. */
+            unsigned const q = t->queue;
             t->where = MA_TASK_READY;
-            ma_list_push_front(&ex->ready[t->queue], &t->link);
-            ex->head.tasks_runnable[t->queue]++;
-            return ma_task_from_link(l);
+            if (t->io_resumed) {
+                ma_list_push_front(&ex->ready[q], &t->link);
+                if (ex->ready_resumed_tail[q] == NULL) {
+                    ex->ready_resumed_tail[q] = &t->link;
+                }
+            }
+            else if (ex->ready_resumed_tail[q] != NULL) {
+                ma_list_insert_after(&ex->ready[q], ex->ready_resumed_tail[q],
+                                     &t->link);
+            }
+            else {
+                ma_list_push_front(&ex->ready[q], &t->link);
+            }
+            ex->head.tasks_runnable[q]++;
+            return first;
         }
     }
     return t;

@@ -62,6 +62,9 @@ struct ma_task
      * (counted in the executor's io_slots_used); it takes it when it
      * runs. */
     bool io_granted;
+    /* Readied by ma_executor_make_ready_resumed and not yet back in
+     * ma_io_begin_slow: it belongs ahead of its level's queue. */
+    bool io_resumed;
     /* While MA_TASK_SQE_WAIT: the queue it is on, an enum ma_io_class
      * (waiting for a slot) or MA_IO_SQ_BLOCKED (waiting for the kernel to
      * take submissions); and its place in line among slot waiters. */

@@ -5,7 +5,10 @@
  *    wait for slots (no busy loop: the executor sleeps in the ring), and
  *    within each priority level the tasks get their slots in the order
  *    they asked (the order their first operation completes is their
- *    attach order). (The limit is explicit: it used to follow the ring's
+ *    attach order: a task granted a slot runs ahead of the tasks of its
+ *    level that have not asked yet, also when the priority pump resumes
+ *    it while a lower-priority slice was about to run, so its operation
+ *    reaches the kernel first). (The limit is explicit: it used to follow the ring's
  *    size, and a full submission queue alone no longer makes a task
  *    wait: it is submitted and refilled.)
  * 2. With the guard contended (limit 2, both slots held), 50 tasks of
