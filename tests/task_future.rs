@@ -248,6 +248,64 @@ fn the_finish_never_loses_a_wake_against_a_poll() {
 }
 
 #[test]
+fn a_new_waker_per_poll_racing_the_exit_is_woken_once() {
+    // Every poll brings a different waker (the replacement path) while
+    // the work ends on the executor's thread: the waker registered when
+    // it ended is woken exactly once, every replaced one never, and every
+    // one is let go.
+    let driven = Driven::start();
+    let handle = driven.handle.clone();
+    within(LIMIT, move || {
+        for round in 0..2000u32 {
+            let spins = round % 64;
+            let mut h = handle
+                .spawn(Priority::High, move |_cx| {
+                    for _ in 0..spins * 16 {
+                        std::hint::spin_loop();
+                    }
+                    round
+                })
+                .unwrap();
+            let mut wakers = Vec::new();
+            let value = loop {
+                let (c, w) = counting();
+                let r = poll_once(&mut h, &w);
+                wakers.push(c);
+                if let Poll::Ready(v) = r {
+                    break v.unwrap();
+                }
+            };
+            assert_eq!(value, round);
+            // The last poll saw the end; a wake, if any, went to the
+            // waker registered when the work ended: one of the pending
+            // ones, at most once, and none other.
+            let pending = &wakers[..wakers.len() - 1];
+            let woken: usize = pending.iter().map(|c| c.wakes.load(Ordering::SeqCst)).sum();
+            assert!(woken <= 1, "round {round}: {woken} wakes");
+            if let Some((_last, earlier)) = pending.split_last() {
+                for c in earlier {
+                    assert_eq!(
+                        c.wakes.load(Ordering::SeqCst),
+                        0,
+                        "a replaced waker was woken"
+                    );
+                }
+            }
+            drop(h);
+            for c in &wakers {
+                // Only the test's reference is left: the slot dropped every
+                // waker it held (the exit's wake consumed its copy).
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Arc::strong_count(c) != 1 {
+                    assert!(Instant::now() < deadline, "a waker was never let go");
+                    std::thread::yield_now();
+                }
+            }
+        }
+    });
+}
+
+#[test]
 fn only_the_latest_waker_is_woken_once() {
     let ex = Executor::new().unwrap();
     let (gate_tx, gate_rx) = mpsc::channel::<()>();
