@@ -467,3 +467,49 @@ fn a_waker_clone_is_send_and_sync_and_wakes_from_any_thread_body() {
     });
     assert_eq!(h.join().unwrap().unwrap(), 1);
 }
+
+#[test]
+fn tokio_io_made_on_the_tokio_side_works_from_a_task() {
+    // Tokio sockets register with the reactor of the runtime they are
+    // made in; a multi-thread runtime drives it on its own threads, so a
+    // task may read and write one through block_on.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stream, echo) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        (tokio::net::TcpStream::connect(addr).await.unwrap(), echo)
+    });
+    let got = within(LIMIT, move || {
+        let ex = Executor::new().unwrap();
+        let h = ex.spawn(Priority::Normal, move |cx| {
+            let mut stream = stream;
+            let mut got = Vec::new();
+            for i in 0..10u8 {
+                cx.block_on(stream.write_all(&[i; 4]))??;
+                let mut buf = [0u8; 4];
+                cx.block_on(stream.read_exact(&mut buf))??;
+                got.extend_from_slice(&buf);
+            }
+            Ok::<_, std::io::Error>(got)
+        });
+        h.join().unwrap().unwrap()
+    });
+    assert_eq!(got, (0..10u8).flat_map(|i| [i; 4]).collect::<Vec<_>>());
+    rt.block_on(echo).unwrap();
+}

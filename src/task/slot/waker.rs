@@ -98,6 +98,15 @@ impl Slot {
     /// after the wake). A waker that panics is contained: this runs in the
     /// task's exit hook, under C.
     ///
+    /// This is the one place where the executor side runs user code while
+    /// it holds a slot: a waker may poll the handle, and drop it, before
+    /// returning. That is sound: `DONE` is published, so the poll only
+    /// takes the outcome, and after this call `finish` writes the state
+    /// word only for a `JOINER`, which a handle being polled cannot have
+    /// (a join holds the handle by value until it returns), so the plain
+    /// update of [`release_handle`](super::release_handle) on the owner
+    /// thread races with nothing.
+    ///
     /// # Safety
     /// On the executor's thread, in `finish`, after the `DONE` update found
     /// `WAKER` set.
