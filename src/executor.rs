@@ -660,6 +660,11 @@ impl Local {
         Arc::clone(&self.shared)
     }
 
+    /// As [`shared`](Local::shared), borrowed: no reference count change.
+    pub(crate) fn shared_ref(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(crate) fn handle(&self) -> ExecutorHandle {
         ExecutorHandle {
             shared: Arc::clone(&self.shared),

@@ -72,6 +72,7 @@ mod assertions {
     assert_not_impl_any!(JoinHandle<Rc<u32>>: Send);
     assert_impl_all!(JoinHandle<Rc<u32>>: Sync);
     assert_impl_all!(JoinHandle<std::marker::PhantomPinned>: Unpin);
+    assert_impl_all!(JoinHandle<u32>: std::future::Future<Output = Result<u32, JoinError>>, Unpin);
     assert_impl_all!(JoinError: Send, Sync, std::error::Error);
     assert_impl_all!(RingSetupError: Send, Sync, Clone, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);

@@ -49,6 +49,8 @@ use std::sync::Arc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+mod block_on;
+mod future;
 mod slot;
 
 pub(crate) use slot::{Foreign, Slot};
@@ -878,6 +880,8 @@ fn running_task() -> Option<sys::monad_async_task> {
 /// Owns the right to a spawned task's result.
 ///
 /// Dropping it detaches the task (it still runs; its result is dropped).
+/// It is also a [`Future`](std::future::Future) of what `join` returns:
+/// any async runtime can `.await` it (see its `Future` impl).
 /// `Send` when `T` is `Send`, whatever the closure; always `Sync` (shared
 /// access never touches the `T`).
 ///

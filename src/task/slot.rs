@@ -23,6 +23,9 @@
 //!   it: `finish` wakes it through `joiner_task`/`joiner_token`, then
 //!   clears the bit. The joiner does not go on (so its task and executor
 //!   stay alive) while the bit is set after `DONE`.
+//! * `WAKER`: an async [`Waker`](std::task::Waker) is stored in `waker`
+//!   (the handle is being awaited as a future): `finish` takes it out and
+//!   wakes it. See the `waker` submodule for the protocol.
 //!
 //! When the executor side takes an idle task from its pool for new work, it
 //! reuses the task's slot if `HANDLE` is clear. If a stale handle is still
@@ -67,6 +70,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+mod waker;
+
 /// State bit: the work is over; the outcome and the stats are final.
 pub(crate) const DONE: u32 = 1;
 /// State bit: a thread is (about to be) blocked on the state word.
@@ -77,6 +82,8 @@ pub(crate) const HANDLE: u32 = 4;
 const ORPHAN: u32 = 8;
 /// State bit: a task joining the work is (about to be) parked on it.
 const JOINER: u32 = 16;
+/// State bit: `waker` holds the async waker of the handle's last poll.
+const WAKER: u32 = 32;
 
 /// Bytes of closure or outcome stored in the slot itself; larger ones are
 /// boxed.
@@ -133,11 +140,13 @@ unsafe fn take<X>(storage: *mut Storage) -> X {
 
 /// The Rust side of one C task. See the [module docs](self).
 ///
-/// Laid out in three cache lines by who touches what: the state word
+/// Laid out in four cache lines by who touches what: the state word
 /// (which a handle on another thread may update while the executor runs
 /// the work) on its own line with fields that are only read; the storage
 /// (the closure going to the executor, the outcome coming back) and the
-/// pool link on the second; the executor's own data on the third.
+/// pool link on the second; the executor's own data on the third; the
+/// async waker of an awaited handle on the fourth, which only an await
+/// (and `finish`, after seeing `WAKER`) touches.
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     // --- line 0: the state word; read-only fields
@@ -185,6 +194,11 @@ pub(crate) struct Slot {
     /// read by `finish` after it saw it.
     joiner_task: UnsafeCell<sys::monad_async_task>,
     joiner_token: UnsafeCell<u64>,
+    // --- line 3: the awaiting future's
+    /// The waker of the handle's last pending poll, while `WAKER` is set
+    /// (see the `waker` submodule).
+    waker: UnsafeCell<MaybeUninit<std::task::Waker>>,
+    _pad3: [u8; 48],
 }
 
 /// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
@@ -211,7 +225,9 @@ const _: () = {
     assert!(size_of::<Option<ThreadId>>() == 8);
     assert!(size_of::<Option<Arc<Shared>>>() == 8);
     assert!(size_of::<Option<Foreign>>() == 16);
-    assert!(size_of::<Slot>() == 192);
+    assert!(size_of::<Slot>() == 256);
+    assert!(size_of::<std::task::Waker>() == 16);
+    assert!(std::mem::offset_of!(Slot, waker) == 192);
     assert!(std::mem::offset_of!(Slot, joiner_token) == 184);
     assert!(std::mem::offset_of!(Slot, kind) == 64);
     assert!(std::mem::offset_of!(Slot, local) == 128);
@@ -294,6 +310,8 @@ impl Slot {
             stats: UnsafeCell::new(RawStats::default()),
             joiner_task: UnsafeCell::new(ptr::null_mut()),
             joiner_token: UnsafeCell::new(0),
+            waker: UnsafeCell::new(MaybeUninit::uninit()),
+            _pad3: [0; 48],
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
@@ -499,6 +517,10 @@ impl Slot {
         // DONE is clear (it is set once per piece of work, here), so an add
         // sets it: one `lock xadd` on x86 rather than a cmpxchg loop.
         let prev = self.state.fetch_add(DONE, Ordering::AcqRel);
+        if prev & WAKER != 0 {
+            // SAFETY: WAKER was set when DONE went in: the waker is ours.
+            unsafe { self.wake_awaiter() };
+        }
         if prev & WAITER != 0 {
             // The waiter holds the handle, so the slot outlives this call.
             futex_wake(&self.state);
@@ -738,6 +760,15 @@ pub(crate) unsafe fn drop_handle<T>(slot: NonNull<Slot>) -> Option<Outcome<T>> {
             // SAFETY: per the contract.
             unsafe { release_handle(slot) };
             return Some(outcome);
+        }
+        if state & WAKER != 0 {
+            // A pending await left its waker: it goes with the handle
+            // (nobody will await this work any more), before HANDLE does,
+            // since the slot may carry other work once HANDLE is clear.
+            // SAFETY: we are the handle.
+            drop(unsafe { s.unregister_waker() });
+            state = s.state.load(Ordering::Acquire);
+            continue;
         }
         // Not done: let go unless completion gets in first. An unfinished
         // slot is never orphaned, so nobody is left to free it.

@@ -13,6 +13,7 @@
 // Each test file uses some of the helpers only.
 #![allow(dead_code)]
 
+pub mod driven;
 pub mod gate;
 
 use std::process::{Command, Output};
