@@ -101,7 +101,7 @@ fn timed_out_join_converts_to_timed_out() -> io::Result<()> {
     let ex = Executor::new()?;
     let h = ex.spawn(Priority::Normal, |cx| {
         let slow = cx
-            .spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(30)))
+            .spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(300)))
             .unwrap();
         cx.timeout(Duration::from_millis(1), |_cx| slow.join())
     });
@@ -111,7 +111,7 @@ fn timed_out_join_converts_to_timed_out() -> io::Result<()> {
     assert!(je.try_into_panic().unwrap_err().is_timed_out());
     let h = ex.spawn(Priority::Normal, |cx| {
         let slow = cx
-            .spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(30)))
+            .spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(300)))
             .unwrap();
         cx.timeout(Duration::from_millis(1), |_cx| slow.join())
     });
