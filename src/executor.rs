@@ -674,9 +674,36 @@ impl Local {
     /// Waits, on the owner thread outside any task, until `slot`'s work
     /// is done, by running the executor.
     pub(crate) fn wait_for(&self, slot: &Slot) -> Result<(), JoinError> {
+        self.wait_for_until(slot, None).map(drop)
+    }
+
+    /// As [`wait_for`](Local::wait_for), until `until` at the latest: true
+    /// if the work is done.
+    pub(crate) fn wait_for_until(
+        &self,
+        slot: &Slot,
+        until: Option<std::time::Instant>,
+    ) -> Result<bool, JoinError> {
         while !slot.is_done() {
-            // SAFETY: owner thread, not inside one of its tasks.
-            let r = unsafe { sys::monad_async_executor_run(self.ex, 1, ptr::null()) };
+            let ts = match until {
+                None => None,
+                Some(t) => {
+                    let left = t.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    Some(libc::timespec {
+                        tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                        tv_nsec: left.subsec_nanos() as libc::c_long,
+                    })
+                }
+            };
+            let tsp = ts
+                .as_ref()
+                .map_or(ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: owner thread, not inside one of its tasks; `tsp` is
+            // null or a valid timespec on our stack.
+            let r = unsafe { sys::monad_async_executor_run(self.ex, 1, tsp.cast()) };
             match r.error {
                 0 | libc::ETIME => {}
                 libc::EBUSY => panic!(
@@ -689,7 +716,7 @@ impl Local {
                 ),
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -36,7 +36,8 @@
 //! * A task's closure runs on the task's own stack, on the executor's
 //!   thread; a panic in it is caught there and handed to whoever joins.
 //! * Every C error is a positive errno value, surfaced as
-//!   [`std::io::Error::from_raw_os_error`].
+//!   [`std::io::Error::from_raw_os_error`]; [`ErrorExt`] says what the
+//!   ones of this crate mean (cancelled, timed out, shut down).
 //! * Unwinding must be enabled (`panic = "unwind"`, the default) for
 //!   panics to reach [`JoinHandle::join`]; with `panic = "abort"` a
 //!   panicking task aborts the process.
@@ -53,7 +54,7 @@ pub mod sys;
 pub mod task;
 mod ticks;
 
-pub use error::{JoinError, RingSetupError};
+pub use error::{ErrorExt, JoinError, RingSetupError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
 pub use task::{JoinHandle, Priority, TaskContext, TaskStats, TaskWaker};
@@ -74,6 +75,7 @@ mod assertions {
     assert_impl_all!(JoinHandle<std::marker::PhantomPinned>: Unpin);
     assert_impl_all!(JoinHandle<u32>: std::future::Future<Output = Result<u32, JoinError>>, Unpin);
     assert_impl_all!(JoinError: Send, Sync, std::error::Error);
+    assert_impl_all!(error::Describe<'static>: Send, Sync, Copy, std::fmt::Display);
     assert_impl_all!(RingSetupError: Send, Sync, Clone, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);
     assert_impl_all!(ExecutorStats: Send, Sync, Copy);

@@ -50,6 +50,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 mod block_on;
+mod deadline;
 mod future;
 mod slot;
 
@@ -1072,7 +1073,11 @@ impl<T: 'static> JoinHandle<T> {
     ///   joined task's exit wakes it, once; its executor meanwhile runs
     ///   other work (a thread pool's task joining one still queued lets its
     ///   thread run it). If the calling task is cancelled meanwhile, it
-    ///   returns `Err(Cancelled)` at once (the joined task is unaffected).
+    ///   returns `Err(Cancelled)` at once, and if its
+    ///   [deadline](TaskContext::timeout) passes, a `JoinError` that
+    ///   [`is_timed_out`](JoinError::is_timed_out) (the joined task is
+    ///   unaffected, and detached: see
+    ///   [`join_timeout`](JoinHandle::join_timeout) to keep the handle).
     ///   A task that cannot suspend ([`Switcher::None`](crate::Switcher::None))
     ///   blocks its thread instead;
     /// * on any other thread: it blocks that thread.
@@ -1080,7 +1085,7 @@ impl<T: 'static> JoinHandle<T> {
     /// # Errors
     ///
     /// [`JoinError`]: the task panicked (the payload is inside) or was
-    /// cancelled.
+    /// cancelled, or (inside a task) the caller's deadline passed.
     ///
     /// # Panics
     ///
@@ -1119,7 +1124,7 @@ impl<T: 'static> JoinHandle<T> {
         let on_owner = slot.owner.is_some_and(on_thread);
         if let Some(current) = running_task() {
             // SAFETY: we are the slot's handle; `current` runs here.
-            if unsafe { slot.join_park(current) }? {
+            if unsafe { slot.join_park(current, None) }? {
                 return Ok(());
             }
             // The calling task cannot park (the none switcher).

@@ -1714,6 +1714,8 @@ static void t_bad(struct htask *h, uint8_t a)
     switch (a % 10) {
     case 0:
         expect(monad_async_task_yield(other->t), E(EINVAL), "yield of another task");
+        expect(monad_async_task_set_deadline(other->t, 1), E(EPERM),
+               "set_deadline of another task");
         break;
     case 1:
         expect(monad_async_task_park(other->t, 0), E(EINVAL), "park of another task");
@@ -1751,6 +1753,14 @@ static void t_bad(struct htask *h, uint8_t a)
         uint64_t token;
         expect(monad_async_task_wake_token(h->t, NULL), E(EINVAL), "wake_token(NULL)");
         expect(monad_async_task_wake_token(h->t, &token), E(0), "wake_token of itself");
+        /* The model never sets a deadline: each work starts without one,
+         * and setting none again changes nothing. */
+        uint64_t deadline = 1;
+        expect(monad_async_task_get_deadline(h->t, &deadline), E(0), "get_deadline of itself");
+        CHECK(deadline == 0);
+        expect(monad_async_task_set_deadline(h->t, 0), E(0), "set_deadline(0) of itself");
+        expect(monad_async_task_set_deadline(NULL, 1), E(EINVAL), "set_deadline(NULL)");
+        expect(monad_async_task_get_deadline(h->t, NULL), E(EINVAL), "get_deadline(task, NULL)");
         break;
     }
     default:
@@ -2466,6 +2476,8 @@ static void top_bad(uint8_t a)
         /* Outside any task: suspension points say EINVAL. */
         struct htask *const h = &g_task[a / 8 % NTASK];
         expect(monad_async_task_yield(h->t), E(EINVAL), "yield outside a task");
+        expect(monad_async_task_set_deadline(h->t, 1), E(EPERM),
+               "set_deadline outside a task");
         expect(monad_async_task_park(h->t, 1), E(EINVAL), "park outside a task");
         expect(monad_async_task_suspend_for_duration(h->t, 1), E(EINVAL),
                "sleep outside a task");

@@ -123,6 +123,9 @@ struct ma_executor
     bool wake_armed;
     uint64_t wake_buf;
     struct ma_list parked; /* tasks parked with no deadline (park.c) */
+    /* Suspended tasks with a deadline (deadline.c), through
+     * deadline_link, sorted by deadline. */
+    struct ma_list deadlines;
     /* Ticks of the last pump made for a higher priority's sake, and the
      * least span between two such pumps (MA_PRIO_PUMP_NS). */
     uint64_t last_prio_pump;
@@ -259,6 +262,9 @@ static inline bool ma_executor_inboxes_empty(struct ma_executor *ex)
 void ma_park_expire(struct ma_executor *ex, struct ma_task *t);
 /* A parked task is cancelled (MA_TASK_PARKED or MA_TASK_WAKE_PENDING). */
 void ma_park_cancel(struct ma_executor *ex, struct ma_task *t);
+/* A parked task resumes with `err` unless a remote wake got there first
+ * (MA_TASK_PARKED or MA_TASK_WAKE_PENDING). True if it was made ready. */
+bool ma_park_interrupt(struct ma_executor *ex, struct ma_task *t, int err);
 /* A remote wake taken from the wake inbox. */
 void ma_park_drain_wake(struct ma_executor *ex, struct ma_task *t);
 /* Puts a task on the timer list at its timer_deadline. */
@@ -325,8 +331,25 @@ void ma_io_notify(struct ma_executor *ex);
  * the reaper. */
 int ma_io_submit(struct ma_executor *ex);
 /* Inside a task: suspends it (it has been queued somewhere) and returns
- * what the resumption brought (suspend.c). */
+ * what the resumption brought (suspend.c). With a deadline set it goes
+ * through ma_deadline_suspend. */
 monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
+/* The suspension itself, deadline or not (suspend.c). */
+monad_async_result ma_task_switch_out(struct ma_executor *ex, struct ma_task *t);
+
+/* Deadlines (deadline.c), owner thread. */
+/* ma_task_suspend of a task with a deadline: ETIMEDOUT at once past it,
+ * else suspends on the deadline list too. */
+monad_async_result ma_deadline_suspend(struct ma_executor *ex, struct ma_task *t);
+/* Ends the waits of tasks whose deadline is at or before `now`. */
+void ma_executor_fire_deadlines(struct ma_executor *ex, uint64_t now);
+/* The earliest armed deadline, UINT64_MAX: none. */
+static inline uint64_t ma_executor_next_deadline(struct ma_executor const *ex)
+{
+    struct ma_link const *const l = ex->deadlines.head;
+    return l == NULL ? UINT64_MAX
+                     : ma_container_of(l, struct ma_task, deadline_link)->deadline;
+}
 
 /* Operations and their life (io_op.c). */
 /* An SQE for an internal request (cancel, wake), handing the queue to
@@ -341,6 +364,11 @@ void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: cancel of a task waiting to start an operation (unlinks
  * it). */
 void ma_io_cancel_sqe_wait(struct ma_executor *ex, struct ma_task *t);
+/* Asks the kernel to end, with ETIMEDOUT, what the task's I/O wait waits
+ * for: its blocking operation, the initiated one it waits for, or (a
+ * reap) all its initiated ones. False if a cancel could not be queued
+ * (the kernel takes no submissions now): try again later. */
+bool ma_io_cancel_for_deadline(struct ma_executor *ex, struct ma_task *t);
 /* Gives free slots to waiting tasks, highest I/O priority first, each
  * class within its share. */
 void ma_io_grant_waiters(struct ma_executor *ex);

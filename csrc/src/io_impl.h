@@ -20,6 +20,9 @@ enum
     MA_IO_ST_TIMEOUT = 1u << 1,     /* ETIME is the normal outcome */
     MA_IO_ST_CANCEL_SENT = 1u << 2, /* an ASYNC_CANCEL was made for it */
     MA_IO_ST_PRESET = 1u << 3,      /* result set already (a NOP carries it) */
+    /* Cancelled because its task's deadline passed: ECANCELED from the
+     * kernel is reported as ETIMEDOUT (unless the task was cancelled). */
+    MA_IO_ST_DEADLINE = 1u << 4,
 };
 
 /* Flags of ma_io_commit. */
@@ -121,6 +124,12 @@ ma_io_begin(struct ma_io_op *op, monad_async_task task,
     struct ma_task *const t = ma_task_from(task);
     if (__builtin_expect(ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED, 0)) {
         return ECANCELED;
+    }
+    /* A blocking operation past the task's deadline is not started
+     * (task.h); an initiated one is, as initiating does not suspend. */
+    if (__builtin_expect(t->deadline != 0, 0) && opt_status == NULL &&
+        ma_ticks_read() >= t->deadline) {
+        return ETIMEDOUT;
     }
     if (opt_status != NULL) {
         if (opt_status->state != MONAD_ASYNC_IO_STATE_IDLE) {

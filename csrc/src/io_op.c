@@ -263,8 +263,17 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     ma_io_prio_count(ex, t->queue, (uint32_t)-1);
     uint32_t const st_flags = st->flags;
     if (!(st_flags & MA_IO_ST_PRESET)) {
-        if ((st_flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {
-            res = 0; /* a timeout that ran its course */
+        if (__builtin_expect(st_flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_DEADLINE), 0)) {
+            if ((st_flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {
+                res = 0; /* a timeout that ran its course */
+            }
+            /* Ended by the task's deadline (its own cancel, or a
+             * cancellation of the task, says ECANCELED; some operations
+             * the kernel interrupts say EINTR). */
+            if ((st_flags & MA_IO_ST_DEADLINE) && (res == -ECANCELED || res == -EINTR) &&
+                !(ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED)) {
+                res = -ETIMEDOUT;
+            }
         }
         st->result = res < 0 ? monad_async_make_failure(-res)
                              : monad_async_make_success(res);
@@ -383,6 +392,39 @@ static void ma_io_cancel_one(struct ma_executor *ex, struct monad_async_io_statu
     io_uring_sqe_set_data64(sqe, MA_UD_CANCEL);
     st->flags |= MA_IO_ST_CANCEL_SENT;
     ex->head.io.cancels++;
+}
+
+/* One operation ended by the deadline: marked, unless a cancel was made
+ * for it already (then its outcome is that cancel's). False if the cancel
+ * could not be queued. */
+static bool ma_io_deadline_one(struct ma_executor *ex, struct monad_async_io_status *st)
+{
+    if (st->flags & MA_IO_ST_CANCEL_SENT) {
+        return true;
+    }
+    ma_io_cancel_one(ex, st);
+    if (!(st->flags & MA_IO_ST_CANCEL_SENT)) {
+        return false;
+    }
+    st->flags |= MA_IO_ST_DEADLINE;
+    return true;
+}
+
+bool ma_io_cancel_for_deadline(struct ma_executor *ex, struct ma_task *t)
+{
+    struct monad_async_io_status *const w = t->io_waiting_for;
+    if (w == NULL) {
+        return true;
+    }
+    if (w != MA_IO_WAIT_ANY) {
+        return ma_io_deadline_one(ex, w);
+    }
+    bool all = true;
+    for (struct monad_async_io_status *st = t->io_inflight_head; st != NULL;
+         st = st->next) {
+        all &= ma_io_deadline_one(ex, st);
+    }
+    return all;
 }
 
 void ma_io_cancel_task_ops(struct ma_executor *ex, struct ma_task *t)

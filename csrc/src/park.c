@@ -82,13 +82,20 @@ void ma_park_expire(struct ma_executor *ex, struct ma_task *t)
     }
 }
 
-void ma_park_cancel(struct ma_executor *ex, struct ma_task *t)
+bool ma_park_interrupt(struct ma_executor *ex, struct ma_task *t, int err)
 {
     if (t->where == MA_TASK_PARKED && ma_park_claim_local(ex, t)) {
-        ma_park_resume(ex, t, ECANCELED);
+        ma_park_resume(ex, t, err);
+        return true;
     }
-    /* Otherwise a remote wake owns it: it resumes successfully from the
-     * wake inbox, and its next suspension point reports ECANCELED. */
+    return false;
+}
+
+void ma_park_cancel(struct ma_executor *ex, struct ma_task *t)
+{
+    (void)ma_park_interrupt(ex, t, ECANCELED);
+    /* If that failed, a remote wake owns it: it resumes successfully from
+     * the wake inbox, and its next suspension point reports ECANCELED. */
 }
 
 void ma_park_drain_wake(struct ma_executor *ex, struct ma_task *t)

@@ -305,6 +305,12 @@ monad_async_result monad_async_executor_run(
             uint64_t const t = ex->track_time ? now : ma_ticks_read();
             ma_executor_fire_timers(ex, t);
         }
+        if (__builtin_expect(ex->deadlines.head != NULL, 0)) {
+            uint64_t const t = ex->track_time ? now : ma_ticks_read();
+            if (ma_executor_next_deadline(ex) <= t) {
+                ma_executor_fire_deadlines(ex, t);
+            }
+        }
         /* Pump when there is I/O and either the interval is up or
          * nothing is ready: tried before the pop in the first case and
          * after an empty pop in the second, so a busy queue costs no scan
@@ -365,6 +371,9 @@ monad_async_result monad_async_executor_run(
             if (next < until) {
                 until = next;
             }
+        }
+        if (ma_executor_next_deadline(ex) < until) {
+            until = ma_executor_next_deadline(ex);
         }
         ex->head.counters.sleeps++;
         if (ex->has_ring && ma_io_busy(ex)) {

@@ -6,8 +6,10 @@
 #include <errno.h>
 
 /* The task has been queued somewhere; switch back to the run loop and
- * report what the resumption brought. */
-monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
+ * report what the resumption brought. Inlined into ma_task_suspend: an
+ * extern call there would be one more jump per suspension (-fPIC). */
+static inline __attribute__((always_inline)) monad_async_result
+ma_task_switch_out_inline(struct ma_executor *ex, struct ma_task *t)
 {
     t->head.suspensions++;
     ex->head.counters.suspended++;
@@ -21,6 +23,20 @@ monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
         return monad_async_make_failure(t->resume_error);
     }
     return monad_async_make_success(0);
+}
+
+monad_async_result ma_task_switch_out(struct ma_executor *ex, struct ma_task *t)
+{
+    return ma_task_switch_out_inline(ex, t);
+}
+
+monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
+{
+    /* The one branch a task without a deadline pays (task.h). */
+    if (__builtin_expect(t->deadline != 0, 0)) {
+        return ma_deadline_suspend(ex, t);
+    }
+    return ma_task_switch_out_inline(ex, t);
 }
 
 /* The tick deadline `ns` from now. Padded by 500 ppm and a microsecond:

@@ -40,6 +40,9 @@ struct ma_task
     enum ma_task_where where;
     monad_async_priority queue; /* ready queue chosen at attach */
     uint64_t timer_deadline;    /* ticks, while on the timer list */
+    /* The deadline of the task's waits (task.h), ticks, 0: none. Read at
+     * each suspension: next to resume_error, which it writes then. */
+    uint64_t deadline;
     int resume_error;           /* delivered by the next resumption */
     /* A wake resumed its parking (park.c): the park succeeds even if a
      * cancel lands before the task runs again (task.h: a wake that
@@ -47,6 +50,10 @@ struct ma_task
      * next suspension point says ECANCELED. Cleared at each suspension. */
     bool wake_won;
     bool exiting;               /* user_code returned, set on its stack */
+    /* On its executor's deadline list (deadline.c): suspended with a
+     * deadline, in a wait the list may still have to end. */
+    bool deadline_armed;
+    struct ma_link deadline_link;
 
     /* I/O (owner thread of its executor). Operations in flight, a
      * doubly linked list through the statuses' prev/next; completed

@@ -1480,6 +1480,22 @@ unsafe extern "C" {
         token: u64,
     ) -> monad_async_result;
     #[must_use]
+    /** Sets the running task's deadline (0: none). Only the task itself, while
+ it runs: EPERM for a task that is not the one running on this thread.
+ EINVAL: NULL task.*/
+    pub fn monad_async_task_set_deadline(
+        task: monad_async_task,
+        deadline: monad_async_cpu_ticks_count_t,
+    ) -> monad_async_result;
+    #[must_use]
+    /** The running task's deadline (0: none) into `*deadline`, for nesting:
+ take it, set an earlier one, put it back. EPERM as for
+ monad_async_task_set_deadline; EINVAL: NULL arguments.*/
+    pub fn monad_async_task_get_deadline(
+        task: monad_async_task,
+        deadline: *mut monad_async_cpu_ticks_count_t,
+    ) -> monad_async_result;
+    #[must_use]
     /** Cancels `task`'s current work. Thread-safe.
 
  On the executor's own thread: a task pending launch is unlinked and

@@ -595,8 +595,9 @@ impl Slot {
 
     /// Parks the running task `current` until `DONE`: woken once, by
     /// `finish`, with no polling. `Err(Cancelled)` if the joining task is
-    /// cancelled first (the joined work is unaffected). `Ok(false)` if
-    /// `current` cannot park (the none switcher): the caller waits some
+    /// cancelled first, `Err(TimedOut)` if `until` or the task's deadline
+    /// passes first (the joined work is unaffected either way). `Ok(false)`
+    /// if `current` cannot park (the none switcher): the caller waits some
     /// other way.
     ///
     /// # Safety
@@ -605,6 +606,7 @@ impl Slot {
     pub(crate) unsafe fn join_park(
         &self,
         current: sys::monad_async_task,
+        until: Option<std::time::Instant>,
     ) -> Result<bool, JoinError> {
         let mut token = 0u64;
         // SAFETY: `current` is live (it is running).
@@ -627,8 +629,13 @@ impl Slot {
                 self.await_joiner_cleared();
                 return Ok(true);
             }
+            // u64::MAX: no timeout; the longest real one is one less.
+            let ns = until.map_or(u64::MAX, |t| {
+                let left = t.saturating_duration_since(std::time::Instant::now());
+                u64::try_from(left.as_nanos()).map_or(u64::MAX - 1, |n| n.min(u64::MAX - 1))
+            });
             // SAFETY: `current` is the task running on this thread.
-            let r = unsafe { sys::monad_async_task_park(current, u64::MAX) };
+            let r = unsafe { sys::monad_async_task_park(current, ns) };
             match r.error {
                 0 => {}
                 e => {
@@ -650,10 +657,10 @@ impl Slot {
                             Err(now) => s = now,
                         }
                     }
-                    return if e == libc::ECANCELED {
-                        Err(JoinError::cancelled())
-                    } else {
-                        Ok(false)
+                    return match e {
+                        libc::ECANCELED => Err(JoinError::cancelled()),
+                        libc::ETIME | libc::ETIMEDOUT => Err(JoinError::timed_out()),
+                        _ => Ok(false),
                     };
                 }
             }
@@ -674,6 +681,23 @@ impl Slot {
                 std::thread::yield_now();
             }
         }
+    }
+
+    /// As [`block_until_done`](Slot::block_until_done), until `until` at
+    /// the latest: true if the work is done.
+    pub(crate) fn block_until_done_or(&self, until: std::time::Instant) -> bool {
+        let mut s = self.state.fetch_or(WAITER, Ordering::Acquire) | WAITER;
+        while s & DONE == 0 {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                // WAITER stays set: `finish` then makes one futex call that
+                // wakes nobody, for this piece of work only.
+                return false;
+            }
+            futex_wait_for(&self.state, s, Some(left));
+            s = self.state.load(Ordering::Acquire);
+        }
+        true
     }
 
     /// Blocks the calling (non-executor) thread until `DONE`.
@@ -781,6 +805,30 @@ pub(crate) unsafe fn drop_handle<T>(slot: NonNull<Slot>) -> Option<Outcome<T>> {
             Ok(_) => return None,
             Err(now) => state = now,
         }
+    }
+}
+
+/// Blocks while `*word == expected`, for at most `timeout` (or until a
+/// spurious wake-up).
+fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: Option<std::time::Duration>) {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT_PRIVATE reads the u32 at a valid, aligned address
+    // (an AtomicU32 we borrow) and a relative timeout that lives on our
+    // stack for the call, or null.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            tsp,
+        );
     }
 }
 

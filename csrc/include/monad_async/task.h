@@ -214,6 +214,47 @@ monad_async_task_park(monad_async_task task, uint64_t timeout_ns);
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_wake(monad_async_task task, uint64_t token);
 
+/* Deadlines: a running task bounds every wait it makes from now on.
+ *
+ * While a task has a deadline (a tick count, monad_async_ticks_now()'s
+ * clock), each of its suspension points that is still waiting when the
+ * deadline passes returns ETIMEDOUT, and one that starts after it passed
+ * returns ETIMEDOUT at once:
+ *   - a sleep, a park or a wait for a buffer, a slot of the in-flight
+ *     guard or the kernel to take submissions ends (the task leaves the
+ *     queue it was in; a buffer or slot already handed to it is passed
+ *     on);
+ *   - an operation in flight is cancelled in the kernel
+ *     (IORING_OP_ASYNC_CANCEL) and the task resumes only once the kernel
+ *     has finished with it, so its buffers are safe: it then reports
+ *     ETIMEDOUT, or its real outcome if it finished first. For
+ *     monad_async_io_wait that is the operation waited for; for
+ *     monad_async_io_reap every initiated operation of the task still in
+ *     flight (each reports ETIMEDOUT through its status); a blocking
+ *     operation past the deadline is not started at all, an initiated one
+ *     is (initiating is not a suspension);
+ *   - a yield past the deadline returns ETIMEDOUT without suspending (a
+ *     yield is not waiting for anything, so one queued before the
+ *     deadline resumes normally).
+ * Unlike cancellation it is not sticky: clearing or moving the deadline
+ * restores normal behaviour, and the task goes on normally afterwards.
+ * Cancellation wins: a cancelled task gets ECANCELED, deadline or not. A
+ * wake that resumed a parking before the deadline passed wins too (the
+ * park succeeds). Each attach starts its work with no deadline. Without
+ * one, suspension points cost one predictable branch more. */
+
+/* Sets the running task's deadline (0: none). Only the task itself, while
+ * it runs: EPERM for a task that is not the one running on this thread.
+ * EINVAL: NULL task. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_set_deadline(
+    monad_async_task task, monad_async_cpu_ticks_count_t deadline);
+
+/* The running task's deadline (0: none) into `*deadline`, for nesting:
+ * take it, set an earlier one, put it back. EPERM as for
+ * monad_async_task_set_deadline; EINVAL: NULL arguments. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_get_deadline(
+    monad_async_task task, monad_async_cpu_ticks_count_t *deadline);
+
 /* Cancels `task`'s current work. Thread-safe.
  *
  * On the executor's own thread: a task pending launch is unlinked and
