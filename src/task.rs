@@ -49,8 +49,10 @@ use std::sync::Arc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+mod current;
 mod slot;
 
+pub(crate) use current::{wake_raw, Current};
 pub(crate) use slot::{Foreign, Slot};
 
 /// A priority level for a task's CPU time (and its I/O).
