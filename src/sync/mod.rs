@@ -70,6 +70,7 @@ mod mutex;
 mod notify;
 pub mod oneshot;
 mod semaphore;
+mod spin;
 mod wait_queue;
 
 pub use mutex::{Mutex, MutexGuard};

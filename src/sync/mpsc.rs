@@ -17,13 +17,14 @@
 //!   message (the send fails with `EPIPE`); the last sender's drop
 //!   releases a waiting receiver with "end of stream".
 
+use super::spin::SpinLock;
 use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
 use crate::error::errno;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 
 /// A bounded channel holding at most `capacity` messages: a send to a
 /// full channel waits (parks the task, blocks the thread) until the
@@ -82,7 +83,7 @@ pub fn unbounded_channel<T>() -> (Sender<T>, Receiver<T>) {
 
 fn make<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
-        state: StdMutex::new(State {
+        state: SpinLock::new(State {
             buffer: VecDeque::new(),
             capacity,
             senders: 1,
@@ -95,7 +96,7 @@ fn make<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 struct Chan<T> {
-    state: StdMutex<State<T>>,
+    state: SpinLock<State<T>>,
 }
 
 struct State<T> {
@@ -538,7 +539,7 @@ impl<T> Op for Send<T> {
     type Payload = Option<T>;
     type Output = Result<(), SendError<T>>;
 
-    fn mutex(p: &Arc<Chan<T>>) -> &StdMutex<State<T>> {
+    fn mutex(p: &Arc<Chan<T>>) -> &SpinLock<State<T>> {
         &p.state
     }
     fn queue(st: &mut State<T>) -> &mut WaitQueue<Option<T>> {
@@ -578,7 +579,7 @@ impl<T> Op for Recv<T> {
     type Payload = Option<T>;
     type Output = Option<T>;
 
-    fn mutex(p: &Arc<Chan<T>>) -> &StdMutex<State<T>> {
+    fn mutex(p: &Arc<Chan<T>>) -> &SpinLock<State<T>> {
         &p.state
     }
     fn queue(st: &mut State<T>) -> &mut WaitQueue<Option<T>> {

@@ -9,13 +9,13 @@
 //!   then oldest): `locked` stays true, so no later caller can barge in.
 //! * The value is only reached through a guard (or `&mut Mutex`).
 
+use super::spin::SpinLock;
 use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex as StdMutex;
 
 /// A mutual-exclusion lock for tasks, threads and async code; waiters get
 /// the lock highest priority first, then in arrival order.
@@ -47,7 +47,7 @@ use std::sync::Mutex as StdMutex;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Mutex<T: ?Sized> {
-    state: StdMutex<State>,
+    state: SpinLock<State>,
     value: UnsafeCell<T>,
 }
 
@@ -73,7 +73,7 @@ impl<T> Mutex<T> {
     /// ```
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 locked: false,
                 queue: WaitQueue::new(),
             }),
@@ -215,7 +215,7 @@ impl<T: ?Sized> Op for Lock<T> {
     type Payload = ();
     type Output = ();
 
-    fn mutex(p: &Mutex<T>) -> &StdMutex<State> {
+    fn mutex(p: &Mutex<T>) -> &SpinLock<State> {
         &p.state
     }
     fn queue(st: &mut State) -> &mut WaitQueue<()> {

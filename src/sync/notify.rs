@@ -9,11 +9,11 @@
 //!   before the grant leaves the queue (the grant goes to the next
 //!   waiter); a future dropped after the grant passes it on.
 
+use super::spin::SpinLock;
 use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::Mutex as StdMutex;
 
 /// Notifies waiting tasks, threads or futures: an event with one stored
 /// permit, as tokio's `Notify`. Waiters are woken highest priority first,
@@ -34,7 +34,7 @@ use std::sync::Mutex as StdMutex;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Notify {
-    state: StdMutex<State>,
+    state: SpinLock<State>,
 }
 
 struct State {
@@ -56,7 +56,7 @@ impl Notify {
     /// ```
     pub const fn new() -> Notify {
         Notify {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 permit: false,
                 queue: WaitQueue::new(),
             }),
@@ -185,7 +185,7 @@ impl Op for Notified {
     type Payload = bool;
     type Output = ();
 
-    fn mutex(p: &Notify) -> &StdMutex<State> {
+    fn mutex(p: &Notify) -> &SpinLock<State> {
         &p.state
     }
     fn queue(st: &mut State) -> &mut WaitQueue<bool> {

@@ -9,12 +9,13 @@
 //! * A receiver waits only while the sender is alive and has not sent; the
 //!   sender's drop (without a send) grants any waiter "closed".
 
+use super::spin::SpinLock;
 use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
 use crate::error::errno;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 
 /// A channel for one value: the [`Sender`] sends it (without waiting), the
 /// [`Receiver`] waits for it.
@@ -32,7 +33,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
-        state: StdMutex::new(State {
+        state: SpinLock::new(State {
             value: None,
             sender: true,
             receiver: true,
@@ -48,7 +49,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 struct Inner<T> {
-    state: StdMutex<State<T>>,
+    state: SpinLock<State<T>>,
 }
 
 struct State<T> {
@@ -258,7 +259,7 @@ impl<T> Op for Recv<T> {
     type Payload = Option<T>;
     type Output = io::Result<T>;
 
-    fn mutex(p: &Arc<Inner<T>>) -> &StdMutex<State<T>> {
+    fn mutex(p: &Arc<Inner<T>>) -> &SpinLock<State<T>> {
         &p.state
     }
     fn queue(st: &mut State<T>) -> &mut WaitQueue<Option<T>> {

@@ -12,12 +12,12 @@
 //! * Once closed, every waiter and every later acquire fails with
 //!   `ESHUTDOWN`; permits still come back (and can be added).
 
+use super::spin::SpinLock;
 use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
 use crate::error::errno;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::Mutex as StdMutex;
 
 /// A counting semaphore whose waiters are served highest priority first,
 /// then in arrival order.
@@ -51,7 +51,7 @@ use std::sync::Mutex as StdMutex;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Semaphore {
-    state: StdMutex<State>,
+    state: SpinLock<State>,
 }
 
 struct State {
@@ -89,7 +89,7 @@ impl Semaphore {
     pub const fn new(permits: usize) -> Semaphore {
         assert!(permits <= Self::MAX_PERMITS, "Semaphore: too many permits");
         Semaphore {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 permits,
                 closed: false,
                 queue: WaitQueue::new(),
@@ -337,7 +337,7 @@ impl Op for Acquire {
     type Payload = Need;
     type Output = io::Result<usize>;
 
-    fn mutex(p: &Semaphore) -> &StdMutex<State> {
+    fn mutex(p: &Semaphore) -> &SpinLock<State> {
         &p.state
     }
     fn queue(st: &mut State) -> &mut WaitQueue<Need> {

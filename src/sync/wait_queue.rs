@@ -45,6 +45,7 @@
 //!   lock is released, a message goes back to the front of its channel, a
 //!   `notify_one` goes to the next waiter), so nothing is lost.
 
+use super::spin::{SpinGuard, SpinLock};
 use crate::task::{wake_raw, Current};
 use crate::{sys, Priority};
 use std::cell::UnsafeCell;
@@ -54,7 +55,6 @@ use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 
@@ -65,12 +65,10 @@ const WAKING: u8 = 1;
 /// Granted; the waker is done with the entry.
 const DONE: u8 = 2;
 
-/// Locks a primitive's state. A panic in user code never runs under
-/// these mutexes (only this module's and the primitives' own code does),
-/// so a poisoned one is still consistent.
+/// Locks a primitive's state.
 #[inline]
-pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+pub(crate) fn lock<S>(m: &SpinLock<S>) -> SpinGuard<'_, S> {
+    m.lock()
 }
 
 /// How a waiter is woken.
@@ -488,7 +486,7 @@ pub(crate) trait Op {
     type Output;
 
     /// The primitive's mutex.
-    fn mutex(p: &Self::Prim) -> &Mutex<Self::State>;
+    fn mutex(p: &Self::Prim) -> &SpinLock<Self::State>;
     /// The queue this operation's waiters go to.
     fn queue(st: &mut Self::State) -> &mut WaitQueue<Self::Payload>;
     /// Under the mutex: completes at once (`Ok`), or says what to wait
