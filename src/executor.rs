@@ -411,6 +411,32 @@ impl Shared {
         Ok(guard)
     }
 
+    /// Keeps the executor (and so its pooled tasks) alive until
+    /// [`unpin_alive`](Shared::unpin_alive), as a remote spawn's guard
+    /// does: for a [`sync`](crate::sync) waker that must wake one of its
+    /// tasks after letting it go on. False (and nothing held) once the
+    /// executor is being dropped.
+    pub(crate) fn pin_alive(&self) -> bool {
+        match self.enter() {
+            Ok(guard) => {
+                std::mem::forget(guard);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Ends a successful [`pin_alive`](Shared::pin_alive).
+    pub(crate) fn unpin_alive(&self) {
+        drop(InFlight(self));
+    }
+
+    /// True on the executor's own thread.
+    #[inline]
+    pub(crate) fn on_owner_thread(&self) -> bool {
+        task::on_thread(self.owner)
+    }
+
     /// Wakes the parked work `token` of `task`, one of this executor's
     /// tasks (see [`TaskWaker`](crate::TaskWaker)): true if it resumed it.
     /// Any thread; nothing once the executor is being dropped.
@@ -656,6 +682,12 @@ impl Local {
     }
 
     /// The part of the executor other threads may touch.
+    /// The shared part, not cloned: alive as long as this executor.
+    #[inline]
+    pub(crate) fn shared_ref(&self) -> &Shared {
+        &self.shared
+    }
+
     pub(crate) fn shared(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
     }

@@ -331,3 +331,28 @@ fn a_thread_waits_for_a_task_holding_the_lock_across_a_sleep() {
     t.join().unwrap();
     assert_eq!(*m.lock().unwrap(), ["task", "thread"]);
 }
+
+#[test]
+fn dropping_the_executor_of_waiting_tasks_leaves_the_mutex_consistent() {
+    let m = Arc::new(Mutex::new(0));
+    let held = m.lock().unwrap();
+    let m1 = m.clone();
+    std::thread::spawn(move || {
+        let ex = Executor::new().unwrap();
+        for _ in 0..100 {
+            let m = m1.clone();
+            ex.spawn(Priority::Normal, move |_cx| {
+                if let Ok(mut g) = m.lock() {
+                    *g += 1;
+                }
+            });
+        }
+        settle(&ex);
+        drop(ex); // cancels the 100 parked waiters
+    })
+    .join()
+    .unwrap();
+    drop(held);
+    assert_eq!(*m.try_lock().unwrap(), 0);
+    assert!(format!("{:?}", m).contains("value: 0"));
+}

@@ -29,9 +29,13 @@
 //! `WAITING` (queued) -> `WAKING` (granted, a task being woken) -> `DONE`
 //! (granted; the waker is done with the entry). Threads and futures go
 //! straight to `DONE`: their wake-up handle (a [`Thread`], a [`Waker`]) is
-//! moved out of the entry under the mutex. A task's wake needs the task
-//! alive, so its waiter does not return (which could end the task) while
-//! it reads `WAKING`.
+//! moved out of the entry under the mutex. A task's wake needs its
+//! executor alive for the call. A waker on that executor's thread, or
+//! one that pins the executor alive for the call (as a cross-thread spawn
+//! does), sets `DONE` at once too; only where it cannot (a thread pool's
+//! task, an executor being dropped) does it set `WAKING`, and the waiter
+//! does not return (which could end the task) until the wake call is over
+//! and it reads `DONE`.
 //!
 //! # Abandoning a wait
 //!
@@ -46,6 +50,7 @@
 //!   `notify_one` goes to the next waiter), so nothing is lost.
 
 use super::spin::{SpinGuard, SpinLock};
+use crate::executor::Shared;
 use crate::task::{wake_raw, Current};
 use crate::{sys, Priority};
 use std::cell::UnsafeCell;
@@ -77,6 +82,8 @@ enum Kind {
     Task {
         task: sys::monad_async_task,
         token: u64,
+        /// Its executor's shared part; null for a thread pool's task.
+        home: *const Shared,
     },
     /// A thread blocked in [`thread::park`].
     Thread(Option<Thread>),
@@ -144,6 +151,7 @@ impl<P> Waiter<P> {
             Me::Task(c) => Kind::Task {
                 task: c.raw(),
                 token: c.token(),
+                home: c.home(),
             },
             Me::Thread => Kind::Thread(Some(thread::current())),
             Me::Async => Kind::Async(waker.cloned()),
@@ -334,7 +342,7 @@ impl<P> WaitQueue<P> {
         // locked state's).
         unsafe {
             match &*(*w).kind.get() {
-                Kind::Task { task, token } => Some((*task, *token, Priority::ALL[(*w).level])),
+                Kind::Task { task, token, .. } => Some((*task, *token, Priority::ALL[(*w).level])),
                 _ => None,
             }
         }
@@ -357,12 +365,40 @@ unsafe fn grant_waiter<P>(w: *const Waiter<P>) -> Wake {
     // SAFETY: per the contract; the state store publishes the payload.
     unsafe {
         match &mut *(*w).kind.get() {
-            Kind::Task { task, token } => {
+            Kind::Task { task, token, home } => {
+                // The waiter may go on (and its task end) once it reads
+                // DONE, so DONE comes before the wake only where the
+                // executor is kept alive for the wake: on its own thread
+                // (nothing runs there before our wake), or pinned.
+                let home = *home;
+                if !home.is_null() {
+                    if (*home).on_owner_thread() {
+                        (*w).state.store(DONE, Ordering::Release);
+                        return Wake::Task {
+                            task: *task,
+                            token: *token,
+                            state: ptr::null(),
+                            pinned: ptr::null(),
+                        };
+                    }
+                    if (*home).pin_alive() {
+                        (*w).state.store(DONE, Ordering::Release);
+                        return Wake::Task {
+                            task: *task,
+                            token: *token,
+                            state: ptr::null(),
+                            pinned: home,
+                        };
+                    }
+                }
+                // A thread pool's task, or an executor being dropped: the
+                // waiter waits for DONE, after our wake.
                 (*w).state.store(WAKING, Ordering::Release);
                 Wake::Task {
                     task: *task,
                     token: *token,
                     state: &(*w).state,
+                    pinned: ptr::null(),
                 }
             }
             Kind::Thread(t) => {
@@ -384,8 +420,11 @@ enum Wake {
     Task {
         task: sys::monad_async_task,
         token: u64,
-        /// The waiter's state: it stays put until we store `DONE`.
+        /// The waiter's state, to set `DONE` after the wake; null if it
+        /// already is.
         state: *const AtomicU8,
+        /// The executor pinned alive for the wake, to unpin after it.
+        pinned: *const Shared,
     },
     Thread(Option<Thread>),
     Async(Option<Waker>),
@@ -395,12 +434,24 @@ impl Wake {
     #[inline]
     fn wake(self) {
         match self {
-            Wake::Task { task, token, state } => {
-                // SAFETY: the waiter reads WAKING and waits for DONE, so
-                // its task cannot end (nor its executor go) meanwhile.
+            Wake::Task {
+                task,
+                token,
+                state,
+                pinned,
+            } => {
+                // SAFETY: the task's executor is alive for the call: we
+                // are on its thread, or it is pinned, or the waiter reads
+                // WAKING and waits for DONE, so its task cannot end (nor
+                // its executor go) meanwhile.
                 unsafe {
                     wake_raw(task, token);
-                    (*state).store(DONE, Ordering::Release);
+                    if !state.is_null() {
+                        (*state).store(DONE, Ordering::Release);
+                    }
+                    if !pinned.is_null() {
+                        (*pinned).unpin_alive();
+                    }
                 }
             }
             Wake::Thread(t) => {

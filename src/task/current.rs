@@ -11,7 +11,7 @@
 //!   callers guarantee it by keeping the woken task from returning until
 //!   the wake call is over (the waiter spins on a "being woken" state).
 
-use super::{cancelled_at_suspension, running_task, Priority};
+use super::{cancelled_at_suspension, running_task, Priority, Slot};
 use crate::sys;
 use std::io;
 use std::marker::PhantomData;
@@ -37,6 +37,23 @@ impl Current {
     #[inline]
     pub(crate) fn raw(&self) -> sys::monad_async_task {
         self.task
+    }
+
+    /// The shared part of the task's executor, or null for a task of a
+    /// thread pool. Alive while the task is (its executor outlives it).
+    #[inline]
+    pub(crate) fn home(&self) -> *const crate::executor::Shared {
+        // SAFETY: every task of this crate carries a slot; `local` is
+        // fixed at creation and, when set, is the live owner-thread state
+        // of the executor running this task here.
+        unsafe {
+            let local = Slot::of(self.task).local;
+            if local.is_null() {
+                std::ptr::null()
+            } else {
+                (*local).shared_ref()
+            }
+        }
     }
 
     /// The wake token of the task's current piece of work.
