@@ -298,3 +298,51 @@ fn dropped_futures_give_back_their_place_or_their_message() {
     assert_eq!(rx.try_recv().unwrap(), 5);
     assert_eq!(rx.try_recv().unwrap(), 6);
 }
+
+/// A minimal `block_on`: polls on this thread, parks it between polls;
+/// the waker unparks it (as `futures::executor::block_on` does).
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn futures_on_a_plain_block_on_are_woken_by_tasks_of_another_thread() {
+    let (tx, mut rx) = mpsc::channel(2);
+    let (back_tx, mut back_rx) = mpsc::channel(2);
+    let t = std::thread::spawn(move || {
+        let ex = Executor::new().unwrap();
+        ex.spawn(Priority::High, move |_cx| {
+            while let Some(v) = rx.recv().unwrap() {
+                back_tx.send(v * 2).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    });
+    let sum = block_on(async move {
+        let mut sum = 0u64;
+        for i in 0..2_000u64 {
+            tx.send_async(i).await.unwrap();
+            sum += back_rx.recv_async().await.unwrap();
+        }
+        drop(tx);
+        assert_eq!(back_rx.recv_async().await, None);
+        sum
+    });
+    assert_eq!(sum, 2 * (1999 * 2000 / 2));
+    t.join().unwrap();
+}
