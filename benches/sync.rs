@@ -10,6 +10,10 @@
 //! * `mutex_1000`: 1,000 tasks of one executor each lock a shared mutex 10
 //!   times, yielding once while holding it; per lock. tokio: 1,000 tasks
 //!   on a current-thread runtime with `tokio::sync::Mutex`.
+//!
+//! may (stackful coroutines, one worker thread) runs the same-thread
+//! ping-pong and the mutex in the same run; its cross-thread placement is
+//! its scheduler's choice, so it has no cross-thread row.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::sync::{mpsc, Mutex};
@@ -86,7 +90,47 @@ fn pingpong_same(c: &mut Criterion) {
     g.bench_function("tokio/mpsc", |b| {
         b.iter_custom(|iters| tokio_same(&rt, iters))
     });
+    g.bench_function("may/mpsc", |b| b.iter_custom(may_same));
     g.finish();
+}
+
+/// may's coroutines on its one worker thread (see [`may_setup`]), with
+/// its coroutine-aware unbounded channels.
+fn may_same(iters: u64) -> Duration {
+    may_setup();
+    let (tx_a, rx_a) = may::sync::mpsc::channel::<u64>();
+    let (tx_b, rx_b) = may::sync::mpsc::channel::<u64>();
+    // SAFETY (may's contract for spawn): the coroutines use no
+    // thread-local storage and do not block their worker thread.
+    let echo = unsafe {
+        may::coroutine::spawn(move || {
+            while let Ok(v) = rx_a.recv() {
+                tx_b.send(v).unwrap();
+            }
+        })
+    };
+    // SAFETY: as above.
+    let h = unsafe {
+        may::coroutine::spawn(move || {
+            let start = Instant::now();
+            for i in 0..iters {
+                tx_a.send(i).unwrap();
+                rx_b.recv().unwrap();
+            }
+            start.elapsed()
+        })
+    };
+    let t = h.join().unwrap();
+    echo.join().unwrap();
+    t
+}
+
+/// One may worker, so that its coroutines share a thread as ours do.
+fn may_setup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        may::config().set_workers(1);
+    });
 }
 
 fn pingpong_cross(c: &mut Criterion) {
@@ -190,6 +234,32 @@ fn mutex_1000(c: &mut Criterion) {
                 }
                 assert_eq!(*m.lock().await, TASKS * LOCKS);
             })
+        })
+    });
+    may_setup();
+    g.bench_function("may", |b| {
+        b.iter(|| {
+            let m = Arc::new(may::sync::Mutex::new(0u64));
+            let hs: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let m = m.clone();
+                    // SAFETY (may's contract for spawn): no thread-local
+                    // storage, no blocking of the worker thread.
+                    unsafe {
+                        may::coroutine::spawn(move || {
+                            for _ in 0..LOCKS {
+                                let mut g = m.lock().unwrap();
+                                may::coroutine::yield_now();
+                                *g += 1;
+                            }
+                        })
+                    }
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert_eq!(*m.lock().unwrap(), TASKS * LOCKS);
         })
     });
     g.finish();

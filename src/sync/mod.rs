@@ -5,7 +5,9 @@
 //!
 //! * inside a task (of any [`Executor`](crate::Executor) or
 //!   [`ThreadPool`](crate::ThreadPool)) it **parks the task**: the
-//!   executor runs its other work meanwhile, and the wait costs no thread;
+//!   executor runs its other work meanwhile, and the wait costs no thread
+//!   (a task that cannot suspend, on [`Switcher::None`](crate::Switcher::None),
+//!   a thread pool's default, blocks its thread instead);
 //! * on any other thread it **blocks the thread** (never call it on an
 //!   executor's thread outside its tasks for something only that
 //!   executor's tasks can provide: the thread would block for good);
