@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+mod priority;
 mod slot;
 
 pub(crate) use slot::{Foreign, Slot};
