@@ -291,3 +291,89 @@ fn stale_waker_changes_nothing_and_a_dropped_executor_is_refused() {
     assert!(h.join().unwrap_err().is_cancelled());
     assert!(!w.set_priority(Priority::High));
 }
+
+/// A service's load: 1,000 tasks at mixed levels (CPU-bound Low slicers,
+/// Normal tasks parking with deadlines, High sleepers), two threads
+/// changing their priorities at random through their wakers, the
+/// executor dropped in the middle. Every call returns (true while the
+/// work is live), the drop ends, and calls after it return false.
+#[test]
+fn changes_from_threads_under_load_with_shutdown_in_the_middle() {
+    let ex = Executor::new().unwrap();
+    let (tx, rx) = mpsc::channel::<TaskWaker>();
+    let mut handles = Vec::new();
+    for i in 0..1000usize {
+        let tx = tx.clone();
+        let p = Priority::ALL[i % 3];
+        handles.push(ex.spawn(p, move |cx| {
+            tx.send(cx.waker()).unwrap();
+            for _ in 0..200 {
+                let r = match p {
+                    Priority::Low => {
+                        burn(Duration::from_micros(5));
+                        cx.yield_now()
+                    }
+                    Priority::Normal => cx.park_timeout(Duration::from_micros(200)).map(|_| ()),
+                    Priority::High => cx.sleep(Duration::from_micros(100)),
+                };
+                if r.is_err() {
+                    return; // cancelled by the drop
+                }
+            }
+        }));
+    }
+    drop(tx);
+    // Let every task publish its waker.
+    let mut published = Vec::new();
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while published.len() < 1000 {
+        assert!(
+            Instant::now() < give_up,
+            "{} wakers published",
+            published.len()
+        );
+        ex.run(256, Some(Duration::from_millis(1))).ok();
+        published.extend(rx.try_iter());
+    }
+    let wakers: Arc<Vec<TaskWaker>> = Arc::new(published);
+    let stop = Arc::new(AtomicBool::new(false));
+    let changers: Vec<_> = (0..2u64)
+        .map(|k| {
+            let (w, s) = (wakers.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut live, mut calls, mut seed) = (0u64, 0u64, 0x9e37_79b9 + k);
+                while !s.load(Ordering::Relaxed) && calls < 2_000_000 {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let waker = &w[(seed >> 33) as usize % w.len()];
+                    live += waker.set_priority(Priority::ALL[(seed >> 20) as usize % 3]) as u64;
+                    calls += 1;
+                }
+                (live, calls)
+            })
+        })
+        .collect();
+    // Run for a while under the changes, then drop in the middle.
+    let until = Instant::now() + Duration::from_millis(150);
+    while Instant::now() < until {
+        ex.run(usize::MAX, Some(Duration::from_millis(5))).ok();
+    }
+    let dropped = Instant::now();
+    drop(ex);
+    let drop_took = dropped.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut live = 0;
+    for c in changers {
+        let (l, calls) = c.join().unwrap();
+        assert!(calls > 0);
+        live += l;
+    }
+    for h in handles {
+        // Finished or cancelled, never lost.
+        let _ = h.join();
+    }
+    assert!(live > 0, "some changes reached live work");
+    assert!(wakers.iter().all(|w| !w.set_priority(Priority::High)));
+    eprintln!("under load: {live} changes reached live work; the drop took {drop_took:?}");
+}
