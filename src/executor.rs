@@ -461,6 +461,21 @@ impl Shared {
         r.error == 0 && r.value == 1
     }
 
+    /// Runs `f` (a thread-safe C call on one of this executor's pooled
+    /// tasks) while the executor, and so its tasks, are guaranteed alive;
+    /// `None` once the executor is being dropped. Any thread.
+    pub(crate) fn call_on_task<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        if task::on_thread(self.owner) {
+            // As in wake_task: on the owner thread, not closed means alive.
+            if self.closed.load(Ordering::Relaxed) {
+                return None;
+            }
+            return Some(f());
+        }
+        let _guard = self.enter().ok()?;
+        Some(f())
+    }
+
     /// Returns an idle remote slot to `returned`. Any thread.
     ///
     /// # Safety

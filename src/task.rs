@@ -50,6 +50,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 mod current;
+mod priority;
 mod slot;
 
 pub(crate) use current::{wake_raw, Current};
