@@ -356,3 +356,166 @@ fn dropping_the_executor_of_waiting_tasks_leaves_the_mutex_consistent() {
     assert_eq!(*m.try_lock().unwrap(), 0);
     assert!(format!("{:?}", m).contains("value: 0"));
 }
+
+/// Burns about `d` of CPU.
+fn burn(d: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn priority_inversion_a_high_waiter_raises_the_low_holder_past_normal_work() {
+    // Low holds the lock; Normal tasks burn CPU in 1 ms slices; High
+    // waits for the lock. With inheritance Low runs at High, finishes its
+    // critical section at once, and High gets the lock after it, not
+    // after the Normal work (which Low would never get past at Low).
+    const NORMALS: usize = 4;
+    const SLICES: usize = 25;
+    let ex = Executor::new().unwrap();
+    let m = Rc::new(Mutex::new(()));
+    let slices = Rc::new(std::cell::Cell::new(0usize));
+    let log = Rc::new(RefCell::new(Vec::<String>::new()));
+    let (m1, log1) = (m.clone(), log.clone());
+    let low = ex.spawn(Priority::Low, move |cx| {
+        let g = m1.lock().unwrap();
+        cx.sleep(Duration::from_millis(2)).unwrap(); // High queues meanwhile
+        let during = cx.priority();
+        for _ in 0..5 {
+            cx.yield_now().unwrap(); // the critical section, in pieces
+        }
+        log1.borrow_mut().push("low unlocks".into());
+        drop(g);
+        (during, cx.priority())
+    });
+    ex.run(1, None).unwrap(); // Low has the lock, and sleeps
+    for _ in 0..NORMALS {
+        let s = slices.clone();
+        ex.spawn(Priority::Normal, move |cx| {
+            for _ in 0..SLICES {
+                burn(Duration::from_millis(1));
+                s.set(s.get() + 1);
+                cx.yield_now().unwrap();
+            }
+        });
+    }
+    let (m2, log2, s2) = (m.clone(), log.clone(), slices.clone());
+    let high = ex.spawn(Priority::High, move |_cx| {
+        let _g = m2.lock().unwrap();
+        log2.borrow_mut()
+            .push(format!("high locks after {} normal slices", s2.get()));
+        s2.get()
+    });
+    ex.run_until_idle().unwrap();
+    let (during, after) = low.join().unwrap();
+    let at = high.join().unwrap();
+    assert_eq!(during, Priority::High, "the holder was not raised");
+    assert_eq!(after, Priority::Low, "the holder was not restored");
+    assert_eq!(log.borrow()[0], "low unlocks");
+    // The 2 ms sleep lets a few slices run; the rest of the 100 waits.
+    assert!(
+        at < NORMALS * SLICES / 4,
+        "High got the lock after {at} of {} Normal slices: {:?}",
+        NORMALS * SLICES,
+        log.borrow()
+    );
+}
+
+#[test]
+fn nested_locks_released_in_reverse_order_restore_every_level() {
+    let ex = Executor::new().unwrap();
+    let (a, b) = (Rc::new(Mutex::new(())), Rc::new(Mutex::new(())));
+    let levels = Rc::new(RefCell::new(Vec::new()));
+    let (a1, b1, lv) = (a.clone(), b.clone(), levels.clone());
+    let holder = ex.spawn(Priority::Low, move |cx| {
+        let ga = a1.lock().unwrap();
+        let gb = b1.lock().unwrap();
+        cx.sleep(Duration::from_millis(2)).unwrap(); // waiters queue
+        lv.borrow_mut().push(cx.priority()); // High (from a's waiter)
+        drop(gb);
+        lv.borrow_mut().push(cx.priority()); // still High: a is held
+        drop(ga);
+        lv.borrow_mut().push(cx.priority()); // Low again
+    });
+    ex.run(1, None).unwrap();
+    let b2 = b.clone();
+    ex.spawn(Priority::Normal, move |_cx| drop(b2.lock().unwrap()));
+    settle(&ex);
+    let a2 = a.clone();
+    ex.spawn(Priority::High, move |_cx| drop(a2.lock().unwrap()));
+    ex.run_until_idle().unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        *levels.borrow(),
+        [Priority::High, Priority::High, Priority::Low]
+    );
+}
+
+#[test]
+fn a_thread_waiting_raises_a_low_holder_to_normal() {
+    let ex = Executor::new().unwrap();
+    let m = Arc::new(Mutex::new(()));
+    let m1 = m.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let holder = ex.spawn(Priority::Low, move |cx| {
+        let g = m1.lock().unwrap();
+        tx.send(()).unwrap();
+        // Until the thread has queued and raised us (at most 2 s).
+        for _ in 0..2000 {
+            if cx.priority() != Priority::Low {
+                break;
+            }
+            cx.sleep(Duration::from_millis(1)).unwrap();
+        }
+        let during = cx.priority();
+        drop(g);
+        (during, cx.priority())
+    });
+    let m2 = m.clone();
+    let t = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        drop(m2.lock().unwrap());
+    });
+    ex.run_until_idle().unwrap();
+    t.join().unwrap();
+    assert_eq!(holder.join().unwrap(), (Priority::Normal, Priority::Low));
+}
+
+#[test]
+fn a_high_waiter_on_another_executor_raises_the_holder_across_threads() {
+    let m = Arc::new(Mutex::new(()));
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (queued_tx, queued_rx) = std::sync::mpsc::channel::<()>();
+    let m1 = m.clone();
+    let holder_thread = std::thread::spawn(move || {
+        let ex = Executor::new().unwrap();
+        let holder = ex.spawn(Priority::Low, move |cx| {
+            let g = m1.lock().unwrap();
+            locked_tx.send(()).unwrap();
+            // Wait (parked, by sleeping in steps) until the High waiter
+            // has queued on the other executor.
+            while queued_rx.try_recv().is_err() {
+                cx.sleep(Duration::from_millis(1)).unwrap();
+            }
+            cx.sleep(Duration::from_millis(1)).unwrap(); // the raise lands
+            let during = cx.priority();
+            drop(g);
+            (during, cx.priority())
+        });
+        ex.run_until_idle().unwrap();
+        holder.join().unwrap()
+    });
+    locked_rx.recv().unwrap();
+    let ex = Executor::new().unwrap();
+    let m2 = m.clone();
+    let high = ex.spawn(Priority::High, move |_cx| drop(m2.lock().unwrap()));
+    settle(&ex); // queued (and the holder raised)
+    queued_tx.send(()).unwrap();
+    ex.run_until_idle().unwrap();
+    high.join().unwrap();
+    assert_eq!(
+        holder_thread.join().unwrap(),
+        (Priority::High, Priority::Low)
+    );
+}

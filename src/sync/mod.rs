@@ -67,6 +67,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod inherit;
 pub mod mpsc;
 mod mutex;
 mod notify;

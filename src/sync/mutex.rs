@@ -9,6 +9,7 @@
 //!   then oldest): `locked` stays true, so no later caller can barge in.
 //! * The value is only reached through a guard (or `&mut Mutex`).
 
+use super::inherit::Holder;
 use super::spin::SpinLock;
 use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
 use std::cell::UnsafeCell;
@@ -25,6 +26,16 @@ use std::ops::{Deref, DerefMut};
 /// [`lock_async`](Mutex::lock_async) is the same for async code. The
 /// [`MutexGuard`] may be held across suspensions (yields, sleeps, I/O,
 /// other waits): other tasks of the executor keep running.
+///
+/// **Priority inheritance**: while a higher-priority waiter waits (a task
+/// at its priority; a thread or a future counts as
+/// [`Normal`](crate::Priority::Normal)), the task holding the lock runs
+/// at the waiter's level, so that a Low holder is not starved by Normal
+/// work while a High task waits for it; at unlock it goes back to the
+/// level it had when it locked (nested locks: release them in the reverse
+/// order of taking them; the full rule, and its one imprecision, is in
+/// `src/sync/inherit.rs`). Only tasks of an
+/// [`Executor`](crate::Executor) are raised.
 ///
 /// ```
 /// use monad_async::sync::Mutex;
@@ -54,6 +65,9 @@ pub struct Mutex<T: ?Sized> {
 struct State {
     locked: bool,
     queue: WaitQueue<()>,
+    /// The task holding the lock, for priority inheritance (`None`: a
+    /// thread, a future or a thread pool's task holds it, or nobody).
+    holder: Option<Holder>,
 }
 
 // SAFETY: the value is reached by one guard at a time (the lock), from
@@ -76,6 +90,7 @@ impl<T> Mutex<T> {
             state: SpinLock::new(State {
                 locked: false,
                 queue: WaitQueue::new(),
+                holder: None,
             }),
             value: UnsafeCell::new(value),
         }
@@ -155,11 +170,12 @@ impl<T: ?Sized> Mutex<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_lock(&self) -> io::Result<MutexGuard<'_, T>> {
+        let me = Me::current();
         let mut st = lock(&self.state);
         if st.locked {
             return Err(crate::error::errno(libc::EAGAIN));
         }
-        st.locked = true;
+        take(&mut st, &me);
         Ok(MutexGuard { mutex: self })
     }
 
@@ -176,10 +192,23 @@ impl<T: ?Sized> Mutex<T> {
         self.value.get_mut()
     }
 
-    /// Unlocks: hands the lock to the first waiter, if any.
+    /// Unlocks: undoes a priority raise, and hands the lock to the first
+    /// waiter, if any (its task becomes the holder).
     fn unlock(&self) {
         let mut wakes = Wakes::new();
         let mut st = lock(&self.state);
+        let old = st.holder.take();
+        if let Some(h) = old {
+            h.restore();
+        }
+        // SAFETY: the front waiter is queued: its task waits, keeping its
+        // executor alive.
+        st.holder = st
+            .queue
+            .front_task()
+            .and_then(|(task, token, home, level)| unsafe {
+                Holder::of_waiter(task, token, home, level)
+            });
         if !st.queue.grant_front(&mut wakes, |_| {}) {
             st.locked = false;
         }
@@ -205,6 +234,15 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     }
 }
 
+/// Under the state's lock: takes the free mutex for `me`.
+fn take(st: &mut State, me: &Me) {
+    st.locked = true;
+    st.holder = match me {
+        Me::Task(cur) => Holder::of_current(cur),
+        _ => None,
+    };
+}
+
 /// The lock operation.
 struct Lock<T: ?Sized>(std::marker::PhantomData<*const T>);
 
@@ -221,11 +259,15 @@ impl<T: ?Sized> Op for Lock<T> {
     fn queue(st: &mut State) -> &mut WaitQueue<()> {
         &mut st.queue
     }
-    fn attempt(_: &Mutex<T>, st: &mut State, _: (), _: &Me, _: &mut Wakes) -> Result<(), ()> {
+    fn attempt(_: &Mutex<T>, st: &mut State, _: (), me: &Me, _: &mut Wakes) -> Result<(), ()> {
         if st.locked {
+            // About to wait: the holder runs at our level meanwhile.
+            if let Some(h) = st.holder.as_mut() {
+                h.raise(me.priority());
+            }
             Err(())
         } else {
-            st.locked = true;
+            take(st, me);
             Ok(())
         }
     }

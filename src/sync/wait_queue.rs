@@ -114,7 +114,7 @@ impl Me {
 
     /// The queue level this waiter goes to.
     #[inline]
-    fn priority(&self) -> Priority {
+    pub(crate) fn priority(&self) -> Priority {
         match self {
             Me::Task(c) => c.priority(),
             _ => Priority::Normal,
@@ -330,10 +330,12 @@ impl<P> WaitQueue<P> {
         true
     }
 
-    /// The task of the first waiter, if it is a task, with its token and
-    /// level (for priority inheritance).
-    #[allow(dead_code)]
-    pub(crate) fn front_task(&self) -> Option<(sys::monad_async_task, u64, Priority)> {
+    /// The first waiter's task, its token, its executor's shared part
+    /// (null for a thread pool's task) and its level, if it is a task:
+    /// the next holder of a lock, for priority inheritance.
+    pub(crate) fn front_task(
+        &self,
+    ) -> Option<(sys::monad_async_task, u64, *const Shared, Priority)> {
         let w = self.front();
         if w.is_null() {
             return None;
@@ -342,18 +344,12 @@ impl<P> WaitQueue<P> {
         // locked state's).
         unsafe {
             match &*(*w).kind.get() {
-                Kind::Task { task, token, .. } => Some((*task, *token, Priority::ALL[(*w).level])),
+                Kind::Task { task, token, home } => {
+                    Some((*task, *token, *home, Priority::ALL[(*w).level]))
+                }
                 _ => None,
             }
         }
-    }
-
-    /// The highest level anyone waits at.
-    #[allow(dead_code)]
-    pub(crate) fn top_priority(&self) -> Option<Priority> {
-        (0..3)
-            .find(|&i| !self.lists[i].head.is_null())
-            .map(|i| Priority::ALL[i])
     }
 }
 
