@@ -4,7 +4,8 @@
 //!   two `mpsc` channels (capacity 1); per round trip (two sends, two
 //!   receives, two parks and wakes). Against tokio's `mpsc` between two
 //!   tasks of a current-thread runtime, and our yield (one suspend and
-//!   resume) as the reference the issue names.
+//!   resume) as the reference the issue names; the floor is the bare
+//!   park/wake round trip the channel is built on.
 //! * `pingpong_cross`: the same between tasks of two executors on two
 //!   threads; tokio: two current-thread runtimes on two threads.
 //! * `mutex_1000`: 1,000 tasks of one executor each lock a shared mutex 10
@@ -17,7 +18,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::sync::{mpsc, Mutex};
-use monad_async::{Executor, Priority};
+use monad_async::{Executor, Priority, TaskWaker};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,6 +47,35 @@ fn ours_same(ex: &Executor, iters: u64) -> Duration {
     });
     ex.run_until_idle().unwrap();
     h.join().unwrap()
+}
+
+/// The floor under a same-executor ping-pong: the bare park/wake round
+/// trip (two wakes, two parks) through `TaskWaker`s, as in
+/// `benches/park.rs`.
+fn park_floor(ex: &Executor, iters: u64) -> Duration {
+    let b_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
+    let a_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
+    let (bw, aw) = (b_waker.clone(), a_waker.clone());
+    let b = ex.spawn(Priority::Normal, move |cx| {
+        *bw.borrow_mut() = Some(cx.waker());
+        for _ in 0..iters {
+            cx.park().unwrap();
+            aw.borrow().as_ref().unwrap().wake();
+        }
+    });
+    let (bw, aw) = (b_waker, a_waker);
+    let a = ex.spawn(Priority::Normal, move |cx| {
+        *aw.borrow_mut() = Some(cx.waker());
+        let start = Instant::now();
+        for _ in 0..iters {
+            bw.borrow().as_ref().unwrap().wake();
+            cx.park().unwrap();
+        }
+        start.elapsed()
+    });
+    ex.run_until_idle().unwrap();
+    b.join().unwrap();
+    a.join().unwrap()
 }
 
 fn tokio_same(rt: &tokio::runtime::Runtime, iters: u64) -> Duration {
@@ -85,6 +117,9 @@ fn pingpong_same(c: &mut Criterion) {
             ex.run_until_idle().unwrap();
             h.join().unwrap()
         })
+    });
+    g.bench_function("floor/park_wake", |b| {
+        b.iter_custom(|iters| park_floor(&ex, iters))
     });
     let rt = contenders::current_thread();
     g.bench_function("tokio/mpsc", |b| {
