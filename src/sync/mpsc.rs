@@ -13,6 +13,9 @@
 //!   first waiting sender's message (highest priority, then oldest) into
 //!   the buffer and releases that sender. So the order messages enter the
 //!   buffer is the order senders are served in.
+//! * A receive future dropped after a message was handed to it puts the
+//!   message back at the front of the buffer, which may then hold one
+//!   more than `capacity` until the next receive.
 //! * The receiver's close or drop releases every waiting sender with its
 //!   message (the send fails with `EPIPE`); the last sender's drop
 //!   releases a waiting receiver with "end of stream".

@@ -467,7 +467,6 @@ impl Wake {
 /// Wake-ups gathered under a primitive's mutex, delivered by
 /// [`wake_all`](Wakes::wake_all) after it is released. Allocates only
 /// from the second one on.
-#[derive(Default)]
 pub(crate) struct Wakes {
     first: Option<Wake>,
     rest: Vec<Wake>,
@@ -492,13 +491,36 @@ impl Wakes {
         }
     }
 
-    /// Delivers them, in grant order.
+    /// Delivers them, in grant order, futures' wakers last: a waker is
+    /// user code, and a task's wake must not wait behind it (on the
+    /// owner thread, where no pin keeps the executor alive, nothing but
+    /// our own code may run between a task's grant and its wake).
+    /// Dropping `Wakes` delivers them too, so that an unwinding caller
+    /// cannot strand a granted waiter (or a pinned executor).
     #[inline]
     pub(crate) fn wake_all(self) {
-        if let Some(w) = self.first {
-            w.wake();
+        drop(self);
+    }
+}
+
+impl Drop for Wakes {
+    fn drop(&mut self) {
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        if self.rest.is_empty() {
+            first.wake();
+            return;
         }
-        for w in self.rest {
+        let rest = std::mem::take(&mut self.rest);
+        let mut later = Vec::new();
+        for w in std::iter::once(first).chain(rest) {
+            match w {
+                Wake::Async(_) => later.push(w),
+                w => w.wake(),
+            }
+        }
+        for w in later {
             w.wake();
         }
     }
