@@ -21,7 +21,7 @@
 //!   releases a waiting receiver with "end of stream".
 
 use super::spin::SpinLock;
-use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
+use super::wait_queue::{lock, wait, Caller, Op, WaitFuture, WaitQueue, Wakes};
 use crate::error::errno;
 use std::collections::VecDeque;
 use std::fmt;
@@ -552,7 +552,7 @@ impl<T> Op for Send<T> {
         _: &Arc<Chan<T>>,
         st: &mut State<T>,
         value: T,
-        _: &Me,
+        _: &Caller,
         wakes: &mut Wakes,
     ) -> Result<Result<(), SendError<T>>, Option<T>> {
         send_now(st, value, wakes).map_err(Some)
@@ -592,7 +592,7 @@ impl<T> Op for Recv<T> {
         _: &Arc<Chan<T>>,
         st: &mut State<T>,
         _: (),
-        _: &Me,
+        _: &Caller,
         wakes: &mut Wakes,
     ) -> Result<Option<T>, Option<T>> {
         recv_now(st, wakes).ok_or(None)

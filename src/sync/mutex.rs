@@ -11,7 +11,7 @@
 
 use super::inherit::Holder;
 use super::spin::SpinLock;
-use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
+use super::wait_queue::{lock, wait, Caller, Me, Op, WaitFuture, WaitQueue, Wakes};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -259,15 +259,21 @@ impl<T: ?Sized> Op for Lock<T> {
     fn queue(st: &mut State) -> &mut WaitQueue<()> {
         &mut st.queue
     }
-    fn attempt(_: &Mutex<T>, st: &mut State, _: (), me: &Me, _: &mut Wakes) -> Result<(), ()> {
+    fn attempt(
+        _: &Mutex<T>,
+        st: &mut State,
+        _: (),
+        caller: &Caller,
+        _: &mut Wakes,
+    ) -> Result<(), ()> {
         if st.locked {
             // About to wait: the holder runs at our level meanwhile.
             if let Some(h) = st.holder.as_mut() {
-                h.raise(me.priority());
+                h.raise(caller.me().priority());
             }
             Err(())
         } else {
-            take(st, me);
+            take(st, caller.me());
             Ok(())
         }
     }

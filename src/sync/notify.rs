@@ -10,7 +10,7 @@
 //!   waiter); a future dropped after the grant passes it on.
 
 use super::spin::SpinLock;
-use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
+use super::wait_queue::{lock, wait, Caller, Op, WaitFuture, WaitQueue, Wakes};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -191,7 +191,7 @@ impl Op for Notified {
     fn queue(st: &mut State) -> &mut WaitQueue<bool> {
         &mut st.queue
     }
-    fn attempt(_: &Notify, st: &mut State, _: (), _: &Me, _: &mut Wakes) -> Result<(), bool> {
+    fn attempt(_: &Notify, st: &mut State, _: (), _: &Caller, _: &mut Wakes) -> Result<(), bool> {
         if st.permit {
             st.permit = false;
             Ok(())

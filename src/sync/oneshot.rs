@@ -10,7 +10,7 @@
 //!   sender's drop (without a send) grants any waiter "closed".
 
 use super::spin::SpinLock;
-use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
+use super::wait_queue::{lock, wait, Caller, Op, WaitFuture, WaitQueue, Wakes};
 use crate::error::errno;
 use std::fmt;
 use std::future::Future;
@@ -269,7 +269,7 @@ impl<T> Op for Recv<T> {
         _: &Arc<Inner<T>>,
         st: &mut State<T>,
         _: (),
-        _: &Me,
+        _: &Caller,
         _: &mut Wakes,
     ) -> Result<io::Result<T>, Option<T>> {
         try_take(st).ok_or(None)

@@ -13,7 +13,7 @@
 //!   `ESHUTDOWN`; permits still come back (and can be added).
 
 use super::spin::SpinLock;
-use super::wait_queue::{lock, wait, Me, Op, WaitFuture, WaitQueue, Wakes};
+use super::wait_queue::{lock, wait, Caller, Op, WaitFuture, WaitQueue, Wakes};
 use crate::error::errno;
 use std::fmt;
 use std::future::Future;
@@ -347,7 +347,7 @@ impl Op for Acquire {
         _: &Semaphore,
         st: &mut State,
         n: usize,
-        _: &Me,
+        _: &Caller,
         _: &mut Wakes,
     ) -> Result<io::Result<usize>, Need> {
         take_now(st, n).ok_or(Need {

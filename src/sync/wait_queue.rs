@@ -91,6 +91,40 @@ enum Kind {
     Async(Option<Waker>),
 }
 
+/// Who is calling an operation: worked out only if it is needed (to
+/// wait, or to record a lock's holder), which keeps a call that completes
+/// at once free of the look-up.
+pub(crate) struct Caller {
+    me: std::cell::OnceCell<Me>,
+    is_async: bool,
+}
+
+impl Caller {
+    fn blocking() -> Caller {
+        Caller {
+            me: std::cell::OnceCell::new(),
+            is_async: false,
+        }
+    }
+
+    fn future() -> Caller {
+        Caller {
+            me: std::cell::OnceCell::new(),
+            is_async: true,
+        }
+    }
+
+    /// The caller: the running task, this thread, or a future.
+    #[inline]
+    pub(crate) fn me(&self) -> &Me {
+        if self.is_async {
+            const ASYNC: &Me = &Me::Async;
+            return ASYNC;
+        }
+        self.me.get_or_init(Me::current)
+    }
+}
+
 /// Who is waiting, on this thread, now.
 pub(crate) enum Me {
     /// A task: it parks.
@@ -559,13 +593,13 @@ pub(crate) trait Op {
     /// The queue this operation's waiters go to.
     fn queue(st: &mut Self::State) -> &mut WaitQueue<Self::Payload>;
     /// Under the mutex: completes at once (`Ok`), or says what to wait
-    /// with (`Err`). `me` is the caller (its task, for priority
+    /// with (`Err`). `caller` says who calls (its task, for priority
     /// inheritance); wake-ups it causes go to `wakes`.
     fn attempt(
         p: &Self::Prim,
         st: &mut Self::State,
         input: Self::Input,
-        me: &Me,
+        caller: &Caller,
         wakes: &mut Wakes,
     ) -> Result<Self::Output, Self::Payload>;
     /// After a grant, outside the mutex: the result.
@@ -593,10 +627,10 @@ impl<P> From<Aborted<P>> for io::Error {
 /// the [module docs](self). `Err` only when the task's park failed while
 /// it was still waiting (cancelled, or any other park error).
 pub(crate) fn wait<O: Op>(p: &O::Prim, input: O::Input) -> Result<O::Output, Aborted<O::Payload>> {
-    let me = Me::current();
+    let caller = Caller::blocking();
     let mut wakes = Wakes::new();
     let mut st = lock(O::mutex(p));
-    let payload = match O::attempt(p, &mut st, input, &me, &mut wakes) {
+    let payload = match O::attempt(p, &mut st, input, &caller, &mut wakes) {
         Ok(out) => {
             drop(st);
             wakes.wake_all();
@@ -604,14 +638,15 @@ pub(crate) fn wait<O: Op>(p: &O::Prim, input: O::Input) -> Result<O::Output, Abo
         }
         Err(payload) => payload,
     };
-    let w = Waiter::new(payload, &me, None);
+    let me = caller.me();
+    let w = Waiter::new(payload, me, None);
     // SAFETY: w is fresh, and stays on this stack frame until it is
     // unlinked: we return only once it is granted (unlinked by the
     // granter) or after unlinking it ourselves.
     unsafe { O::queue(&mut st).push(&w) };
     drop(st);
     wakes.wake_all();
-    match &me {
+    match me {
         Me::Task(cur) => loop {
             match w.state.load(Ordering::Acquire) {
                 DONE => break,
@@ -718,7 +753,7 @@ impl<O: Op> Future for WaitFuture<'_, O> {
                 let mut wakes = Wakes::new();
                 let mut st = lock(O::mutex(prim));
                 let input = this.input.take().expect("sync: a future's input");
-                match O::attempt(prim, &mut st, input, &Me::Async, &mut wakes) {
+                match O::attempt(prim, &mut st, input, &Caller::future(), &mut wakes) {
                     Ok(out) => {
                         this.stage = Stage::Done;
                         drop(st);
