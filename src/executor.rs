@@ -411,6 +411,32 @@ impl Shared {
         Ok(guard)
     }
 
+    /// Keeps the executor (and so its pooled tasks) alive until
+    /// [`unpin_alive`](Shared::unpin_alive), as a remote spawn's guard
+    /// does: for a [`sync`](crate::sync) waker that must wake one of its
+    /// tasks after letting it go on. False (and nothing held) once the
+    /// executor is being dropped.
+    pub(crate) fn pin_alive(&self) -> bool {
+        match self.enter() {
+            Ok(guard) => {
+                std::mem::forget(guard);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Ends a successful [`pin_alive`](Shared::pin_alive).
+    pub(crate) fn unpin_alive(&self) {
+        drop(InFlight(self));
+    }
+
+    /// True on the executor's own thread.
+    #[inline]
+    pub(crate) fn on_owner_thread(&self) -> bool {
+        task::on_thread(self.owner)
+    }
+
     /// Wakes the parked work `token` of `task`, one of this executor's
     /// tasks (see [`TaskWaker`](crate::TaskWaker)): true if it resumed it.
     /// Any thread; nothing once the executor is being dropped.
@@ -433,6 +459,21 @@ impl Shared {
         // alive; the wake is thread-safe and checks the token.
         let r = unsafe { sys::monad_async_task_wake(task, token) };
         r.error == 0 && r.value == 1
+    }
+
+    /// Runs `f` (a thread-safe C call on one of this executor's pooled
+    /// tasks) while the executor, and so its tasks, are guaranteed alive;
+    /// `None` once the executor is being dropped. Any thread.
+    pub(crate) fn call_on_task<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        if task::on_thread(self.owner) {
+            // As in wake_task: on the owner thread, not closed means alive.
+            if self.closed.load(Ordering::Relaxed) {
+                return None;
+            }
+            return Some(f());
+        }
+        let _guard = self.enter().ok()?;
+        Some(f())
     }
 
     /// Returns an idle remote slot to `returned`. Any thread.
@@ -660,7 +701,9 @@ impl Local {
         Arc::clone(&self.shared)
     }
 
-    /// As [`shared`](Local::shared), borrowed: no reference count change.
+    /// As [`shared`](Local::shared), borrowed: no reference count change;
+    /// alive as long as this executor.
+    #[inline]
     pub(crate) fn shared_ref(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -50,6 +50,7 @@ pub mod executor;
 pub mod io;
 mod options;
 pub mod pool;
+pub mod sync;
 pub mod sys;
 pub mod task;
 mod ticks;

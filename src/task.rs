@@ -50,10 +50,13 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 mod block_on;
+mod current;
 mod deadline;
 mod future;
+mod priority;
 mod slot;
 
+pub(crate) use current::{wake_raw, Current};
 pub(crate) use slot::{Foreign, Slot};
 
 /// A priority level for a task's CPU time (and its I/O).

@@ -56,10 +56,12 @@ void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t)
 {
     uint32_t const state =
         atomic_load_explicit(&t->head.state, memory_order_acquire);
-    atomic_store_explicit(
-        &t->head.state,
-        state & ~(uint32_t)MONAD_ASYNC_TASK_STATE_IN_INBOX,
-        memory_order_release);
+    /* Sequentially consistent, then the priority request: a changer
+     * stores its request, then looks at the state (priority_change.c);
+     * one of us sees the other. */
+    atomic_store(&t->head.state,
+                 state & ~(uint32_t)MONAD_ASYNC_TASK_STATE_IN_INBOX);
+    ma_priority_take_pending(t);
     ma_executor_enqueue_attached(ex, t);
     if (state & MONAD_ASYNC_TASK_STATE_CANCELLED) {
         /* Cancelled by this thread while still in the inbox. */
@@ -73,8 +75,13 @@ void ma_executor_attach_claimed(struct ma_executor *ex, struct ma_task *t)
     if (!ex->track_time) {
         t->head.ticks.attached = 0;
     }
-    ma_task_set_state(
-        t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH);
+    /* QUEUED cleared sequentially consistent, then the priority request,
+     * as for a task from the inbox (ma_executor_enqueue_from_inbox). */
+    atomic_store(&t->head.state,
+                 MONAD_ASYNC_TASK_STATE_ATTACHED |
+                     MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH |
+                     (ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED));
+    ma_priority_take_pending(t);
     ma_executor_enqueue_attached(ex, t);
 }
 

@@ -114,6 +114,11 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
         ex->ready_resumed_tail[p] = NULL;
         ex->head.tasks_runnable[p] = 0;
         struct ma_link *l;
+        /* Off the ready queues: a priority change a hook makes meanwhile
+         * must not unlink them (priority_change.c). */
+        for (l = pending.head; l != NULL; l = l->next) {
+            ma_task_from_link(l)->where = MA_TASK_NOWHERE;
+        }
         while ((l = ma_list_pop_front(&pending)) != NULL) {
             struct ma_task *const t = ma_task_from_link(l);
             ma_executor_make_ready(ex, t);
@@ -159,6 +164,10 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
      * could still write to is left. */
     assert(ex->io_slots_used == 0 &&
            ex->head.io.submitted == ex->head.io.completed);
+    /* The per-level counts came back with them (priority changes move a
+     * task's operations between levels: priority_change.c). */
+    assert(ex->io_inflight_above[monad_async_priority_normal] == 0 &&
+           ex->io_inflight_above[monad_async_priority_low] == 0);
     /* A remote waker that resumed one of our parked tasks may still be
      * between its push and its notify. */
     while (atomic_load(&ex->remote_inflight) != 0) {

@@ -267,6 +267,14 @@ void ma_park_cancel(struct ma_executor *ex, struct ma_task *t);
 bool ma_park_interrupt(struct ma_executor *ex, struct ma_task *t, int err);
 /* A remote wake taken from the wake inbox. */
 void ma_park_drain_wake(struct ma_executor *ex, struct ma_task *t);
+
+/* CPU priority changes (priority_change.c), owner thread. */
+/* A priority-change message taken from the inbox. */
+void ma_priority_drain(struct ma_executor *ex, struct ma_task *t);
+/* A task just taken from the inbox or a work dispatcher, whose
+ * IN_INBOX/QUEUED bit was cleared with a sequentially consistent store:
+ * adopts a change made while it was on its way (before it is queued). */
+void ma_priority_take_pending(struct ma_task *t);
 /* Puts a task on the timer list at its timer_deadline. */
 void ma_timer_insert(struct ma_executor *ex, struct ma_task *t);
 /* The tick deadline `ns` from now, never early (suspend.c). */

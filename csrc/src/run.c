@@ -27,12 +27,14 @@ struct ma_context const *ma_executor_running_context(void)
     return t != NULL ? &ma_task_from(t)->ctx : NULL;
 }
 
-/* Drains the inbox until `t`'s cancel request has been taken (its
- * pusher is between two atomic steps at worst). */
+/* Drains the inbox until `t`'s cancel and priority requests have been
+ * taken (their pushers are between two atomic steps at worst). */
 static __attribute__((noinline)) void
 ma_executor_take_cancel(struct ma_executor *ex, struct ma_task *t)
 {
-    for (unsigned spins = 0; atomic_load(&t->cancel_queued); spins++) {
+    for (unsigned spins = 0;
+         atomic_load(&t->cancel_queued) || atomic_load(&t->prio_queued);
+         spins++) {
         ma_executor_drain_inboxes(ex);
         if (spins >= 64) {
             sched_yield(); /* the pusher may be waiting for our core */
@@ -55,11 +57,14 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
      * sequentially consistent (on x86 the exchange is the barrier, cheaper
      * than a store and a fence). */
     ma_task_gen_end_sc(t);
-    if (__builtin_expect(atomic_load(&t->cancel_queued), 0)) {
+    if (__builtin_expect(atomic_load(&t->cancel_queued) |
+                             atomic_load(&t->prio_queued),
+                         0)) {
         /* A request for this work is in our inbox, or being pushed into
-         * it (the canceller saw the old generation: see cancel.c). Take
-         * it out (it is dropped: wrong generation) before the task can
-         * be reused, attached elsewhere or destroyed. */
+         * it (the canceller saw the old generation: see cancel.c; the
+         * same for priority changes, priority_change.c). Take it out (it
+         * is dropped: wrong generation) before the task can be reused,
+         * attached elsewhere or destroyed. */
         ma_executor_take_cancel(ex, t);
     }
     ex->head.tasks_attached--;
@@ -107,6 +112,9 @@ void ma_executor_drain_inboxes(struct ma_executor *ex)
             ma_executor_drain_cancel(
                 ex, ma_container_of(n, struct ma_task, cancel_node));
             break;
+        case MA_MSG_PRIORITY:
+            ma_priority_drain(ex, ma_container_of(n, struct ma_task, prio_node));
+            break;
         default:
             ma_park_drain_wake(ex, ma_container_of(n, struct ma_task, wake_node));
             break;
@@ -119,6 +127,9 @@ static inline struct ma_task *ma_executor_pop_ready(struct ma_executor *ex)
     for (int p = 0; p < monad_async_priority_max; p++) {
         struct ma_task *const t = ma_executor_pop_level(ex, p);
         if (t != NULL) {
+            /* Off its queue from here: a priority change made before the
+             * slice (by a hook run by a pump) must not unlink it. */
+            t->where = MA_TASK_NOWHERE;
             return t;
         }
     }
@@ -144,7 +155,7 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 {
     bool const launch =
         ma_task_state(t) & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH;
-    t->where = MA_TASK_NOWHERE;
+    /* `where` is MA_TASK_NOWHERE since it left its ready queue. */
     if (launch) {
         t->head.ticks.launched = now;
         ex->head.counters.launched++;
@@ -242,6 +253,7 @@ ma_executor_pump_for_priority(struct ma_executor *ex, struct ma_task *t,
                 ma_list_push_front(&ex->ready[q], &t->link);
             }
             ex->head.tasks_runnable[q]++;
+            first->where = MA_TASK_NOWHERE;
             return first;
         }
     }

@@ -37,6 +37,9 @@ monad_async_result monad_async_task_create(
     t->attach_node.kind = MA_MSG_ATTACH;
     t->cancel_node.kind = MA_MSG_CANCEL;
     t->wake_node.kind = MA_MSG_WAKE;
+    atomic_init(&t->prio_target, 0);
+    atomic_init(&t->prio_queued, 0);
+    t->prio_node.kind = MA_MSG_PRIORITY;
     t->stack_size = attr != NULL ? attr->stack_size : 0;
     ma_context_init(&t->ctx, ma_task_entry);
     t->ctx.owner = &t->head;
@@ -61,10 +64,11 @@ monad_async_result monad_async_task_destroy(monad_async_task task)
         MONAD_ASYNC_TASK_STATE_ATTACHED) {
         return monad_async_make_failure(EBUSY);
     }
-    /* A request to cancel its last work that another thread is
-     * withdrawing right now (its work ended as it was made): never queued
+    /* A request to cancel (or change the priority of) its last work that
+     * another thread is withdrawing right now (its work ended as it was made): never queued
      * once the task is unattached, and gone in a few instructions. */
-    while (atomic_load_explicit(&t->cancel_queued, memory_order_acquire)) {
+    while (atomic_load_explicit(&t->cancel_queued, memory_order_acquire) ||
+           atomic_load_explicit(&t->prio_queued, memory_order_acquire)) {
         sched_yield();
     }
     ma_context_destroy(&t->ctx);

@@ -116,6 +116,16 @@ struct ma_task
     /* Carries a remote wake to the executor's wake inbox; used by the one
      * waker that cleared PARKED, so at most once per parking. */
     struct ma_inbox_node wake_node; /* kind MA_MSG_WAKE */
+
+    /* CPU priority changes (priority_change.c). `prio_target` is the
+     * latest request: generation << 2 | priority, only ever raised to a
+     * later generation. `prio_queued` is non-zero while `prio_node` sits
+     * in (or is being pushed to, or withdrawn from) the inbox of the
+     * executor running the work; like `cancel_queued`, the work's end
+     * waits for it to clear, so a request never outlives its work. */
+    _Atomic uint64_t prio_target;
+    _Atomic uint32_t prio_queued;
+    struct ma_inbox_node prio_node; /* kind MA_MSG_PRIORITY */
 };
 
 /* `kind` of a task's inbox nodes. */
@@ -124,6 +134,7 @@ enum
     MA_MSG_ATTACH = 0,
     MA_MSG_CANCEL,
     MA_MSG_WAKE,
+    MA_MSG_PRIORITY,
 };
 
 #define MA_PARK_PARKED 1u

@@ -1,4 +1,5 @@
-/* The same-thread hot path (attach, run, yield, exit) makes no system call
+/* The same-thread hot path (attach, run, yield, exit; park and wake, and
+ * CPU priority changes, from the owner thread) makes no system call
  * and no heap allocation (spec: "100% deterministic in the hot path ... no
  * thread synchronisation, no malloc"; task.h: same-thread attach is "O(1),
  * no lock, no malloc, no system call"; ARCHITECTURE.md: each arrow of the
@@ -304,6 +305,8 @@ enum mode
     MODE_BATCH,  /* attach 6 tasks of mixed priority, run them all */
     MODE_PARK,   /* a task parks, another wakes it (or a wake from outside
                     the run leaves a permit first), both exit */
+    MODE_PRIORITY, /* a Low task is raised by a task (or from outside the
+                      run), yields, exits */
     MODE_CONTROL_SYSCALL, /* control: getpid() in the filtered region */
     MODE_CONTROL_MALLOC   /* control: malloc()/free() in the window */
 };
@@ -312,6 +315,7 @@ static char const *const mode_names[] = {"attach-run-exit",
                                          "attach-run-yield-run-exit",
                                          "attach 6, run 6",
                                          "park + same-thread wake",
+                                         "same-thread priority change",
                                          "control: getpid()",
                                          "control: malloc()+free()"};
 
@@ -352,6 +356,23 @@ static monad_async_result wake_fn(monad_async_task task)
     monad_async_result const r = monad_async_task_wake(park_target, park_token);
     if (r.error != 0 || r.value != 1) {
         return monad_async_make_failure(EPROTO);
+    }
+    return monad_async_make_success((intptr_t)task->user_ptr + 1);
+}
+
+static monad_async_task prio_target;
+
+/* Raises prio_target (Low, queued) to High, inside the run. */
+static monad_async_result raise_fn(monad_async_task task)
+{
+    uint64_t token;
+    monad_async_result r = monad_async_task_wake_token(prio_target, &token);
+    if (r.error == 0) {
+        r = monad_async_task_set_cpu_priority(prio_target, token,
+                                              monad_async_priority_high);
+    }
+    if (r.error != 0) {
+        return r;
     }
     return monad_async_make_success((intptr_t)task->user_ptr + 1);
 }
@@ -434,6 +455,39 @@ static void cycles(monad_async_executor ex, monad_async_task *tasks,
             HOT_CHECK(tasks[0]->result.value == (intptr_t)i + 1, i,
                       tasks[0]->result.error);
             break;
+        case MODE_PRIORITY:
+            tasks[0]->user_ptr = (void *)(uintptr_t)i;
+            tasks[1]->user_ptr = (void *)(uintptr_t)i;
+            tasks[0]->priority.cpu = monad_async_priority_low;
+            r = monad_async_task_attach(ex, tasks[0], NULL);
+            HOT_CHECK(r.error == 0, i, r.error);
+            if (i & 1) {
+                /* From the owner thread outside the run. */
+                uint64_t token;
+                r = monad_async_task_wake_token(tasks[0], &token);
+                HOT_CHECK(r.error == 0, i, r.error);
+                r = monad_async_task_set_cpu_priority(tasks[0], token,
+                                                      monad_async_priority_high);
+                HOT_CHECK(r.error == 0, i, r.error);
+                HOT_CHECK(ex->tasks_runnable[monad_async_priority_high] == 1,
+                          i, ex->tasks_runnable[monad_async_priority_high]);
+                r = monad_async_executor_run(ex, 8, &zero);
+                HOT_CHECK(r.error == 0 && r.value == 2, r.error, r.value);
+            }
+            else {
+                /* From a task (High) that runs first. */
+                tasks[1]->priority.cpu = monad_async_priority_high;
+                r = monad_async_task_attach(ex, tasks[1], NULL);
+                HOT_CHECK(r.error == 0, i, r.error);
+                r = monad_async_executor_run(ex, 8, &zero);
+                HOT_CHECK(r.error == 0 && r.value == 3, r.error, r.value);
+                HOT_CHECK(tasks[1]->result.value == (intptr_t)i + 1, i,
+                          tasks[1]->result.error);
+            }
+            HOT_CHECK(tasks[0]->result.value == (intptr_t)i + 1 &&
+                          tasks[0]->priority.cpu == monad_async_priority_high,
+                      i, tasks[0]->result.error);
+            break;
         case MODE_CONTROL_SYSCALL:
             if (i == n / 2) {
                 /* must be caught */
@@ -468,6 +522,11 @@ static void child(enum test_switcher_kind kind, unsigned entries,
         tasks[0]->user_code = park_fn;
         tasks[1]->user_code = wake_fn;
         park_target = tasks[0];
+    }
+    if (mode == MODE_PRIORITY) {
+        tasks[0]->user_code = yield_fn;
+        tasks[1]->user_code = raise_fn;
+        prio_target = tasks[0];
     }
     /* Warm up: first launches, lazily set-up state, page faults, tick
      * calibration, the malloc arena used by the controls. */
@@ -739,6 +798,7 @@ int main(void)
             if (kind != TEST_SWITCHER_NONE) {
                 failures += run_child(kind, entries, MODE_YIELD, n);
                 failures += run_child(kind, entries, MODE_PARK, n);
+                failures += run_child(kind, entries, MODE_PRIORITY, n);
             }
         }
         failures += run_child(kind, 64, MODE_BATCH, n / BATCH + 1);

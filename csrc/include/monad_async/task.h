@@ -56,11 +56,14 @@ struct monad_async_task_ticks
 };
 
 /* The public part of a task. Fields under "set by you" may be changed
- * while the task is not attached; everything else is read-only. One
- * exception: a running task may change its own `priority.io`, which
+ * while the task is not attached; everything else is read-only. Two
+ * exceptions: a running task may change its own `priority.io`, which
  * applies to the operations it starts afterwards (it is read only on the
  * executor's thread, when an operation starts or leaves the queue of
- * tasks waiting for a slot of the in-flight guard). */
+ * tasks waiting for a slot of the in-flight guard); and attached work's
+ * `priority.cpu` changes through monad_async_task_set_cpu_priority only
+ * (never by a plain store: the executor queues by its own copy), which
+ * writes the field on the executor's thread, where it may be read. */
 struct monad_async_task_head
 {
     /* --- set by you --- */
@@ -254,6 +257,40 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_set_deadline(
  * monad_async_task_set_deadline; EINVAL: NULL arguments. */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_get_deadline(
     monad_async_task task, monad_async_cpu_ticks_count_t *deadline);
+
+/* Changes the CPU priority of the work `token` names (from
+ * monad_async_task_wake_token) to `priority`, for the rest of that work:
+ * the tool for priority inheritance (a task holding a lock that a
+ * higher-priority task waits for is raised to that priority until it
+ * releases it). Thread-safe; a running task may change its own.
+ *
+ * Wherever the work is: on a ready queue, it moves to the back of the new
+ * level's queue (a change to the level it has keeps its place); running,
+ * it goes to the new level the next time it is queued (its next yield,
+ * say); suspended (sleeping, parked, waiting for I/O or for a slot or a
+ * buffer), it applies when it is next made ready; still in an executor's
+ * inbox (a remote attach), when the executor takes it from there; still
+ * in a work dispatcher's queue, when an executor takes it (it keeps its
+ * place in the dispatcher's queue, which is ordered by the priority it
+ * was submitted with). `priority.cpu` then reads the new level, and keeps
+ * it after the work ends.
+ *
+ * From the executor's thread: at once (outside its run, if a change
+ * from another thread is on its way, that one carries it: before the
+ * next slice); O(1), no lock, no malloc, no system call. From any other
+ * thread: the change goes through the executor's lock-free inbox and is
+ * applied before its next slice, waking it if it sleeps (a system call
+ * only then); changes made while one is on its way replace its level
+ * instead of queueing another (the last one made wins). A change whose
+ * work ends before it is applied is dropped, never applied to later work
+ * of the task. The caller must keep `task` alive (not destroyed) for
+ * the call; the executor needs no help: the call holds it while the work
+ * is live.
+ *
+ * ENOENT: the work `token` names is over, or is not attached (nothing
+ * changes). EINVAL: NULL task, or a priority out of range. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_task_set_cpu_priority(
+    monad_async_task task, uint64_t token, monad_async_priority priority);
 
 /* Cancels `task`'s current work. Thread-safe.
  *
