@@ -752,13 +752,14 @@ impl fmt::Debug for TaskContext<'_> {
 // Waking parked tasks, and unwinding tasks that ignore cancellation
 
 /// Wakes one piece of work of a task parked in
-/// [`TaskContext::park`], from any thread or task. `Send + Sync`, cheap to
-/// clone; from [`TaskContext::waker`].
+/// [`TaskContext::park`], or changes its CPU priority
+/// ([`set_priority`](TaskWaker::set_priority)), from any thread or task.
+/// `Send + Sync`, cheap to clone; from [`TaskContext::waker`].
 ///
 /// It names the work it was made for, not the task: once that work is
-/// over (the task may be carrying other work by then), waking does
-/// nothing. It keeps no executor alive: once the executor is dropped,
-/// waking does nothing either.
+/// over (the task may be carrying other work by then), waking (or a
+/// priority change) does nothing. It keeps no executor alive: once the
+/// executor is dropped, they do nothing either.
 ///
 /// ```
 /// use monad_async::{Executor, Priority, TaskWaker};
