@@ -52,11 +52,7 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
     }
     if (state & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH) {
         /* Never launched: unlink it and end its work right here. */
-        if (ex->ready_resumed_tail[t->queue] == &t->link) {
-            ex->ready_resumed_tail[t->queue] = t->link.prev; /* never, today */
-        }
-        ma_list_remove(&ex->ready[t->queue], &t->link);
-        ex->head.tasks_runnable[t->queue]--;
+        ma_executor_unlink_ready(ex, t, t->queue);
         t->where = MA_TASK_NOWHERE;
         t->head.result = monad_async_make_failure(ECANCELED);
         ex->head.counters.cancelled++;

@@ -105,8 +105,7 @@ monad_async_result ma_deadline_suspend(struct ma_executor *ex, struct ma_task *t
          * queues is taken off it and told at once, without a switch. */
         if (t->where == MA_TASK_READY ||
             ma_deadline_interrupt(ex, t, &retry)) {
-            ma_list_remove(&ex->ready[t->queue], &t->link);
-            ex->head.tasks_runnable[t->queue]--;
+            ma_executor_unlink_ready(ex, t, t->queue);
             t->where = MA_TASK_NOWHERE;
             t->wake_won = false;
             return monad_async_make_failure(ETIMEDOUT);

@@ -199,6 +199,20 @@ static inline void ma_executor_make_ready_resumed(struct ma_executor *ex,
     ex->head.tasks_runnable[t->queue]++;
 }
 
+/* Takes a task off ready[q], wherever it is in the queue (the resumed
+ * prefix is contiguous from the front, so the link before the prefix's
+ * last one is in it too, or there is none). Its `where` is left to the
+ * caller. */
+static inline void ma_executor_unlink_ready(struct ma_executor *ex,
+                                            struct ma_task *t, unsigned q)
+{
+    if (ex->ready_resumed_tail[q] == &t->link) {
+        ex->ready_resumed_tail[q] = t->link.prev;
+    }
+    ma_list_remove(&ex->ready[q], &t->link);
+    ex->head.tasks_runnable[q]--;
+}
+
 /* Takes the first task of ready[p], or NULL. */
 static inline struct ma_task *ma_executor_pop_level(struct ma_executor *ex, int p)
 {

@@ -85,8 +85,7 @@ static void ma_prio_apply(struct ma_executor *ex, struct ma_task *t,
     }
     t->queue = p;
     if (t->where == MA_TASK_READY) {
-        ma_list_remove(&ex->ready[old], &t->link);
-        ex->head.tasks_runnable[old]--;
+        ma_executor_unlink_ready(ex, t, old);
         ma_executor_make_ready(ex, t);
     }
     uint32_t const n = ma_prio_io_counted(t);

@@ -14,9 +14,15 @@
  * 2. With the guard contended (limit 2, both slots held), 50 tasks of
  *    high I/O priority that ask after 50 low ones all get their slots,
  *    and their completions, before any low one.
+ * 3. A task granted a slot, and so queued ahead of its level, whose CPU
+ *    priority changes before it runs leaves that place: it runs at its new
+ *    level, and later grants at its old level still run in grant order,
+ *    ahead of it when it was lowered.
  * Header contract: io.h (submission, I/O priority), executor.h
- * (io_inflight_limit). */
+ * (io_inflight_limit), task.h (monad_async_task_set_cpu_priority). */
 #include "test_common.h"
+
+#include <poll.h>
 
 #define NTASKS 1000
 
@@ -153,12 +159,97 @@ static void priority(monad_async_context_switcher sw)
     CHECK_RESULT(monad_async_executor_destroy(g_ex));
 }
 
+/* 3: the only two slots are held by a Normal task's read of a pipe and a
+ * High task's poll of the same pipe; three Normal waiters wait. One write
+ * ends both: the pump grants W0 and W1 (queued ahead of Normal, in that
+ * order, W1 last) and readies the High task, which runs first and lowers
+ * W1. The holder then keeps the Normal level busy in yields; W0's
+ * operation ends meanwhile and W2 is granted: it must run at Normal, not
+ * be queued behind W1 wherever W1 went (the place behind the last granted
+ * task must follow W1 out). Expected: W0, W2, then W1 (Low, after the
+ * holder's yields). */
+static int g_rp_pipe[2];
+static monad_async_task g_waiters[3];
+static uint64_t g_w1_token;
+
+static monad_async_result pipe_holder_fn(monad_async_task task)
+{
+    char b;
+    monad_async_result r = monad_async_io_read(task, NULL, g_rp_pipe[0], &b, 1, -1);
+    CHECK_RESULT(r);
+    test_kernel_wrote(&b, (size_t)r.value);
+    /* Keep the Normal level busy, so that the lowered W1 waits at Low
+     * while W0's operation ends and W2 is granted. */
+    for (int i = 0; i < 256; i++) {
+        CHECK_RESULT(monad_async_task_yield(task));
+    }
+    g_remaining--;
+    return r;
+}
+
+static monad_async_result lowerer_fn(monad_async_task task)
+{
+    CHECK_RESULT(monad_async_io_poll(task, NULL, g_rp_pipe[0], POLLIN));
+    CHECK_RESULT(monad_async_task_set_cpu_priority(g_waiters[1], g_w1_token,
+                                                   monad_async_priority_low));
+    g_remaining--;
+    return monad_async_make_success(0);
+}
+
+static void resumed_then_reprioritised(monad_async_context_switcher sw)
+{
+    g_ex = test_make_ring_executor(8, 2);
+    CHECK_EQ(pipe(g_rp_pipe), 0);
+    g_seq = 0;
+    g_remaining = 2 + 3;
+    /* High first: its poll takes a slot before the holder's read. */
+    monad_async_task lowerer = test_make_task(sw, 32 * 1024);
+    lowerer->priority.cpu = monad_async_priority_high;
+    lowerer->user_code = lowerer_fn;
+    CHECK_RESULT(monad_async_task_attach(g_ex, lowerer, NULL));
+    monad_async_task holder = test_make_task(sw, 32 * 1024);
+    holder->user_code = pipe_holder_fn;
+    CHECK_RESULT(monad_async_task_attach(g_ex, holder, NULL));
+    for (int i = 0; i < 3; i++) {
+        g_waiters[i] = test_make_task(sw, 32 * 1024);
+        g_waiters[i]->user_code = one_op_fn;
+        g_waiters[i]->user_ptr = (void *)(intptr_t)i;
+        CHECK_RESULT(monad_async_task_attach(g_ex, g_waiters[i], NULL));
+    }
+    CHECK_RESULT(monad_async_task_wake_token(g_waiters[1], &g_w1_token));
+    struct timespec const ms = {0, 5 * 1000 * 1000};
+    while (g_ex->io.sqe_waits < 3) {
+        monad_async_result r = monad_async_executor_run(g_ex, 1024, &ms);
+        CHECK(r.error == 0 || r.error == ETIME);
+    }
+    CHECK_EQ(g_ex->io.in_flight, 2);
+    CHECK_EQ(write(g_rp_pipe[1], "a", 1), 1);
+    test_run_until_zero(g_ex, &g_remaining, 60000);
+    CHECK_MSG(g_order[0] == 0 && g_order[1] == 2 && g_order[2] == 1,
+              "completion order W%d W%d W%d: expected W0, W2 (Normal, in "
+              "grant order), then W1 (lowered to Low)",
+              g_order[0], g_order[1], g_order[2]);
+    CHECK_EQ(g_waiters[1]->priority.cpu, monad_async_priority_low);
+    for (int p = 0; p < monad_async_priority_max; p++) {
+        CHECK_EQ(g_ex->tasks_runnable[p], 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK_RESULT(monad_async_task_destroy(g_waiters[i]));
+    }
+    CHECK_RESULT(monad_async_task_destroy(holder));
+    CHECK_RESULT(monad_async_task_destroy(lowerer));
+    close(g_rp_pipe[0]);
+    close(g_rp_pipe[1]);
+    CHECK_RESULT(monad_async_executor_destroy(g_ex));
+}
+
 int main(void)
 {
     test_watchdog(120, "io_sqe_exhaustion");
     monad_async_context_switcher sw = test_make_switcher(TEST_SWITCHER_ASM);
     exhaustion(sw);
     priority(sw);
+    resumed_then_reprioritised(sw);
     CHECK_RESULT(monad_async_context_switcher_destroy(sw));
     printf("io_sqe_exhaustion: ok\n");
     return 0;
