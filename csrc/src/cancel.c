@@ -17,6 +17,7 @@
 #include "executor_impl.h"
 
 #include <errno.h>
+#include <sched.h>
 
 int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
 {
@@ -126,33 +127,52 @@ monad_async_task_cancel(monad_async_executor ex_, monad_async_task task)
          * (refused when drained), never a later work's. */
         uint64_t const gen =
             atomic_load(&t->park_word) >> MA_PARK_GEN_SHIFT;
-        uint32_t expected = 0;
-        if (!ma_task_gen_is_live(gen)) {
-            err = ENOENT; /* its work is being wound up */
-        }
-        else if (atomic_compare_exchange_strong(&t->cancel_queued, &expected, 1)) {
-            /* Ours to push. Its work may have ended since we looked (the
-             * executor bumps the generation, then looks at
-             * cancel_queued; we did the reverse: one of us sees the
-             * other). Ended: withdraw, so the request never outlives it.
-             * Otherwise the end of that work waits for this push and takes
-             * the request out of the inbox. */
-            uint64_t const now = atomic_load(&t->park_word) >> MA_PARK_GEN_SHIFT;
-            if (now != gen ||
-                !(atomic_load(&task->state) & MONAD_ASYNC_TASK_STATE_ATTACHED) ||
-                atomic_load(&task->current_executor) != ex_) {
-                atomic_store(&t->cancel_queued, 0);
-                err = ENOENT;
+        /* cancel_queued holds the low half of the generation its request
+         * names (odd, so never 0): a canceller that finds it taken can
+         * tell a request for its own work from one being withdrawn. */
+        uint32_t const mark = (uint32_t)gen;
+        for (unsigned spins = 0;; spins++) {
+            uint32_t expected = 0;
+            if (!ma_task_gen_is_live(gen) ||
+                (atomic_load(&t->park_word) >> MA_PARK_GEN_SHIFT) != gen) {
+                err = ENOENT; /* its work is being wound up, or is over */
+                break;
             }
-            else {
-                t->cancel_gen = gen;
-                ma_inbox_push(&ex->inbox, &t->cancel_node);
-                ma_executor_notify(ex);
+            if (atomic_compare_exchange_strong(&t->cancel_queued, &expected, mark)) {
+                /* Ours to push. Its work may have ended since we looked
+                 * (the executor bumps the generation, then looks at
+                 * cancel_queued; we did the reverse: one of us sees the
+                 * other). Ended: withdraw, so the request never outlives
+                 * it. Otherwise the end of that work waits for this push
+                 * and takes the request out of the inbox. */
+                uint64_t const now = atomic_load(&t->park_word) >> MA_PARK_GEN_SHIFT;
+                if (now != gen ||
+                    !(atomic_load(&task->state) & MONAD_ASYNC_TASK_STATE_ATTACHED) ||
+                    atomic_load(&task->current_executor) != ex_) {
+                    atomic_store(&t->cancel_queued, 0);
+                    err = ENOENT;
+                }
+                else {
+                    t->cancel_gen = gen;
+                    ma_inbox_push(&ex->inbox, &t->cancel_node);
+                    ma_executor_notify(ex);
+                }
+                break;
+            }
+            if (expected == mark) {
+                /* A request for this same work is queued, or being pushed
+                 * (one for an earlier work is always taken out before
+                 * that work's task can be attached again): it takes
+                 * effect. */
+                break;
+            }
+            /* Another thread holds the word for an earlier work of this
+             * task and is withdrawing it (it found that work over): gone
+             * in a few instructions, unless that thread lost its core. */
+            if (spins >= 64) {
+                sched_yield();
             }
         }
-        /* Otherwise a request for this same work is queued already (one
-         * for an earlier work is always taken out before that work's task
-         * can be attached again): it takes effect. */
     }
     atomic_fetch_sub(&ex->remote_inflight, 1);
     return monad_async_make_failure(err);
