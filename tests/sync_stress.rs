@@ -8,6 +8,7 @@
 
 use monad_async::sync::{mpsc, Mutex, Semaphore};
 use monad_async::{Executor, JoinHandle, Priority, Switcher, ThreadPool};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,9 @@ use std::time::{Duration, Instant};
 const PERMITS: usize = 3;
 const TASKS_PER_EXECUTOR: usize = 150;
 const OPS: u64 = 200;
+/// Messages of futures whose send may be cut short by a timeout: unique
+/// values from here up (the others are below 1000).
+const CUT_BASE: u64 = 1_000_000;
 
 /// xorshift64*: enough randomness for op choice, no dependency.
 struct Rng(u64);
@@ -131,11 +135,15 @@ fn cross_thread_stress_balances_exactly() {
     let ex = Executor::new().unwrap();
     let consumer = ex.spawn(Priority::Low, move |_cx| {
         let (mut sum, mut count) = (0u64, 0u64);
+        let mut cut = HashSet::new();
         while let Some(v) = rx.recv().unwrap() {
             sum += v;
             count += 1;
+            if v >= CUT_BASE {
+                assert!(cut.insert(v), "message {v} received twice");
+            }
         }
-        (sum, count)
+        (sum, count, cut)
     });
 
     // Two executors on their own threads; their handles go to the
@@ -185,13 +193,15 @@ fn cross_thread_stress_balances_exactly() {
         .enable_time()
         .build()
         .unwrap();
+    let cut_confirmed: Arc<std::sync::Mutex<HashSet<u64>>> = Arc::default();
     let futs: Vec<_> = (0..100u64)
         .map(|i| {
             let (s, tx) = (s.clone(), tx.clone());
+            let cut_confirmed = cut_confirmed.clone();
             rt.spawn(async move {
                 let mut rng = Rng(i * 31 + 5);
                 let short = Duration::from_micros(20);
-                for _ in 0..OPS / 2 {
+                for k in 0..OPS / 2 {
                     let cut = rng.next() % 3 == 0;
                     match rng.next() % 3 {
                         0 => {
@@ -224,11 +234,17 @@ fn cross_thread_stress_balances_exactly() {
                         _ => {
                             let v = rng.next() % 1000;
                             if cut {
-                                // Dropped before accepted: the message is
-                                // gone with the future, never received.
+                                // A unique value: a future dropped by the
+                                // timeout before its message was accepted
+                                // takes it back (never received); one
+                                // dropped just after (the timeout fired
+                                // as the receiver took it) has sent it,
+                                // unconfirmed. Both are told apart below.
+                                let v = CUT_BASE + i * OPS + k;
                                 if let Ok(r) = tokio::time::timeout(short, tx.send_async(v)).await {
                                     r.unwrap();
                                     s.sent(v);
+                                    cut_confirmed.lock().unwrap().insert(v);
                                 }
                             } else {
                                 tx.send_async(v).await.unwrap();
@@ -264,7 +280,7 @@ fn cross_thread_stress_balances_exactly() {
         })
     };
 
-    let (sum, count) = consumer.join().unwrap();
+    let (sum, count, cut_received) = consumer.join().unwrap();
     let cancelled = canceller.join().unwrap();
     for t in threads {
         t.join().unwrap();
@@ -293,8 +309,20 @@ fn cross_thread_stress_balances_exactly() {
     }
     done.store(true, Ordering::Relaxed);
 
-    assert_eq!(count, s.sent_count.load(Ordering::Relaxed));
-    assert_eq!(sum, s.sent_sum.load(Ordering::Relaxed));
+    // Every message confirmed sent was received once; the only others
+    // received are timed-out futures' messages accepted just before the
+    // drop (send_async's documented semantics), each exactly once.
+    let cut_confirmed = cut_confirmed.lock().unwrap();
+    assert!(cut_confirmed.is_subset(&cut_received));
+    let unconfirmed: Vec<u64> = cut_received.difference(&cut_confirmed).copied().collect();
+    assert_eq!(
+        count,
+        s.sent_count.load(Ordering::Relaxed) + unconfirmed.len() as u64
+    );
+    assert_eq!(
+        sum,
+        s.sent_sum.load(Ordering::Relaxed) + unconfirmed.iter().sum::<u64>()
+    );
     assert_eq!(
         *s.mutex.try_lock().unwrap(),
         s.sections.load(Ordering::Relaxed)
@@ -303,8 +331,10 @@ fn cross_thread_stress_balances_exactly() {
     assert_eq!(s.inside.load(Ordering::Relaxed), 0);
     assert!(cancelled > 0, "the canceller cancelled nothing");
     eprintln!(
-        "sync_stress: {count} messages, {} lock sections, {cancelled} cancels \
+        "sync_stress: {count} messages ({} sent by futures a timeout dropped \
+         just after acceptance), {} lock sections, {cancelled} cancels \
          ({} tasks finished, {} cancelled), {:?}",
+        unconfirmed.len(),
         s.sections.load(Ordering::Relaxed),
         outcomes.0,
         outcomes.1 + outcomes.2,

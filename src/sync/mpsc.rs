@@ -252,6 +252,11 @@ impl<T> Sender<T> {
     /// channel) when first polled, as a
     /// [`Normal`](crate::Priority::Normal) waiter; dropping it before its
     /// message was accepted takes the message back out (dropping it).
+    /// Not cancel-safe as tokio's `send` is: a receiver hands a queued
+    /// message over without the future being polled, so a future dropped
+    /// just after that (a timeout or a `select!` branch firing as the
+    /// receiver takes it) has sent its message though its caller never
+    /// saw `Ok`.
     ///
     /// ```
     /// use monad_async::sync::mpsc;
