@@ -19,15 +19,13 @@
 //!   (`tokio/spawn_other_runtime`, tokio's cross-thread counterpart).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monad_async::{Executor, ExecutorHandle, Priority, Switcher, TaskWaker, ThreadPool};
+use monad_async::{Priority, Switcher, TaskWaker, ThreadPool};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
-use std::thread::JoinHandle as ThreadHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[path = "common/contenders.rs"]
 mod contenders;
@@ -91,40 +89,11 @@ fn block_on_ready(c: &mut Criterion) {
     g.finish();
 }
 
-/// An executor driven on its own thread until dropped.
-struct Driven {
-    handle: ExecutorHandle,
-    stop: Arc<AtomicBool>,
-    thread: Option<ThreadHandle<()>>,
-}
-
-impl Driven {
-    fn start() -> Driven {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel();
-        let st = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let ex = Executor::new().unwrap();
-            tx.send(ex.handle()).unwrap();
-            while !st.load(Ordering::Acquire) {
-                let _ = ex.run(64, Some(Duration::from_millis(50)));
-            }
-        });
-        Driven {
-            handle: rx.recv().unwrap(),
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Driven {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.handle.wake();
-        self.thread.take().unwrap().join().unwrap();
-    }
-}
+/// An executor driven on its own thread until dropped (the tests' own).
+#[path = "../tests/common/driven.rs"]
+#[allow(dead_code)] // its `within` serves the tests
+mod driven;
+use driven::Driven;
 
 fn await_join_handle(c: &mut Criterion) {
     let mut g = c.benchmark_group("await_join_handle");

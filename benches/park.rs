@@ -19,7 +19,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::{Executor, ExecutorBuilder, Priority, Switcher, TaskWaker};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,32 +30,9 @@ mod contenders;
 #[path = "common/floor.rs"]
 mod floor;
 
-/// Two tasks of `ex` passing a turn `iters` times; the loop's time.
-fn ping_pong_same_thread(ex: &Executor, iters: u64) -> Duration {
-    let b_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
-    let a_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
-    let (bw, aw) = (b_waker.clone(), a_waker.clone());
-    let b = ex.spawn(Priority::Normal, move |cx| {
-        *bw.borrow_mut() = Some(cx.waker());
-        for _ in 0..iters {
-            cx.park().unwrap();
-            aw.borrow().as_ref().unwrap().wake();
-        }
-    });
-    let (bw, aw) = (b_waker, a_waker);
-    let a = ex.spawn(Priority::Normal, move |cx| {
-        *aw.borrow_mut() = Some(cx.waker());
-        let start = Instant::now();
-        for _ in 0..iters {
-            bw.borrow().as_ref().unwrap().wake();
-            cx.park().unwrap();
-        }
-        start.elapsed()
-    });
-    ex.run_until_idle().unwrap();
-    b.join().unwrap();
-    a.join().unwrap()
-}
+#[path = "common/park_ping_pong.rs"]
+mod park_ping_pong;
+use park_ping_pong::ping_pong_same_thread;
 
 fn park_wake(c: &mut Criterion) {
     let mut g = c.benchmark_group("park_wake");

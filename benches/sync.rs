@@ -18,9 +18,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::sync::{mpsc, Mutex};
-use monad_async::{Executor, Priority, TaskWaker};
-use std::cell::RefCell;
-use std::rc::Rc;
+use monad_async::{Executor, Priority};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -52,31 +50,9 @@ fn ours_same(ex: &Executor, iters: u64) -> Duration {
 /// The floor under a same-executor ping-pong: the bare park/wake round
 /// trip (two wakes, two parks) through `TaskWaker`s, as in
 /// `benches/park.rs`.
-fn park_floor(ex: &Executor, iters: u64) -> Duration {
-    let b_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
-    let a_waker: Rc<RefCell<Option<TaskWaker>>> = Rc::default();
-    let (bw, aw) = (b_waker.clone(), a_waker.clone());
-    let b = ex.spawn(Priority::Normal, move |cx| {
-        *bw.borrow_mut() = Some(cx.waker());
-        for _ in 0..iters {
-            cx.park().unwrap();
-            aw.borrow().as_ref().unwrap().wake();
-        }
-    });
-    let (bw, aw) = (b_waker, a_waker);
-    let a = ex.spawn(Priority::Normal, move |cx| {
-        *aw.borrow_mut() = Some(cx.waker());
-        let start = Instant::now();
-        for _ in 0..iters {
-            bw.borrow().as_ref().unwrap().wake();
-            cx.park().unwrap();
-        }
-        start.elapsed()
-    });
-    ex.run_until_idle().unwrap();
-    b.join().unwrap();
-    a.join().unwrap()
-}
+#[path = "common/park_ping_pong.rs"]
+mod park_ping_pong;
+use park_ping_pong::ping_pong_same_thread as park_floor;
 
 fn tokio_same(rt: &tokio::runtime::Runtime, iters: u64) -> Duration {
     rt.block_on(async {
