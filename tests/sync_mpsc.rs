@@ -299,6 +299,74 @@ fn dropped_futures_give_back_their_place_or_their_message() {
     assert_eq!(rx.try_recv().unwrap(), 6);
 }
 
+#[test]
+fn a_send_future_dropped_before_ok_never_sends() {
+    // Cancel-safe as tokio's `send`: a future granted room but dropped
+    // before it was polled again has not sent; its room passes on.
+    let (tx, mut rx) = mpsc::channel(1);
+    let mut cx = Context::from_waker(Waker::noop());
+    tx.send(1).unwrap();
+    let mut dropped = Box::pin(tx.send_async(2));
+    assert!(dropped.as_mut().poll(&mut cx).is_pending());
+    let mut next = Box::pin(tx.send_async(3));
+    assert!(next.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(rx.try_recv().unwrap(), 1); // room for the first waiter
+                                           // Its room is reserved: nobody else gets in meanwhile.
+    assert_eq!(
+        tx.try_send(4).unwrap_err().error().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    drop(dropped); // as a timeout or a losing select! branch would
+    assert!(matches!(next.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+    assert_eq!(rx.try_recv().unwrap(), 3);
+    assert_eq!(
+        rx.try_recv().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    // With no other waiter, the room comes back to the channel.
+    tx.send(5).unwrap();
+    let mut lone = Box::pin(tx.send_async(6));
+    assert!(lone.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(rx.try_recv().unwrap(), 5);
+    drop(lone);
+    tx.try_send(7).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), 7);
+    // A granted future polled after the receiver closed gets its message
+    // back with EPIPE.
+    tx.send(8).unwrap();
+    let mut late = Box::pin(tx.send_async(9));
+    assert!(late.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(rx.try_recv().unwrap(), 8);
+    rx.close();
+    match late.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(e)) => {
+            assert!(e.is_closed());
+            assert_eq!(e.into_inner(), 9);
+        }
+        other => panic!("expected EPIPE with the message, got {other:?}"),
+    }
+}
+
+/// A granted future's message goes straight to a receiver that waits.
+#[test]
+fn a_granted_send_future_hands_over_to_a_waiting_receiver() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let mut cx = Context::from_waker(Waker::noop());
+    tx.send(1).unwrap();
+    let mut f = Box::pin(tx.send_async(2));
+    assert!(f.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(rx.try_recv().unwrap(), 1);
+    let t = std::thread::spawn(move || rx.recv().unwrap());
+    while !t.is_finished() {
+        // Let the thread reach its wait, then complete the send.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if matches!(f.as_mut().poll(&mut cx), Poll::Ready(Ok(()))) {
+            break;
+        }
+    }
+    assert_eq!(t.join().unwrap(), Some(2));
+}
+
 /// A minimal `block_on`: polls on this thread, parks it between polls;
 /// the waker unparks it (as `futures::executor::block_on` does).
 fn block_on<F: Future>(f: F) -> F::Output {

@@ -8,11 +8,19 @@
 //!   (handed over by a send), or a caller's hands.
 //! * The receiver waits only when the buffer is empty; a send to a waiting
 //!   receiver hands the message over directly (the buffer stays empty).
-//! * Senders wait only on a bounded channel whose buffer is full
-//!   (`buffer.len() == capacity`); a receive that frees a slot moves the
-//!   first waiting sender's message (highest priority, then oldest) into
-//!   the buffer and releases that sender. So the order messages enter the
-//!   buffer is the order senders are served in.
+//! * Senders wait only on a bounded channel that is full: its buffered
+//!   messages and the slots reserved for granted futures (`reserved`)
+//!   make `capacity`. A receive that frees a slot serves the first
+//!   waiting sender (highest priority, then oldest): a task's or a
+//!   thread's message moves into the buffer at once (it cannot be
+//!   withdrawn: the sender learns `Ok` when it resumes); a future is
+//!   granted a reserved slot only, and its message enters the buffer when
+//!   it is next polled. So a send future dropped before it returned
+//!   `Ok` never sent its message (cancel-safe, as tokio's `send`): its
+//!   reserved slot passes to the next waiting sender.
+//! * The order messages enter the buffer is the order senders are served
+//!   in, except that a granted future's message enters when the future is
+//!   polled, after messages accepted meanwhile.
 //! * A receive future dropped after a message was handed to it puts the
 //!   message back at the front of the buffer, which may then hold one
 //!   more than `capacity` until the next receive.
@@ -89,6 +97,7 @@ fn make<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         state: SpinLock::new(State {
             buffer: VecDeque::new(),
             capacity,
+            reserved: 0,
             senders: 1,
             receiver: true,
             recv_queue: WaitQueue::new(),
@@ -106,6 +115,9 @@ struct State<T> {
     buffer: VecDeque<T>,
     /// `usize::MAX`: unbounded.
     capacity: usize,
+    /// Slots granted to send futures that have not yet been polled to
+    /// put their message in (counted against `capacity`).
+    reserved: usize,
     /// Live senders.
     senders: usize,
     /// The receiver exists and has not closed.
@@ -113,9 +125,46 @@ struct State<T> {
     /// The receiver, waiting: payload the message handed over (`None`:
     /// end of stream).
     recv_queue: WaitQueue<Option<T>>,
-    /// Senders waiting for room: payload their message until it is
-    /// accepted (`None` once it is in the buffer).
-    send_queue: WaitQueue<Option<T>>,
+    /// Senders waiting for room.
+    send_queue: WaitQueue<SendSlot<T>>,
+}
+
+/// A waiting sender's payload.
+struct SendSlot<T> {
+    /// Its message until it is accepted (`None` once in the buffer).
+    msg: Option<T>,
+    /// A future: granted a reserved slot, not an acceptance.
+    is_async: bool,
+    /// Granted a reserved slot (futures only).
+    permit: bool,
+}
+
+impl<T> State<T> {
+    /// Room for one more message (reserved slots count as taken).
+    fn has_room(&self) -> bool {
+        self.buffer.len().saturating_add(self.reserved) < self.capacity
+    }
+
+    /// Serves the first waiting sender if there is room for it.
+    fn admit_sender(&mut self, wakes: &mut Wakes) {
+        if !self.has_room() {
+            return;
+        }
+        let State {
+            buffer,
+            send_queue,
+            reserved,
+            ..
+        } = self;
+        send_queue.grant_front(wakes, |p| {
+            if p.is_async {
+                p.permit = true;
+                *reserved += 1;
+            } else if let Some(m) = p.msg.take() {
+                buffer.push_back(m);
+            }
+        });
+    }
 }
 
 /// Why a send failed, with the message back.
@@ -242,7 +291,7 @@ impl<T> Sender<T> {
         match wait::<Send<T>>(&self.chan, value) {
             Ok(r) => r,
             Err(a) => Err(SendError {
-                value: a.payload.expect("sync: an unaccepted message"),
+                value: a.payload.msg.expect("sync: an unaccepted message"),
                 error: a.error,
             }),
         }
@@ -250,13 +299,14 @@ impl<T> Sender<T> {
 
     /// [`send`](Sender::send) for async code: the future queues (on a full
     /// channel) when first polled, as a
-    /// [`Normal`](crate::Priority::Normal) waiter; dropping it before its
-    /// message was accepted takes the message back out (dropping it).
-    /// Not cancel-safe as tokio's `send` is: a receiver hands a queued
-    /// message over without the future being polled, so a future dropped
-    /// just after that (a timeout or a `select!` branch firing as the
-    /// receiver takes it) has sent its message though its caller never
-    /// saw `Ok`.
+    /// [`Normal`](crate::Priority::Normal) waiter.
+    ///
+    /// Cancel-safe, as tokio's `send`: a future dropped before it returned
+    /// `Ok` has not sent its message (it is dropped with the future), and
+    /// loses its place in the queue. When room frees up the future is
+    /// granted a reserved slot, and its message enters the channel when
+    /// the future is next polled; a future dropped in between hands the
+    /// slot on to the next waiting sender.
     ///
     /// ```
     /// use monad_async::sync::mpsc;
@@ -509,11 +559,30 @@ fn send_now<T>(
         st.recv_queue.grant_front(wakes, |p| *p = value.take());
         return Ok(Ok(()));
     }
-    if st.buffer.len() < st.capacity {
+    if st.has_room() {
         st.buffer.push_back(value);
         return Ok(Ok(()));
     }
     Err(value)
+}
+
+/// Under the mutex: puts a granted future's message in, using its
+/// reserved slot.
+fn send_reserved<T>(st: &mut State<T>, value: T, wakes: &mut Wakes) -> Result<(), SendError<T>> {
+    st.reserved -= 1;
+    if !st.receiver {
+        return Err(SendError {
+            value,
+            error: errno(libc::EPIPE),
+        });
+    }
+    if !st.recv_queue.is_empty() {
+        let mut value = Some(value);
+        st.recv_queue.grant_front(wakes, |p| *p = value.take());
+    } else {
+        st.buffer.push_back(value);
+    }
+    Ok(())
 }
 
 /// Under the mutex: the next message (`Some(Some)`), end of stream
@@ -521,14 +590,7 @@ fn send_now<T>(
 /// channel admits the first waiting sender's.
 fn recv_now<T>(st: &mut State<T>, wakes: &mut Wakes) -> Option<Option<T>> {
     if let Some(v) = st.buffer.pop_front() {
-        let State {
-            buffer, send_queue, ..
-        } = st;
-        send_queue.grant_front(wakes, |p| {
-            if let Some(m) = p.take() {
-                buffer.push_back(m);
-            }
-        });
+        st.admit_sender(wakes);
         return Some(Some(v));
     }
     if st.senders == 0 {
@@ -544,36 +606,57 @@ impl<T> Op for Send<T> {
     type Prim = Arc<Chan<T>>;
     type State = State<T>;
     type Input = T;
-    type Payload = Option<T>;
+    type Payload = SendSlot<T>;
     type Output = Result<(), SendError<T>>;
 
     fn mutex(p: &Arc<Chan<T>>) -> &SpinLock<State<T>> {
         &p.state
     }
-    fn queue(st: &mut State<T>) -> &mut WaitQueue<Option<T>> {
+    fn queue(st: &mut State<T>) -> &mut WaitQueue<SendSlot<T>> {
         &mut st.send_queue
     }
     fn attempt(
         _: &Arc<Chan<T>>,
         st: &mut State<T>,
         value: T,
-        _: &Caller,
+        caller: &Caller,
         wakes: &mut Wakes,
-    ) -> Result<Result<(), SendError<T>>, Option<T>> {
-        send_now(st, value, wakes).map_err(Some)
+    ) -> Result<Result<(), SendError<T>>, SendSlot<T>> {
+        send_now(st, value, wakes).map_err(|value| SendSlot {
+            msg: Some(value),
+            is_async: caller.is_async(),
+            permit: false,
+        })
     }
-    fn granted(_: &Arc<Chan<T>>, p: Option<T>) -> Result<(), SendError<T>> {
-        match p {
+    fn granted(p: &Arc<Chan<T>>, slot: SendSlot<T>) -> Result<(), SendError<T>> {
+        match slot.msg {
             None => Ok(()),
+            Some(value) if slot.permit => {
+                let mut wakes = Wakes::new();
+                let mut st = lock(&p.state);
+                let r = send_reserved(&mut st, value, &mut wakes);
+                drop(st);
+                wakes.wake_all();
+                r
+            }
             Some(value) => Err(SendError {
                 value,
                 error: errno(libc::EPIPE),
             }),
         }
     }
-    fn abandon(_: &Arc<Chan<T>>, _: Option<T>) {
-        // Accepted (nothing to do), or refused by a close (the message is
-        // dropped with the future, as the caller gave up on it).
+    fn abandon(p: &Arc<Chan<T>>, slot: SendSlot<T>) {
+        // Refused by a close: the message is dropped with the future, as
+        // its caller gave up on it. Granted a slot: the message is not
+        // sent; the slot goes to the next waiting sender.
+        if slot.permit {
+            let mut wakes = Wakes::new();
+            let mut st = lock(&p.state);
+            st.reserved -= 1;
+            st.admit_sender(&mut wakes);
+            drop(st);
+            wakes.wake_all();
+        }
     }
 }
 

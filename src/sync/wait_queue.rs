@@ -114,6 +114,12 @@ impl Caller {
         }
     }
 
+    /// True for a future (which may be dropped before it sees a grant).
+    #[inline]
+    pub(crate) fn is_async(&self) -> bool {
+        self.is_async
+    }
+
     /// The caller: the running task, this thread, or a future.
     #[inline]
     pub(crate) fn me(&self) -> &Me {
