@@ -1162,6 +1162,38 @@ impl Executor {
         self.local().handle()
     }
 
+    /// What every task of this executor is doing now: one [`TaskInfo`](crate::TaskInfo)
+    /// per task, oldest first (see [`Dump`](crate::Dump)). Callable from one of its
+    /// tasks too (that task shows as [`Running`](crate::Activity::Running));
+    /// from another thread use [`ExecutorHandle::dump`].
+    ///
+    /// ```
+    /// use monad_async::{Activity, Executor, Priority};
+    /// use std::time::Duration;
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| cx.park());
+    /// ex.spawn(Priority::Low, |cx| cx.sleep(Duration::from_millis(10)));
+    /// ex.run(16, Some(Duration::ZERO))?;
+    /// let dump = ex.dump()?;
+    /// assert_eq!(dump[0].activity(), Activity::Parked);
+    /// assert_eq!(dump[1].activity(), Activity::Sleeping);
+    /// println!("{dump}");
+    /// h.cancel()?;
+    /// ex.run_until_idle()?;
+    /// assert!(ex.dump()?.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the C call fails only off the executor's thread,
+    /// which an `Executor` (not `Send`) cannot be.
+    pub fn dump(&self) -> io::Result<crate::Dump> {
+        // SAFETY: a live executor, on its own thread (Executor is !Send).
+        unsafe { crate::dump::take(self.local().ex, None) }
+    }
+
     /// A snapshot of the executor's counters and times.
     ///
     /// ```
@@ -1391,6 +1423,48 @@ impl ExecutorHandle {
         }
         // SAFETY: bound for a T and attached; the only handle.
         Ok(unsafe { JoinHandle::new(slot) })
+    }
+
+    /// What every task of the executor is doing, from any thread: a High
+    /// task takes the [`Dump`](crate::Dump) on the executor's thread, at
+    /// its next slice, and is left out of it. Blocks the calling thread
+    /// (parks the calling task) until the executor answers, so the
+    /// executor must be running (or run soon) on its thread.
+    ///
+    /// ```
+    /// use monad_async::{Activity, Executor, Priority};
+    /// use std::time::Duration;
+    ///
+    /// let ex = Executor::new()?;
+    /// let parked = ex.spawn(Priority::Normal, |cx| cx.park());
+    /// let handle = ex.handle();
+    /// let t = std::thread::spawn(move || handle.dump());
+    /// while !t.is_finished() {
+    ///     let _ = ex.run(16, Some(Duration::from_millis(1))); // Err(ETIME) when idle
+    /// }
+    /// let dump = t.join().unwrap()?;
+    /// assert_eq!(dump.len(), 1);
+    /// assert_eq!(dump[0].activity(), Activity::Parked);
+    /// parked.cancel()?;
+    /// ex.run_until_idle()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ESHUTDOWN` once the executor is dropped or being dropped.
+    pub fn dump(&self) -> io::Result<crate::Dump> {
+        let ex = self.shared.ex as usize;
+        let h = self.spawn(Priority::High, move |_cx| {
+            let me = crate::task::running_task();
+            // SAFETY: this task runs on the executor's thread, so the
+            // executor is alive and this is its thread.
+            unsafe { crate::dump::take(ex as sys::monad_async_executor, me) }
+        })?;
+        match h.join() {
+            Ok(r) => r,
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Makes the executor's waiting [`run`](Executor::run) return (with 0

@@ -45,6 +45,7 @@
 #![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod dump;
 pub mod error;
 pub mod executor;
 pub mod io;
@@ -55,6 +56,7 @@ pub mod sys;
 pub mod task;
 mod ticks;
 
+pub use dump::{Activity, Dump, IoWait, TaskInfo};
 pub use error::{ErrorExt, JoinError, RingSetupError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};

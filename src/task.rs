@@ -871,7 +871,7 @@ pub(crate) fn on_thread(owner: ThreadId) -> bool {
 
 /// The task running on this thread (of whichever executor, a thread
 /// pool's included, is running here), if any.
-fn running_task() -> Option<sys::monad_async_task> {
+pub(crate) fn running_task() -> Option<sys::monad_async_task> {
     // SAFETY: no preconditions.
     let ex = unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
     if ex.is_null() {

@@ -11,6 +11,7 @@
  *   monad_async/executor.h  executors: create, run, wake, destroy
  *   monad_async/io.h        io_uring I/O from inside tasks
  *   monad_async/dispatcher.h  work dispatchers: a priority thread pool
+ *   monad_async/dump.h      task dumps: what every task is doing now
  *
  * Every function returns monad_async_result; bad input gives an errno
  * value, never a crash. */
@@ -26,6 +27,7 @@
 #include "monad_async/executor.h"
 #include "monad_async/io.h"
 #include "monad_async/dispatcher.h"
+#include "monad_async/dump.h"
 
 /* Sizes and offsets of the public structs, for bindings to check their
  * view of the layout (the Rust crate's layout test reads these). */

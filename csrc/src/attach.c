@@ -49,6 +49,7 @@ void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t)
 {
     ex->head.tasks_attached++;
     ex->head.counters.attached++;
+    ma_cycle_push_back(&ex->all_tasks, &t->all_link);
     ma_executor_make_ready(ex, t);
 }
 

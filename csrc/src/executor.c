@@ -59,6 +59,7 @@ monad_async_result monad_async_executor_create(
     ex->ticks_per_second = ma_ticks_per_second();
     ex->prio_pump_ticks = ma_ns_to_ticks(MA_PRIO_PUMP_NS, ex->ticks_per_second);
     ma_inbox_init(&ex->inbox);
+    ma_cycle_init(&ex->all_tasks);
     atomic_init(&ex->sleeping, 0);
     atomic_init(&ex->wake_pending, 0);
     atomic_init(&ex->closing, 0);

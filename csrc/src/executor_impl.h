@@ -123,6 +123,9 @@ struct ma_executor
     bool wake_armed;
     uint64_t wake_buf;
     struct ma_list parked; /* tasks parked with no deadline (park.c) */
+    /* Every attached task, through all_link, in attach order (dump.c):
+     * a circular list, this its sentinel. */
+    struct ma_link all_tasks;
     /* Suspended tasks with a deadline (deadline.c), through
      * deadline_link, sorted by deadline. */
     struct ma_list deadlines;

@@ -24,6 +24,9 @@ enum
      * kernel is reported as ETIMEDOUT (unless the task was cancelled). */
     MA_IO_ST_DEADLINE = 1u << 4,
 };
+/* The operation's io_uring opcode sits in the top byte of
+ * monad_async_io_status.flags (for task dumps, dump.c). */
+#define MA_IO_ST_OPCODE_SHIFT 24
 
 /* Flags of ma_io_commit. */
 enum
@@ -195,13 +198,17 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
 
     st->user_data = ud;
     st->task = &t->head;
+    /* What it is and what it names, for task dumps: two loads from the
+     * SQE just written, two stores. */
+    st->fd = op->sqe->fd;
+    unsigned const opcode = (unsigned)op->sqe->opcode << MA_IO_ST_OPCODE_SHIFT;
     st->state = MONAD_ASYNC_IO_STATE_IN_FLIGHT;
     ex->head.io.submitted++;
     ex->head.io.in_flight++;
     ma_io_prio_count(ex, t->queue, 1);
     if (!blocking) {
         st->cqe_flags = 0;
-        st->flags = flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET);
+        st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) | opcode;
         if (!(flags & MA_IO_ST_PRESET)) {
             st->result = monad_async_make_success(0);
         }
@@ -221,7 +228,8 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
      * result (unless preset) and cqe_flags before anyone reads them.
      * Resumed only by this completion: a cancel asks the kernel to end
      * the operation early and still waits for it to say it has. */
-    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) | MA_IO_ST_BLOCKING;
+    st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) |
+                MA_IO_ST_BLOCKING | opcode;
     t->io_waiting_for = st;
     t->where = MA_TASK_IO_WAIT;
     (void)ma_task_suspend(ex, t);

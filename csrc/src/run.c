@@ -69,6 +69,7 @@ void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     }
     ex->head.tasks_attached--;
     ex->head.counters.exited++;
+    ma_cycle_remove(&t->all_link);
     atomic_store_explicit(&t->head.current_executor, NULL, memory_order_relaxed);
     /* From this store on the task belongs to whoever attaches it next. */
     uint32_t const cancelled =

@@ -38,6 +38,9 @@ struct ma_task
     /* Owner-thread state of the executor it is attached to. */
     struct ma_link link;
     enum ma_task_where where;
+    /* On its executor's list of all attached tasks (for dumps, dump.c),
+     * from its enqueue to its exit. */
+    struct ma_link all_link;
     monad_async_priority queue; /* ready queue chosen at attach */
     uint64_t timer_deadline;    /* ticks, while on the timer list */
     /* The deadline of the task's waits (task.h), ticks, 0: none. Read at

@@ -842,7 +842,8 @@ pub struct monad_async_io_status {
     pub prev: *mut monad_async_io_status,
     pub next: *mut monad_async_io_status,
     pub flags: u32,
-    pub reserved: u32,
+    /// the fd its SQE names, for task dumps (dump.h)
+    pub fd: i32,
     /// e.g. a timeout's timespec, read at submission
     pub scratch: [u64; 2usize],
 }
@@ -879,8 +880,8 @@ const _: () = {
         "Offset of field: monad_async_io_status::flags",
     ][::std::mem::offset_of!(monad_async_io_status, flags) - 56usize];
     [
-        "Offset of field: monad_async_io_status::reserved",
-    ][::std::mem::offset_of!(monad_async_io_status, reserved) - 60usize];
+        "Offset of field: monad_async_io_status::fd",
+    ][::std::mem::offset_of!(monad_async_io_status, fd) - 60usize];
     [
         "Offset of field: monad_async_io_status::scratch",
     ][::std::mem::offset_of!(monad_async_io_status, scratch) - 64usize];
@@ -1307,6 +1308,145 @@ const _: () = {
     ][::std::mem::offset_of!(monad_async_work_dispatcher_executor_counters, idle_ticks)
         - 32usize];
 };
+impl monad_async_task_activity {
+    /// Attached, not yet started.
+    pub const MONAD_ASYNC_TASK_ACTIVITY_PENDING_LAUNCH: monad_async_task_activity = monad_async_task_activity(
+        0,
+    );
+    /// Ready to resume (yielded, or woken and not yet run).
+    pub const MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE: monad_async_task_activity = monad_async_task_activity(
+        1,
+    );
+    /// Running now: the task that called the dump.
+    pub const MONAD_ASYNC_TASK_ACTIVITY_RUNNING: monad_async_task_activity = monad_async_task_activity(
+        2,
+    );
+    /// In a timed sleep (monad_async_task_suspend_for_duration).
+    pub const MONAD_ASYNC_TASK_ACTIVITY_SLEEPING: monad_async_task_activity = monad_async_task_activity(
+        3,
+    );
+    /** Parked (monad_async_task_park: a join, a lock, a channel, ...),
+ until woken or, if `deadline` is non-zero, until then.*/
+    pub const MONAD_ASYNC_TASK_ACTIVITY_PARKED: monad_async_task_activity = monad_async_task_activity(
+        4,
+    );
+    /// Waiting for an I/O completion: `io_opcode` and `io_fd` say which.
+    pub const MONAD_ASYNC_TASK_ACTIVITY_IO: monad_async_task_activity = monad_async_task_activity(
+        5,
+    );
+    /** Waiting to start I/O: for a slot of the in-flight guard, or for
+ the kernel to take submissions again.*/
+    pub const MONAD_ASYNC_TASK_ACTIVITY_IO_QUEUED: monad_async_task_activity = monad_async_task_activity(
+        6,
+    );
+    /// Waiting for a registered buffer of a buffer pool.
+    pub const MONAD_ASYNC_TASK_ACTIVITY_BUFFER: monad_async_task_activity = monad_async_task_activity(
+        7,
+    );
+    /** Its code returned; waiting for the kernel to finish the
+ operations it left in flight before its exit is recorded.*/
+    pub const MONAD_ASYNC_TASK_ACTIVITY_EXITING: monad_async_task_activity = monad_async_task_activity(
+        8,
+    );
+}
+#[repr(transparent)]
+/// What a task is doing (monad_async_task_info.activity).
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct monad_async_task_activity(pub ::std::os::raw::c_uint);
+/// One task of a dump.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_task_info {
+    pub task: monad_async_task,
+    /// The task's user_ptr: what the caller made it for.
+    pub user_ptr: *mut ::std::os::raw::c_void,
+    /// enum monad_async_task_activity.
+    pub activity: u32,
+    /** The ready queue it runs from (its CPU priority now) and its I/O
+ priority.*/
+    pub cpu_priority: monad_async_priority,
+    pub io_priority: monad_async_priority,
+    /** For MONAD_ASYNC_TASK_ACTIVITY_IO (and SLEEPING on an executor with
+ a ring, where a sleep is a kernel timeout): the io_uring opcode
+ (IORING_OP_*) of the operation it waits for, and the fd the
+ operation names (an index into the registered files for fixed-file
+ operations); -1 when there is none.*/
+    pub io_opcode: i32,
+    pub io_fd: i32,
+    /// Operations it has in flight in the initiate form.
+    pub io_inflight: u32,
+    /// Non-zero once cancellation was requested.
+    pub cancelled: u32,
+    /// Times it has been suspended in its current piece of work.
+    pub suspensions: u64,
+    /** Tick stamps (monad_async_ticks_now) of its attach and of its last
+ suspension, its ticks spent running, and the deadline of its
+ current wait (0: none). Zero where time tracking is off.*/
+    pub ticks_attached: monad_async_cpu_ticks_count_t,
+    pub ticks_suspended: monad_async_cpu_ticks_count_t,
+    pub ticks_executing: monad_async_cpu_ticks_count_t,
+    pub deadline: monad_async_cpu_ticks_count_t,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_task_info",
+    ][::std::mem::size_of::<monad_async_task_info>() - 88usize];
+    [
+        "Alignment of monad_async_task_info",
+    ][::std::mem::align_of::<monad_async_task_info>() - 8usize];
+    [
+        "Offset of field: monad_async_task_info::task",
+    ][::std::mem::offset_of!(monad_async_task_info, task) - 0usize];
+    [
+        "Offset of field: monad_async_task_info::user_ptr",
+    ][::std::mem::offset_of!(monad_async_task_info, user_ptr) - 8usize];
+    [
+        "Offset of field: monad_async_task_info::activity",
+    ][::std::mem::offset_of!(monad_async_task_info, activity) - 16usize];
+    [
+        "Offset of field: monad_async_task_info::cpu_priority",
+    ][::std::mem::offset_of!(monad_async_task_info, cpu_priority) - 20usize];
+    [
+        "Offset of field: monad_async_task_info::io_priority",
+    ][::std::mem::offset_of!(monad_async_task_info, io_priority) - 24usize];
+    [
+        "Offset of field: monad_async_task_info::io_opcode",
+    ][::std::mem::offset_of!(monad_async_task_info, io_opcode) - 28usize];
+    [
+        "Offset of field: monad_async_task_info::io_fd",
+    ][::std::mem::offset_of!(monad_async_task_info, io_fd) - 32usize];
+    [
+        "Offset of field: monad_async_task_info::io_inflight",
+    ][::std::mem::offset_of!(monad_async_task_info, io_inflight) - 36usize];
+    [
+        "Offset of field: monad_async_task_info::cancelled",
+    ][::std::mem::offset_of!(monad_async_task_info, cancelled) - 40usize];
+    [
+        "Offset of field: monad_async_task_info::suspensions",
+    ][::std::mem::offset_of!(monad_async_task_info, suspensions) - 48usize];
+    [
+        "Offset of field: monad_async_task_info::ticks_attached",
+    ][::std::mem::offset_of!(monad_async_task_info, ticks_attached) - 56usize];
+    [
+        "Offset of field: monad_async_task_info::ticks_suspended",
+    ][::std::mem::offset_of!(monad_async_task_info, ticks_suspended) - 64usize];
+    [
+        "Offset of field: monad_async_task_info::ticks_executing",
+    ][::std::mem::offset_of!(monad_async_task_info, ticks_executing) - 72usize];
+    [
+        "Offset of field: monad_async_task_info::deadline",
+    ][::std::mem::offset_of!(monad_async_task_info, deadline) - 80usize];
+};
+impl Default for monad_async_task_info {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 impl monad_async_layout_item {
     pub const MONAD_ASYNC_LAYOUT_TASK_SIZE: monad_async_layout_item = monad_async_layout_item(
         0,
@@ -2166,6 +2306,18 @@ unsafe extern "C" {
     pub fn monad_async_work_dispatcher_executor_read_counters(
         ex: monad_async_work_dispatcher_executor,
         out: *mut monad_async_work_dispatcher_executor_counters,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Fills `out[0 .. capacity)` with the tasks attached to `ex`, oldest
+ attach first. Call it on the executor's thread, from a task or between
+ runs. Success: `value` is the number of tasks attached, which may be
+ more than `capacity` (only the first `capacity` are written; call
+ again with room for `value`). EINVAL: `ex` is NULL, or `out` is NULL
+ with a non-zero `capacity`. EPERM: not the executor's thread.*/
+    pub fn monad_async_executor_dump(
+        ex: monad_async_executor,
+        out: *mut monad_async_task_info,
+        capacity: usize,
     ) -> monad_async_result;
     #[must_use]
     /// `value` is the figure `item` names; EINVAL for an unknown item.

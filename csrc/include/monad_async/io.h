@@ -96,7 +96,7 @@ struct monad_async_io_status
     struct monad_async_io_status *prev;
     struct monad_async_io_status *next;
     uint32_t flags;
-    uint32_t reserved;
+    int32_t fd; /* the fd its SQE names, for task dumps (dump.h) */
     uint64_t scratch[2]; /* e.g. a timeout's timespec, read at submission */
 };
 
