@@ -620,6 +620,30 @@ static void check_ex_counts(int i)
     if (!x->ring) {
         CHECK(ex->io.submitted == 0 && ex->ring.sq_entries == 0);
     }
+    /* The dump lists exactly the tasks the executor counts, each one the
+     * model has attached to it (EPERM off the executor's thread). */
+    struct monad_async_task_info infos[NTASK + 1];
+    monad_async_result const d = monad_async_executor_dump(ex, infos, NTASK + 1);
+    if (d.error == EPERM) {
+        return;
+    }
+    CHECK(d.error == 0 && (uint64_t)d.value == ex->tasks_attached,
+          "executor %d: dump says %ld (error %d), tasks_attached %lu", i,
+          (long)d.value, d.error, (unsigned long)ex->tasks_attached);
+    for (intptr_t n = 0; n < d.value; n++) {
+        int found = -1;
+        for (int k = 0; k < NTASK; k++) {
+            if (g_task[k].t == infos[n].task) {
+                found = k;
+            }
+        }
+        CHECK(found >= 0 && g_task[found].attached && g_task[found].exi == i,
+              "executor %d: the dump lists task %d, which the model does not "
+              "have attached to it", i, found);
+        CHECK(infos[n].activity <= MONAD_ASYNC_TASK_ACTIVITY_EXITING,
+              "executor %d: task %d has activity %u", i, found,
+              (unsigned)infos[n].activity);
+    }
 }
 
 static void check_all(void)
@@ -2101,6 +2125,21 @@ static eset wd_timeout(uint8_t k, struct timespec *ts)
     }
 }
 
+/* cancel_queued on the model's dispatcher: every queued task is ended
+ * (its cancel applied), and the call says how many it took. */
+static void model_cancel_queued(char const *what)
+{
+    int const q = queued_count();
+    for (int k = 0; k < NTASK; k++) {
+        if (g_task[k].attached && g_task[k].queued) {
+            g_task[k].cancel = C_APPLIED;
+        }
+    }
+    monad_async_result const r = monad_async_work_dispatcher_cancel_queued(g_wdm.wd);
+    expect(r, E(0), what);
+    CHECK(r.value == q, "cancel_queued took %ld of %d", (long)r.value, q);
+}
+
 static void wd_teardown(void)
 {
     if (!g_wdm.alive && !g_wdm.wex_alive) {
@@ -2108,15 +2147,7 @@ static void wd_teardown(void)
     }
     WHERE("dispatcher teardown");
     if (g_wdm.alive) {
-        int const q = queued_count();
-        for (int k = 0; k < NTASK; k++) {
-            if (g_task[k].attached && g_task[k].queued) {
-                g_task[k].cancel = C_APPLIED;
-            }
-        }
-        monad_async_result const r = monad_async_work_dispatcher_cancel_queued(g_wdm.wd);
-        expect(r, E(0), "dispatcher cancel_queued (teardown)");
-        CHECK(r.value == q, "cancel_queued took %ld of %d", (long)r.value, q);
+        model_cancel_queued("dispatcher cancel_queued (teardown)");
         check_wd_counters();
     }
     if (g_wdm.wex_alive) {
@@ -2221,15 +2252,7 @@ static void top_dispatch(struct op const *o)
         break;
     case 6:
         if (g_wdm.alive) {
-            int const q = queued_count();
-            for (int k = 0; k < NTASK; k++) {
-                if (g_task[k].attached && g_task[k].queued) {
-                    g_task[k].cancel = C_APPLIED;
-                }
-            }
-            monad_async_result const r = monad_async_work_dispatcher_cancel_queued(g_wdm.wd);
-            expect(r, E(0), "dispatcher cancel_queued");
-            CHECK(r.value == q, "cancel_queued took %ld of %d", (long)r.value, q);
+            model_cancel_queued("dispatcher cancel_queued");
         }
         break;
     case 7:
