@@ -31,6 +31,7 @@
 //!
 //! let ex = Executor::new()?;
 //! ex.spawn(Priority::Low, |cx| cx.sleep(Duration::from_millis(50)));
+//! ex.run(16, Some(Duration::ZERO))?; // it starts its sleep
 //! let handle = ex.handle();
 //! let printer = std::thread::spawn(move || handle.dump());
 //! // The executor answers the other thread's request as it runs.
@@ -50,7 +51,7 @@
 use crate::error::check;
 use crate::sys;
 use crate::ticks::{self, ticks_now};
-use crate::Priority;
+use crate::{LatencyStats, Priority};
 use std::fmt;
 use std::io;
 use std::ops::Deref;
@@ -522,6 +523,24 @@ impl fmt::Display for TaskInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Dump {
     tasks: Vec<TaskInfo>,
+    latency: LatencyStats,
+}
+
+impl Dump {
+    /// The executor's latency histograms when the dump was taken (see
+    /// [`LatencyStats`]); printed after the tasks.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// let ex = Executor::new()?;
+    /// ex.spawn(Priority::High, |_cx| ()).join().unwrap();
+    /// let dump = ex.dump()?;
+    /// assert_eq!(dump.latency().launch(Priority::High).count(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn latency(&self) -> &LatencyStats {
+        &self.latency
+    }
 }
 
 impl Deref for Dump {
@@ -546,6 +565,10 @@ impl fmt::Display for Dump {
         writeln!(f, "{} tasks", self.tasks.len())?;
         for (i, t) in self.tasks.iter().enumerate() {
             writeln!(f, "  #{i:<4} {t}")?;
+        }
+        writeln!(f, "latency (spawn to first slice; wake to resume):")?;
+        for line in self.latency.to_string().lines() {
+            writeln!(f, "  {line}")?;
         }
         Ok(())
     }
@@ -574,7 +597,11 @@ pub(crate) unsafe fn take(
         raw.reserve_exact(n);
     }
     let now = ticks_now();
+    // SAFETY: per the contract; a copy read through addr_of!, on the
+    // executor's thread, which is not inside a C call.
+    let latency = LatencyStats::from_sys(&unsafe { std::ptr::addr_of!((*ex).latency).read() });
     Ok(Dump {
+        latency,
         tasks: raw
             .into_iter()
             .map(|raw| TaskInfo { raw, now })

@@ -844,6 +844,9 @@ pub struct ExecutorStats {
     pub tasks_created: u64,
     /// The ring's I/O counters and shape (all zero without a ring).
     pub io: IoStats,
+    /// Launch and resume latency histograms, per priority (empty without
+    /// time tracking).
+    pub latency: crate::LatencyStats,
 }
 
 /// I/O counters and ring figures of an executor, in
@@ -1225,6 +1228,9 @@ impl Executor {
                 ptr::addr_of!((*ex).ring).read(),
             )
         };
+        // SAFETY: as above (a copy, read through addr_of!).
+        let latency =
+            crate::LatencyStats::from_sys(&unsafe { ptr::addr_of!((*ex).latency).read() });
         ExecutorStats {
             tasks_attached: attached,
             tasks_runnable: runnable,
@@ -1256,6 +1262,7 @@ impl Executor {
                 inflight_limit: ring.inflight_limit,
                 io_priority_rt: ring.io_priority_rt != 0,
             },
+            latency,
         }
     }
 }
@@ -1437,6 +1444,7 @@ impl ExecutorHandle {
     ///
     /// let ex = Executor::new()?;
     /// let parked = ex.spawn(Priority::Normal, |cx| cx.park());
+    /// ex.run(16, Some(Duration::ZERO))?; // it parks
     /// let handle = ex.handle();
     /// let t = std::thread::spawn(move || handle.dump());
     /// while !t.is_finished() {

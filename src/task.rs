@@ -108,6 +108,11 @@ impl Priority {
         }
     }
 
+    /// Its index in `[high, normal, low]` arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     pub(crate) fn from_sys(p: sys::monad_async_priority) -> Priority {
         match p.0 {
             0 => Priority::High,

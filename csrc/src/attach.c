@@ -41,6 +41,7 @@ void ma_task_bind(struct ma_task *t, struct ma_executor *ex)
     t->head.ticks.resumed = t->head.ticks.exited = 0;
     t->head.ticks.executing = 0;
     t->resume_error = 0;
+    t->woken_at = 0;
     t->deadline = 0; /* each piece of work starts without one */
     t->queue = t->head.priority.cpu;
 }

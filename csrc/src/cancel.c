@@ -76,7 +76,7 @@ int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
         if (t->where == MA_TASK_TIMERS) {
             ma_list_remove(&ex->timers, &t->link);
             ex->head.tasks_timed--;
-            ma_executor_make_ready(ex, t);
+            ma_executor_make_ready_woken(ex, t);
         }
         else if (t->where == MA_TASK_SQE_WAIT) {
             ma_io_cancel_sqe_wait(ex, t);

@@ -75,7 +75,7 @@ static bool ma_deadline_interrupt(struct ma_executor *ex, struct ma_task *t,
         ma_list_remove(&ex->timers, &t->link);
         ex->head.tasks_timed--;
         t->resume_error = ETIMEDOUT;
-        ma_executor_make_ready(ex, t);
+        ma_executor_make_ready_woken(ex, t);
         return true;
     case MA_TASK_SQE_WAIT:
         ma_io_cancel_sqe_wait(ex, t);

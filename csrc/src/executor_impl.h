@@ -123,6 +123,9 @@ struct ma_executor
     bool wake_armed;
     uint64_t wake_buf;
     struct ma_list parked; /* tasks parked with no deadline (park.c) */
+    /* The latest time stamp the run loop took (0 without time tracking):
+     * a wake's time for the resume-latency histogram (executor.h). */
+    uint64_t last_stamp;
     /* Every attached task, through all_link, in attach order (dump.c):
      * a circular list, this its sentinel. */
     struct ma_link all_tasks;
@@ -183,12 +186,36 @@ static inline void ma_executor_make_ready(struct ma_executor *ex, struct ma_task
     ex->head.tasks_runnable[t->queue]++;
 }
 
+/* Counts the latency from stamp `from` to stamp `to` in a histogram's
+ * buckets (executor.h). Stamps of two threads (a remote attach) may be a
+ * hair out of order: a negative span counts as zero. */
+static inline void ma_latency_add(uint64_t *buckets, uint64_t from, uint64_t to)
+{
+    uint64_t const ticks = to >= from ? to - from : 0;
+    unsigned b = 63u - (unsigned)__builtin_clzll(ticks | 1);
+    if (b >= MONAD_ASYNC_LATENCY_BUCKETS) {
+        b = MONAD_ASYNC_LATENCY_BUCKETS - 1;
+    }
+    buckets[b]++;
+}
+
+/* Readies a task whose wait a wake, a completion, a timer or a cancel
+ * ended: stamped for its resume-latency sample (run.c). A yield readies
+ * with ma_executor_make_ready: not a wake, no sample. */
+static inline void ma_executor_make_ready_woken(struct ma_executor *ex,
+                                                struct ma_task *t)
+{
+    t->woken_at = ex->last_stamp;
+    ma_executor_make_ready(ex, t);
+}
+
 /* Readies a task that waited to start I/O: ahead of its level's other
  * runnable tasks, behind those readied this way before it. */
 static inline void ma_executor_make_ready_resumed(struct ma_executor *ex,
                                                   struct ma_task *t)
 {
     struct ma_list *const q = &ex->ready[t->queue];
+    t->woken_at = ex->last_stamp;
     struct ma_link *const after = ex->ready_resumed_tail[t->queue];
     t->where = MA_TASK_READY;
     t->io_resumed = true;

@@ -275,7 +275,7 @@ monad_async_result monad_async_io_buffer_release(
         /* Straight to the first waiter: it marks it claimed on resume. */
         struct ma_task *const t = ma_task_from_link(l);
         t->buf_index = idx;
-        ma_executor_make_ready(p->ex, t);
+        ma_executor_make_ready_woken(p->ex, t);
         return monad_async_make_success(0);
     }
     p->free_stack[pool->free++] = idx;
@@ -286,7 +286,7 @@ void ma_io_cancel_buffer_wait(struct ma_executor *ex, struct ma_task *t)
 {
     ma_list_remove(&t->buf_pool->waiters, &t->link);
     t->resume_error = ECANCELED;
-    ma_executor_make_ready(ex, t);
+    ma_executor_make_ready_woken(ex, t);
 }
 
 void ma_io_cancel_all_buffer_waits(struct ma_executor *ex)

@@ -121,7 +121,7 @@ void ma_io_cancel_sqe_wait(struct ma_executor *ex, struct ma_task *t)
         ex->io_waiters_count--;
     }
     t->resume_error = ECANCELED;
-    ma_executor_make_ready(ex, t);
+    ma_executor_make_ready_woken(ex, t);
 }
 
 /* Suspends `t` on the queue `q` (an ma_io_class, or MA_IO_SQ_BLOCKED):
@@ -286,7 +286,7 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
          * was committed (ma_io_commit): on no list, resumed only here. */
         assert(t->where == MA_TASK_IO_WAIT && t->io_waiting_for == st);
         t->io_waiting_for = NULL;
-        ma_executor_make_ready(ex, t);
+        ma_executor_make_ready_woken(ex, t);
         return;
     }
     ma_io_unlink_inflight(t, st);
@@ -310,7 +310,7 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     if (t->where == MA_TASK_IO_WAIT &&
         (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
         t->io_waiting_for = NULL;
-        ma_executor_make_ready(ex, t);
+        ma_executor_make_ready_woken(ex, t);
     }
 }
 

@@ -65,6 +65,11 @@ void ma_io_pump(struct ma_executor *ex)
     ex->slices_since_pump = 0;
     int const ret = io_uring_submit_and_get_events(&ex->ring);
     ex->head.io.enters++;
+    /* The tasks this pass completes were woken now (the resume-latency
+     * histogram), and the next slice starts now (run.c). */
+    if (ex->track_time) {
+        ex->last_stamp = ma_ticks_read();
+    }
     if (__builtin_expect(ret < 0, 0)) {
         /* EINTR: nothing was taken, try again; EBUSY, EAGAIN: reap, then
          * try again. Still refused: the SQEs stay queued and the tasks
@@ -132,6 +137,9 @@ void ma_io_wait(struct ma_executor *ex, uint64_t deadline_ticks)
     }
     atomic_store(&ex->sleeping, 0);
     ex->slices_since_pump = 0;
+    if (ex->track_time) {
+        ex->last_stamp = ma_ticks_read(); /* the completions' wake time */
+    }
     ma_io_after_pass(ex);
 }
 

@@ -52,7 +52,7 @@ static void ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
     }
     t->resume_error = err;
     t->wake_won = err == 0;
-    ma_executor_make_ready(ex, t);
+    ma_executor_make_ready_woken(ex, t);
 }
 
 /* Owner thread: clears PARKED for the timer or a cancel. True if we now

@@ -160,10 +160,18 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     if (launch) {
         t->head.ticks.launched = now;
         ex->head.counters.launched++;
+        if (now != 0) { /* time tracking on */
+            ma_latency_add(ex->head.latency.launch[t->queue],
+                           t->head.ticks.attached, now);
+        }
     }
     else {
         t->head.ticks.resumed = now;
         ex->head.counters.resumed++;
+        if (t->woken_at != 0) {
+            ma_latency_add(ex->head.latency.resume[t->queue], t->woken_at, now);
+            t->woken_at = 0;
+        }
     }
     ma_task_set_state(
         t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_RUNNING);
@@ -171,6 +179,7 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     ma_context_resume(&t->ctx);
     atomic_store_explicit(&ex->head.current_task, NULL, memory_order_relaxed);
     uint64_t const end = ma_executor_stamp(ex);
+    ex->last_stamp = end;
     uint64_t const slice = end - now;
     t->head.ticks.executing += slice;
     if (launch) {
@@ -208,8 +217,9 @@ static inline uint64_t ma_executor_pump(struct ma_executor *ex, uint64_t now)
     ma_io_pump(ex);
     /* The pump is a system call: the next slice starts after it, not at
      * the previous slice's end, or the task resumed next would be
-     * charged for the kernel's time. */
-    return ex->track_time ? ma_ticks_read() : now;
+     * charged for the kernel's time. The pump took that stamp between
+     * its system call and the reaping (io_pump.c). */
+    return ex->track_time ? ex->last_stamp : now;
 }
 
 /* `t`, of a lower priority, is about to run while a higher priority has
@@ -228,7 +238,7 @@ ma_executor_pump_for_priority(struct ma_executor *ex, struct ma_task *t,
     ex->last_prio_pump = tk;
     ma_io_pump(ex);
     if (ex->track_time) {
-        *now = ma_ticks_read();
+        *now = ex->last_stamp; /* taken by the pump (io_pump.c) */
     }
     for (int p = 0; p < (int)t->queue; p++) {
         struct ma_task *const first = ma_executor_pop_level(ex, p);
@@ -399,6 +409,7 @@ monad_async_result monad_async_executor_run(
         if (ex->track_time) {
             ex->head.ticks.sleeping += wait_end - wait_start;
             now = wait_end;
+            ex->last_stamp = now; /* wakes drained next count from here */
         }
     }
     if (ex->has_ring && io_uring_sq_ready(&ex->ring) != 0) {

@@ -127,6 +127,6 @@ void ma_executor_fire_timers(struct ma_executor *ex, uint64_t now)
         }
         ma_list_pop_front(&ex->timers);
         ex->head.tasks_timed--;
-        ma_executor_make_ready(ex, t);
+        ma_executor_make_ready_woken(ex, t);
     }
 }

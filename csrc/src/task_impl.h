@@ -47,6 +47,9 @@ struct ma_task
      * each suspension: next to resume_error, which it writes then. */
     uint64_t deadline;
     int resume_error;           /* delivered by the next resumption */
+    /* The executor's stamp when a wake readied it, for the resume-latency
+     * histogram; 0: no sample pending (a yield, or no time tracking). */
+    uint64_t woken_at;
     /* A wake resumed its parking (park.c): the park succeeds even if a
      * cancel lands before the task runs again (task.h: a wake that
      * arrived first wins); the cancel leaves resume_error alone and the

@@ -12,6 +12,7 @@ pub const MONAD_ASYNC_IO_INFLIGHT_LIMIT_DEFAULT: u32 = 262144;
 pub const MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX: u32 = 16777216;
 pub const MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT: u32 = 4096;
 pub const MONAD_ASYNC_IO_CQ_ENTRIES_MAX: u32 = 65536;
+pub const MONAD_ASYNC_LATENCY_BUCKETS: u32 = 32;
 pub type __mode_t = ::std::os::raw::c_uint;
 /** The outcome of every public function.
 
@@ -731,6 +732,40 @@ const _: () = {
         "Offset of field: monad_async_executor_ring_info::io_priority_rt",
     ][::std::mem::offset_of!(monad_async_executor_ring_info, io_priority_rt) - 20usize];
 };
+/** How long tasks waited to run, per CPU priority: fixed buckets, counted
+ on the executor's thread as tasks start a slice, without allocation.
+ Counted only with time tracking on (executors are made with it on
+ unless MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING).
+  - launch: from attach to the first slice (ticks.launched - attached);
+  - resume: from the wake that ended a suspension (a park's wake, an I/O
+    completion, a timer, a cancel, a grant of what it waited for) to the
+    slice that resumes it. The wake's time is the executor's last stamp
+    before it: the end of the previous slice, or the ring pump or wait
+    that reaped the completion (a wake by another task counts from the
+    start of the waker's slice; an I/O completion from its reaping, not
+    from when the kernel finished it). A yield is not a wake:
+    resumptions after a yield are not counted.*/
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct monad_async_executor_latency {
+    pub launch: [[u64; 32usize]; 3usize],
+    pub resume: [[u64; 32usize]; 3usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_executor_latency",
+    ][::std::mem::size_of::<monad_async_executor_latency>() - 1536usize];
+    [
+        "Alignment of monad_async_executor_latency",
+    ][::std::mem::align_of::<monad_async_executor_latency>() - 8usize];
+    [
+        "Offset of field: monad_async_executor_latency::launch",
+    ][::std::mem::offset_of!(monad_async_executor_latency, launch) - 0usize];
+    [
+        "Offset of field: monad_async_executor_latency::resume",
+    ][::std::mem::offset_of!(monad_async_executor_latency, resume) - 768usize];
+};
 /// The public part of an executor: read-only.
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -747,12 +782,13 @@ pub struct monad_async_executor_head {
     pub ticks: monad_async_executor_ticks,
     pub io: monad_async_executor_io_counters,
     pub ring: monad_async_executor_ring_info,
+    pub latency: monad_async_executor_latency,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     [
         "Size of monad_async_executor_head",
-    ][::std::mem::size_of::<monad_async_executor_head>() - 232usize];
+    ][::std::mem::size_of::<monad_async_executor_head>() - 1768usize];
     [
         "Alignment of monad_async_executor_head",
     ][::std::mem::align_of::<monad_async_executor_head>() - 8usize];
@@ -780,6 +816,9 @@ const _: () = {
     [
         "Offset of field: monad_async_executor_head::ring",
     ][::std::mem::offset_of!(monad_async_executor_head, ring) - 208usize];
+    [
+        "Offset of field: monad_async_executor_head::latency",
+    ][::std::mem::offset_of!(monad_async_executor_head, latency) - 232usize];
 };
 impl Default for monad_async_executor_head {
     fn default() -> Self {

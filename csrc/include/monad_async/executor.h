@@ -140,6 +140,31 @@ struct monad_async_executor_ring_info
     uint32_t io_priority_rt;
 };
 
+/* Buckets of a latency histogram: bucket b (0 <= b < 31) counts
+ * latencies of [2^b, 2^(b+1)) ticks (bucket 0 also those of 0 ticks),
+ * bucket 31 those of 2^31 ticks and more (about a second and more at
+ * 2 GHz). Convert the bounds with monad_async_ticks_per_second(). */
+#define MONAD_ASYNC_LATENCY_BUCKETS 32
+
+/* How long tasks waited to run, per CPU priority: fixed buckets, counted
+ * on the executor's thread as tasks start a slice, without allocation.
+ * Counted only with time tracking on (executors are made with it on
+ * unless MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING).
+ *  - launch: from attach to the first slice (ticks.launched - attached);
+ *  - resume: from the wake that ended a suspension (a park's wake, an I/O
+ *    completion, a timer, a cancel, a grant of what it waited for) to the
+ *    slice that resumes it. The wake's time is the executor's last stamp
+ *    before it: the end of the previous slice, or the ring pump or wait
+ *    that reaped the completion (a wake by another task counts from the
+ *    start of the waker's slice; an I/O completion from its reaping, not
+ *    from when the kernel finished it). A yield is not a wake:
+ *    resumptions after a yield are not counted. */
+struct monad_async_executor_latency
+{
+    uint64_t launch[monad_async_priority_max][MONAD_ASYNC_LATENCY_BUCKETS];
+    uint64_t resume[monad_async_priority_max][MONAD_ASYNC_LATENCY_BUCKETS];
+};
+
 /* The public part of an executor: read-only. */
 struct monad_async_executor_head
 {
@@ -155,6 +180,7 @@ struct monad_async_executor_head
     struct monad_async_executor_ticks ticks;
     struct monad_async_executor_io_counters io;
     struct monad_async_executor_ring_info ring;
+    struct monad_async_executor_latency latency;
 };
 
 /* Creates an executor owned by the calling thread. Expensive.
