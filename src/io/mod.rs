@@ -50,11 +50,15 @@ mod buffer_ring;
 mod file;
 mod net;
 mod registered;
+mod socket;
+mod unix;
 
 pub use buffer::{Buffer, BufferPool};
 pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
+pub use socket::{getsockopt, setsockopt, SockOptValue, TcpListenerBuilder};
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use crate::sys;
 use crate::task::TaskContext;
