@@ -45,6 +45,7 @@
 //!
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
+mod accept_multi;
 mod buffer;
 mod buffer_ring;
 mod file;
@@ -53,6 +54,7 @@ mod registered;
 mod socket;
 mod unix;
 
+pub use accept_multi::{Incoming, INCOMING_CAPACITY};
 pub use buffer::{Buffer, BufferPool};
 pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
