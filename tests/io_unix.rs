@@ -372,7 +372,12 @@ fn datagrams_to_a_full_receiver_arrive_whole() {
     const N: usize = 200; // far above net.unix.max_dgram_qlen (10)
     let addr = abstract_addr("full");
     let server = UnixDatagram::bind_addr(&addr).unwrap();
-    let (a, b) = UnixDatagram::pair().unwrap();
+    // Connected one way (a pair's sockets are connected both ways, which
+    // the kernel treats apart).
+    let b_addr = abstract_addr("full-connected");
+    let b = UnixDatagram::bind_addr(&b_addr).unwrap();
+    let a = UnixDatagram::unbound().unwrap();
+    a.connect_addr(&b_addr).unwrap();
     let ex = Executor::new().unwrap();
     let unconnected = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
         let u = UnixDatagram::unbound()?;

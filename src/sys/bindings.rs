@@ -2094,7 +2094,11 @@ unsafe extern "C" {
         flags: ::std::os::raw::c_int,
     ) -> monad_async_result;
     #[must_use]
-    /// sendmsg(2).
+    /** sendmsg(2). Unix datagram sockets: pass MSG_DONTWAIT and wait out
+ EAGAIN yourself (poll, then sleep): a send that finds the receiver's
+ queue full has already consumed its iovec, and the kernel's own retry
+ then sends an empty datagram and reports 0 (seen on Linux 6.18; the
+ same holds for monad_async_io_send).*/
     pub fn monad_async_io_sendmsg(
         task: monad_async_task,
         opt_status: *mut monad_async_io_status,

@@ -381,7 +381,11 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_recv(
     monad_async_task task, struct monad_async_io_status *opt_status, int fd,
     void *buf, size_t len, int flags);
 
-/* sendmsg(2). */
+/* sendmsg(2). Unix datagram sockets: pass MSG_DONTWAIT and wait out
+ * EAGAIN yourself (poll, then sleep): a send that finds the receiver's
+ * queue full has already consumed its iovec, and the kernel's own retry
+ * then sends an empty datagram and reports 0 (seen on Linux 6.18; the
+ * same holds for monad_async_io_send). */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_sendmsg(
     monad_async_task task, struct monad_async_io_status *opt_status, int fd,
     struct msghdr const *msg, int flags);
