@@ -69,13 +69,13 @@ pub struct Incoming<'a, S = TcpStream> {
 }
 
 impl<'a, S: From<OwnedFd>> Incoming<'a, S> {
-    fn new<'c: 'a>(cx: &mut TaskContext<'c>, fd: libc::c_int) -> io::Result<Self> {
+    /// `_cx` only ties the result to the task's context.
+    fn new<'c: 'a>(_cx: &mut TaskContext<'c>, fd: libc::c_int) -> io::Result<Self> {
         // SAFETY: a plain query of the thread's running executor.
         let ex = unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
         if ex.is_null() {
             return Err(errno(libc::EINVAL));
         }
-        let _ = cx;
         let mut acc: sys::monad_async_io_acceptor = std::ptr::null_mut();
         // SAFETY: `ex` is the executor running this task, on its own
         // thread; `acc` is a valid out-pointer.
