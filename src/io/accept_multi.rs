@@ -23,7 +23,17 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// The accepted sockets an [`Incoming`] queues before it pauses the
-/// kernel's request.
+/// kernel's request (connections then wait in the listen backlog until
+/// the queue is empty again). A listener for storms wants a backlog of
+/// its own of that order.
+///
+/// ```
+/// use monad_async::io::{TcpListener, INCOMING_CAPACITY};
+/// let l = TcpListener::builder("127.0.0.1:0".parse().unwrap())
+///     .backlog(INCOMING_CAPACITY as i32)
+///     .bind()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const INCOMING_CAPACITY: u32 = 1024;
 
 /// A listener's connections through one multishot accept request: each
