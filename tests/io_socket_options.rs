@@ -127,6 +127,9 @@ fn full_listener() -> (TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
             Ok(s) => fill.push(s),
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+                // Backlog 0 queues one connection: had the first connect
+                // been slow instead, the listener would not be full.
+                assert!(!fill.is_empty(), "the first connect timed out");
                 return (l, fill, addr);
             }
         }
