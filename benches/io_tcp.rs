@@ -119,7 +119,7 @@ fn ours_echo(ex: &Executor, listener: &Rc<TcpListener>, addr: SocketAddr, iters:
 /// Our contender's set-up: an executor and a loopback listener for it.
 fn ours_setup() -> (Executor, Rc<TcpListener>, SocketAddr) {
     let ex = Executor::new().unwrap();
-    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
     let addr = listener.local_addr().unwrap();
     (ex, listener, addr)
 }

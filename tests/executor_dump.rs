@@ -28,7 +28,7 @@ fn count(dump: &monad_async::Dump, a: Activity) -> usize {
 #[test]
 fn a_dump_from_another_thread_lists_every_task_of_a_busy_executor() {
     let ex = Executor::new().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server_fds: Rc<RefCell<HashSet<i32>>> = Rc::default();
     let stop = Arc::new(AtomicBool::new(false));

@@ -60,7 +60,7 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
         .collect();
     let (listener, writer) = match wait {
         Wait::Recv => {
-            let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
             let w = std::thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(addr).unwrap();

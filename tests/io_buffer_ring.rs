@@ -23,7 +23,7 @@ fn tcp_echo_many_connections_share_a_small_ring() -> io::Result<()> {
     let ex = Executor::new()?;
     // Fewer buffers than connections: only receives with data hold one.
     let ring = Rc::new(BufferRing::new(&ex, 256, 8)?);
-    let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap())?);
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0")?);
     let addr = listener.local_addr()?;
     let mut servers = Vec::new();
     for _ in 0..CLIENTS {
@@ -127,8 +127,7 @@ fn udp_datagrams_and_enobufs_when_every_buffer_is_out() -> io::Result<()> {
 fn end_of_stream_is_none_and_buffers_can_be_changed() -> io::Result<()> {
     let ex = Executor::new()?;
     let ring = Rc::new(BufferRing::new(&ex, 128, 4)?);
-    let listener = TcpListener::bind("[::1]:0".parse().unwrap())
-        .or_else(|_| TcpListener::bind("127.0.0.1:0".parse().unwrap()))?;
+    let listener = TcpListener::bind("[::1]:0").or_else(|_| TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let r = ring.clone();
     let server = ex.spawn(Priority::Normal, move |cx| -> io::Result<Vec<u8>> {

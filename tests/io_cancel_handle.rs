@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// A task blocked in `recv` on a connected loopback stream whose peer
 /// never writes, plus the listener task holding the peer open.
 fn blocked_in_recv(ex: &Executor) -> io::Result<(JoinHandle<io::Result<usize>>, Arc<AtomicBool>)> {
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let release = Arc::new(AtomicBool::new(false));
     let r = release.clone();

@@ -392,7 +392,7 @@ fn hundred_thousand_idle_connections() -> io::Result<()> {
             Ok(())
         })
     };
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
     let echo_addr: SocketAddr = listener.local_addr()?;
     let server = ex.spawn(Priority::Normal, move |cx| -> io::Result<()> {
         for _ in 0..ECHOES {

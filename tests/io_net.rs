@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr};
 
 fn tcp_echo(bind: &str, conns: usize, msgs: usize) -> std::io::Result<()> {
     let ex = Executor::new()?;
-    let listener = TcpListener::bind(bind.parse().unwrap())?;
+    let listener = TcpListener::bind(bind)?;
     let addr = listener.local_addr()?;
     let acceptor = ex.spawn(Priority::High, move |cx| -> std::io::Result<()> {
         for _ in 0..conns {

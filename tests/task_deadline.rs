@@ -101,7 +101,7 @@ fn already_past_deadline_fails_at_once_without_suspending() -> io::Result<()> {
 #[test]
 fn tcp_recv_on_idle_connection_times_out_then_send_works() -> io::Result<()> {
     let ex = Executor::new()?;
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let client = std::thread::spawn(move || -> io::Result<Vec<u8>> {
         let mut s = std::net::TcpStream::connect(addr)?;
@@ -535,7 +535,7 @@ fn yielding_cpu_loop_is_bounded() -> io::Result<()> {
 #[test]
 fn shutdown_in_the_middle_cancels_tasks_with_deadlines() -> io::Result<()> {
     let ex = Executor::new()?;
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let _client = std::net::TcpStream::connect(addr)?;
     let conn = Rc::new(

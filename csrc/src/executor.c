@@ -1,5 +1,6 @@
 /* Executors: creation, destruction (cancel and drain), wake. */
 #include "executor_impl.h"
+#include "io_impl.h"
 #include "stack_guard.h"
 
 #include <assert.h>
@@ -102,7 +103,9 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
     ma_io_cancel_all_buffer_waits(ex);
     for (uint32_t i = 0; i < ex->io_slot_hwm; i++) {
         struct monad_async_io_status *const st = ex->io_slots[i].status;
-        if (st != NULL) {
+        /* An acceptor's multishot request has no task: ended by
+         * ma_io_acceptors_cancel. */
+        if (st != NULL && !(st->flags & MA_IO_ST_MULTISHOT)) {
             (void)ma_executor_cancel_local(ex, ma_task_from(st->task));
         }
     }
@@ -154,7 +157,9 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
     static struct timespec const io_wait = {0, 10 * 1000 * 1000};
     for (;;) {
         ma_executor_cancel_all(ex);
-        if (ex->head.tasks_attached == 0 && ma_executor_inboxes_empty(ex)) {
+        bool const armed = ma_io_acceptors_cancel(ex);
+        if (ex->head.tasks_attached == 0 && ma_executor_inboxes_empty(ex) &&
+            !armed) {
             break;
         }
         monad_async_result const r = monad_async_executor_run(
@@ -177,6 +182,7 @@ monad_async_result monad_async_executor_destroy(monad_async_executor ex_)
     ma_ring_teardown(ex);
     ma_io_free_buffer_pools(ex);
     ma_io_free_buffer_rings(ex);
+    ma_io_free_acceptors(ex);
     free(ex);
     return monad_async_make_success(0);
 }

@@ -112,6 +112,7 @@ struct ma_executor
     bool has_buffers;   /* buffers registered */
     struct ma_list buffer_pools; /* its pools (io_buffers.c) */
     struct ma_list buffer_rings; /* its provided-buffer rings */
+    struct ma_list acceptors;    /* its multishot acceptors */
     /* Buffer-group ids in use, one bit per id (io_buffer_ring.c);
      * allocated with the first ring. */
     uint64_t *buffer_group_bits;
@@ -437,5 +438,11 @@ void ma_io_cancel_all_buffer_waits(struct ma_executor *ex);
 void ma_io_free_buffer_pools(struct ma_executor *ex);
 /* Frees the provided-buffer rings still alive (io_buffer_ring.c). */
 void ma_io_free_buffer_rings(struct ma_executor *ex);
+
+/* Multishot acceptors (io_accept_multishot.c). Destroy: asks the kernel
+ * to end every armed one; true while one is still armed. */
+bool ma_io_acceptors_cancel(struct ma_executor *ex);
+/* Closes the fds they hold and frees them, after the ring is gone. */
+void ma_io_free_acceptors(struct ma_executor *ex);
 
 #endif

@@ -23,10 +23,19 @@ enum
     /* Cancelled because its task's deadline passed: ECANCELED from the
      * kernel is reported as ETIMEDOUT (unless the task was cancelled). */
     MA_IO_ST_DEADLINE = 1u << 4,
+    /* A multishot request owned by an acceptor, not by a task: its
+     * completions go to ma_io_multishot_cqe (io_accept_multishot.c). */
+    MA_IO_ST_MULTISHOT = 1u << 5,
 };
 /* The operation's io_uring opcode sits in the top byte of
  * monad_async_io_status.flags (for task dumps, dump.c). */
 #define MA_IO_ST_OPCODE_SHIFT 24
+
+/* A completion of a MA_IO_ST_MULTISHOT request (io_op.c calls it; the
+ * slot is already free when `flags` lacks IORING_CQE_F_MORE). */
+void ma_io_multishot_cqe(struct ma_executor *ex,
+                         struct monad_async_io_status *st, int res,
+                         uint32_t flags);
 
 /* Flags of ma_io_commit. */
 enum
@@ -160,15 +169,11 @@ ma_io_begin(struct ma_io_op *op, monad_async_task task,
     return ma_io_begin_slow(op, cls);
 }
 
-/* `flags`: MA_IO_COMMIT_* | MA_IO_ST_TIMEOUT / MA_IO_ST_PRESET. */
-static inline __attribute__((always_inline)) monad_async_result
-ma_io_commit(struct ma_io_op *op, unsigned flags)
+/* Takes a slot for `st` (ma_io_begin saw one free) and returns the
+ * user_data that names it. */
+static inline __attribute__((always_inline)) uint64_t
+ma_io_slot_take(struct ma_executor *ex, struct monad_async_io_status *st)
 {
-    struct ma_executor *const ex = op->ex;
-    struct ma_task *const t = op->t;
-    struct monad_async_io_status *const st = op->st;
-    bool const blocking = st == &op->local;
-
     /* A recycled slot, else a never-used one (ma_io_begin saw one free:
      * used < count, and every slot below the high-water mark not in use is
      * on the free list). */
@@ -189,6 +194,19 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
     slot->generation = gen;
     slot->status = st;
     uint64_t const ud = ((uint64_t)gen << 32) | idx;
+    return ud;
+}
+
+/* `flags`: MA_IO_COMMIT_* | MA_IO_ST_TIMEOUT / MA_IO_ST_PRESET. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_io_commit(struct ma_io_op *op, unsigned flags)
+{
+    struct ma_executor *const ex = op->ex;
+    struct ma_task *const t = op->t;
+    struct monad_async_io_status *const st = op->st;
+    bool const blocking = st == &op->local;
+
+    uint64_t const ud = ma_io_slot_take(ex, st);
     io_uring_sqe_set_data64(op->sqe, ud);
     if (flags & MA_IO_COMMIT_RW) {
         /* Only reads and writes take ioprio as a priority; other

@@ -252,16 +252,27 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
     }
     struct ma_io_slot *const slot = &ex->io_slots[idx];
     struct monad_async_io_status *const st = slot->status;
+    uint32_t const st_flags = st->flags;
+    if (__builtin_expect(st_flags & MA_IO_ST_MULTISHOT, 0) &&
+        (flags & IORING_CQE_F_MORE)) {
+        /* One of many: the request goes on and keeps its slot. */
+        ma_io_multishot_cqe(ex, st, res, flags);
+        return;
+    }
     slot->status = NULL;
     slot->next_free = ex->io_free_slot;
     ex->io_free_slot = idx;
     ex->io_slots_used--;
     ex->head.io.completed++;
     ex->head.io.in_flight--;
+    if (__builtin_expect(st_flags & MA_IO_ST_MULTISHOT, 0)) {
+        /* Its last: owned by an acceptor, counted for no task. */
+        ma_io_multishot_cqe(ex, st, res, flags);
+        return;
+    }
 
     struct ma_task *const t = ma_task_from(st->task);
     ma_io_prio_count(ex, t->queue, (uint32_t)-1);
-    uint32_t const st_flags = st->flags;
     if (!(st_flags & MA_IO_ST_PRESET)) {
         if (__builtin_expect(st_flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_DEADLINE), 0)) {
             if ((st_flags & MA_IO_ST_TIMEOUT) && res == -ETIME) {

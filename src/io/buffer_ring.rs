@@ -46,7 +46,7 @@ use std::ptr;
 ///
 /// let ex = Executor::new()?;
 /// let ring = Rc::new(BufferRing::new(&ex, 4096, 8)?);
-/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
 /// let r = ring.clone();
 /// let server = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<Vec<u8>> {

@@ -45,16 +45,22 @@
 //!
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
+mod accept_multi;
 mod buffer;
 mod buffer_ring;
 mod file;
 mod net;
 mod registered;
+mod socket;
+mod unix;
 
+pub use accept_multi::{Incoming, INCOMING_CAPACITY};
 pub use buffer::{Buffer, BufferPool};
 pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
+pub use socket::{getsockopt, setsockopt, SockOptValue, TcpListenerBuilder};
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use crate::sys;
 use crate::task::TaskContext;

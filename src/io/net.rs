@@ -8,12 +8,12 @@ use crate::sys;
 use crate::task::TaskContext;
 use std::io;
 use std::mem;
-use std::net::{Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 /// A socket address in the C layout, and its length.
-fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, u32) {
+pub(super) fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, u32) {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let len = match addr {
@@ -41,7 +41,7 @@ fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, u32) {
 }
 
 /// The std address of a C socket address.
-fn from_sockaddr(ss: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+pub(super) fn from_sockaddr(ss: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
     match libc::c_int::from(ss.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says it is a sockaddr_in.
@@ -65,7 +65,7 @@ fn from_sockaddr(ss: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
     }
 }
 
-fn family(addr: &SocketAddr) -> libc::c_int {
+pub(super) fn family(addr: &SocketAddr) -> libc::c_int {
     match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
@@ -74,7 +74,11 @@ fn family(addr: &SocketAddr) -> libc::c_int {
 
 /// A new socket through the ring (or the system call on kernels without
 /// IORING_OP_SOCKET).
-fn socket(cx: &mut TaskContext<'_>, domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
+pub(super) fn socket(
+    cx: &mut TaskContext<'_>,
+    domain: libc::c_int,
+    ty: libc::c_int,
+) -> io::Result<OwnedFd> {
     // SAFETY: the running task.
     let r = unsafe {
         sys::monad_async_io_socket(
@@ -90,7 +94,7 @@ fn socket(cx: &mut TaskContext<'_>, domain: libc::c_int, ty: libc::c_int) -> io:
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn send(cx: &mut TaskContext<'_>, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub(super) fn send(cx: &mut TaskContext<'_>, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the running task; the call returns only once the kernel is
     // done with `buf`.
     let r = unsafe {
@@ -106,7 +110,7 @@ fn send(cx: &mut TaskContext<'_>, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     cx.check(r).map(to_usize)
 }
 
-fn recv(cx: &mut TaskContext<'_>, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn recv(cx: &mut TaskContext<'_>, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: as for send.
     let r = unsafe {
         sys::monad_async_io_recv(
@@ -121,7 +125,7 @@ fn recv(cx: &mut TaskContext<'_>, fd: RawFd, buf: &mut [u8]) -> io::Result<usize
     cx.check(r).map(to_usize)
 }
 
-fn shutdown(cx: &mut TaskContext<'_>, fd: RawFd, how: Shutdown) -> io::Result<()> {
+pub(super) fn shutdown(cx: &mut TaskContext<'_>, fd: RawFd, how: Shutdown) -> io::Result<()> {
     let how = match how {
         Shutdown::Read => libc::SHUT_RD,
         Shutdown::Write => libc::SHUT_WR,
@@ -166,6 +170,7 @@ macro_rules! fd_conversions {
         }
     };
 }
+pub(super) use fd_conversions;
 
 /// A listening TCP socket whose accepts go through the ring.
 ///
@@ -174,7 +179,7 @@ macro_rules! fd_conversions {
 /// use monad_async::{Executor, Priority};
 ///
 /// let ex = Executor::new()?;
-/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
 /// let server = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
 ///     let (s, _) = listener.accept(cx)?;
@@ -200,12 +205,15 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds and listens (plain system calls: they never block). Usable
-    /// outside a task.
+    /// outside a task. Like std, tries each address `addr` resolves to
+    /// and keeps the first that binds; a [`SocketAddr`] is one address,
+    /// a `"host:port"` string may resolve to several. For the backlog and
+    /// socket options before `bind(2)`, see [`TcpListener::builder`].
     ///
     /// # Errors
     ///
     /// As [`std::net::TcpListener::bind`].
-    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         std::net::TcpListener::bind(addr).map(TcpListener::from)
     }
 
@@ -318,7 +326,7 @@ impl TcpStream {
     /// use monad_async::{Executor, Priority};
     ///
     /// let ex = Executor::new()?;
-    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
     /// let addr = listener.local_addr()?;
     /// let ring = std::rc::Rc::new(BufferRing::new(&ex, 1024, 4)?);
     /// let server = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<usize> {

@@ -1080,6 +1080,99 @@ impl Default for monad_async_io_buffer_ring_head {
         }
     }
 }
+/** A listening socket's accepts as one multishot request
+ (IORING_ACCEPT_MULTISHOT, Linux 5.19): the kernel accepts each
+ connection as it arrives and posts its fd, without a request per
+ connection; the acceptor queues the fds and a task takes them one at a
+ time with monad_async_io_acceptor_accept. For listeners under
+ connection storms.
+
+ The request is made by the first accept and made again whenever the
+ kernel ends it (it does when its completion queue overflows, or on an
+ error): a task never sees that. When `capacity` fds wait untaken, the
+ acceptor asks the kernel to end the request, so connections wait in the
+ listen backlog rather than as open fds here, and makes it again once
+ the queue is empty. On a kernel without multishot accept (EINVAL to
+ the first request, before any fd), it falls back to one
+ monad_async_io_accept per call: `multishot` says which is in use. The
+ request is not counted as a task's I/O (it has no task); it holds one
+ slot of the in-flight guard while armed.*/
+pub type monad_async_io_acceptor = *mut monad_async_io_acceptor_head;
+/// The public part of an acceptor: read-only.
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct monad_async_io_acceptor_head {
+    pub executor: monad_async_executor,
+    /// the listening socket (not owned)
+    pub fd: ::std::os::raw::c_int,
+    /// accept4(2) flags of the accepted fds
+    pub flags: ::std::os::raw::c_int,
+    /// fds queued at which the request is ended
+    pub capacity: ::std::os::raw::c_uint,
+    /// accepted fds waiting to be taken
+    pub queued: ::std::os::raw::c_uint,
+    /// a multishot request is in the kernel
+    pub armed: u8,
+    /// 1: multishot; 0: the single-accept fallback
+    pub multishot: u8,
+    pub reserved: u16,
+    pub reserved2: u32,
+    /// fds the kernel has posted
+    pub accepted: u64,
+    /// multishot requests made
+    pub arms: u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of monad_async_io_acceptor_head",
+    ][::std::mem::size_of::<monad_async_io_acceptor_head>() - 48usize];
+    [
+        "Alignment of monad_async_io_acceptor_head",
+    ][::std::mem::align_of::<monad_async_io_acceptor_head>() - 8usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::executor",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, executor) - 0usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::fd",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, fd) - 8usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::flags",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, flags) - 12usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::capacity",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, capacity) - 16usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::queued",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, queued) - 20usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::armed",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, armed) - 24usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::multishot",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, multishot) - 25usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::reserved",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, reserved) - 26usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::reserved2",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, reserved2) - 28usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::accepted",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, accepted) - 32usize];
+    [
+        "Offset of field: monad_async_io_acceptor_head::arms",
+    ][::std::mem::offset_of!(monad_async_io_acceptor_head, arms) - 40usize];
+};
+impl Default for monad_async_io_acceptor_head {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 #[repr(C)]
 #[derive(Debug)]
 pub struct monad_async_work_dispatcher_head {
@@ -2180,7 +2273,11 @@ unsafe extern "C" {
         flags: ::std::os::raw::c_int,
     ) -> monad_async_result;
     #[must_use]
-    /// sendmsg(2).
+    /** sendmsg(2). Unix datagram sockets: pass MSG_DONTWAIT and wait out
+ EAGAIN yourself (poll, then sleep): a send that finds the receiver's
+ queue full has already consumed its iovec, and the kernel's own retry
+ then sends an empty datagram and reports 0 (seen on Linux 6.18; the
+ same holds for monad_async_io_send).*/
     pub fn monad_async_io_sendmsg(
         task: monad_async_task,
         opt_status: *mut monad_async_io_status,
@@ -2204,6 +2301,44 @@ unsafe extern "C" {
         opt_status: *mut monad_async_io_status,
         fd: ::std::os::raw::c_int,
         how: ::std::os::raw::c_int,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Creates an acceptor for the listening socket `fd` of `ex` (which must
+ stay open while the acceptor lives), on the executor's thread; nothing
+ is asked of the kernel yet. `flags`: accept4(2) flags for the accepted
+ fds (SOCK_CLOEXEC, SOCK_NONBLOCK). `capacity`: 1 to 65536, the fds it
+ queues before it pauses the request. EINVAL: NULL `acc` or `ex`, `fd`
+ < 0, other flags, capacity out of range; EPERM: not the executor's
+ thread; ENOTSUP: no ring; ENOMEM.*/
+    pub fn monad_async_io_acceptor_create(
+        acc: *mut monad_async_io_acceptor,
+        ex: monad_async_executor,
+        fd: ::std::os::raw::c_int,
+        flags: ::std::os::raw::c_int,
+        capacity: ::std::os::raw::c_uint,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Inside a task of the acceptor's executor: the next accepted fd (value),
+ suspending until one arrives; the caller owns it. Makes the multishot
+ request when none is armed. One task at a time may wait on an
+ acceptor. A cancellation point; bounded by the task's deadline
+ (ETIMEDOUT). EINVAL: NULL, another executor's acceptor, not the running
+ task; EBUSY: another task is waiting on it; ENOTSUP: the task cannot
+ suspend; ECANCELED; the kernel's accept error (EMFILE, ENFILE, ...),
+ once, after which the request is made again.*/
+    pub fn monad_async_io_acceptor_accept(
+        task: monad_async_task,
+        acc: monad_async_io_acceptor,
+    ) -> monad_async_result;
+    #[must_use]
+    /** Ends the acceptor, on its executor's thread (in a task or not): closes
+ the fds still queued and asks the kernel to end the request; its memory
+ goes once the kernel has (fds it still posts meanwhile are closed), at
+ the latest with the executor, which also ends acceptors never
+ destroyed. The handle is invalid afterwards. EINVAL: NULL; EPERM: not
+ the executor's thread; EBUSY: a task is waiting on it.*/
+    pub fn monad_async_io_acceptor_destroy(
+        acc: monad_async_io_acceptor,
     ) -> monad_async_result;
     #[must_use]
     /** Creates a dispatcher. Expensive. `attr` may be NULL (the defaults).

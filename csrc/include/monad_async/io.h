@@ -381,7 +381,11 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_recv(
     monad_async_task task, struct monad_async_io_status *opt_status, int fd,
     void *buf, size_t len, int flags);
 
-/* sendmsg(2). */
+/* sendmsg(2). Unix datagram sockets: pass MSG_DONTWAIT and wait out
+ * EAGAIN yourself (poll, then sleep): a send that finds the receiver's
+ * queue full has already consumed its iovec, and the kernel's own retry
+ * then sends an empty datagram and reports 0 (seen on Linux 6.18; the
+ * same holds for monad_async_io_send). */
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_sendmsg(
     monad_async_task task, struct monad_async_io_status *opt_status, int fd,
     struct msghdr const *msg, int flags);
@@ -395,6 +399,75 @@ MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_recvmsg(
 MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_shutdown(
     monad_async_task task, struct monad_async_io_status *opt_status, int fd,
     int how);
+
+/* ---- multishot accept ---- */
+
+/* A listening socket's accepts as one multishot request
+ * (IORING_ACCEPT_MULTISHOT, Linux 5.19): the kernel accepts each
+ * connection as it arrives and posts its fd, without a request per
+ * connection; the acceptor queues the fds and a task takes them one at a
+ * time with monad_async_io_acceptor_accept. For listeners under
+ * connection storms.
+ *
+ * The request is made by the first accept and made again whenever the
+ * kernel ends it (it does when its completion queue overflows, or on an
+ * error): a task never sees that. When `capacity` fds wait untaken, the
+ * acceptor asks the kernel to end the request, so connections wait in the
+ * listen backlog rather than as open fds here, and makes it again once
+ * the queue is empty. On a kernel without multishot accept (EINVAL to
+ * the first request, before any fd), it falls back to one
+ * monad_async_io_accept per call: `multishot` says which is in use. The
+ * request is not counted as a task's I/O (it has no task); it holds one
+ * slot of the in-flight guard while armed. */
+typedef struct monad_async_io_acceptor_head *monad_async_io_acceptor;
+
+/* The public part of an acceptor: read-only. */
+struct monad_async_io_acceptor_head
+{
+    monad_async_executor executor;
+    int fd;            /* the listening socket (not owned) */
+    int flags;         /* accept4(2) flags of the accepted fds */
+    unsigned capacity; /* fds queued at which the request is ended */
+    unsigned queued;   /* accepted fds waiting to be taken */
+    uint8_t armed;     /* a multishot request is in the kernel */
+    uint8_t multishot; /* 1: multishot; 0: the single-accept fallback */
+    uint16_t reserved;
+    uint32_t reserved2;
+    uint64_t accepted; /* fds the kernel has posted */
+    uint64_t arms;     /* multishot requests made */
+};
+
+/* Creates an acceptor for the listening socket `fd` of `ex` (which must
+ * stay open while the acceptor lives), on the executor's thread; nothing
+ * is asked of the kernel yet. `flags`: accept4(2) flags for the accepted
+ * fds (SOCK_CLOEXEC, SOCK_NONBLOCK). `capacity`: 1 to 65536, the fds it
+ * queues before it pauses the request. EINVAL: NULL `acc` or `ex`, `fd`
+ * < 0, other flags, capacity out of range; EPERM: not the executor's
+ * thread; ENOTSUP: no ring; ENOMEM. */
+MONAD_ASYNC_NODISCARD monad_async_result monad_async_io_acceptor_create(
+    monad_async_io_acceptor *acc, monad_async_executor ex, int fd, int flags,
+    unsigned capacity);
+
+/* Inside a task of the acceptor's executor: the next accepted fd (value),
+ * suspending until one arrives; the caller owns it. Makes the multishot
+ * request when none is armed. One task at a time may wait on an
+ * acceptor. A cancellation point; bounded by the task's deadline
+ * (ETIMEDOUT). EINVAL: NULL, another executor's acceptor, not the running
+ * task; EBUSY: another task is waiting on it; ENOTSUP: the task cannot
+ * suspend; ECANCELED; the kernel's accept error (EMFILE, ENFILE, ...),
+ * once, after which the request is made again. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_io_acceptor_accept(monad_async_task task,
+                               monad_async_io_acceptor acc);
+
+/* Ends the acceptor, on its executor's thread (in a task or not): closes
+ * the fds still queued and asks the kernel to end the request; its memory
+ * goes once the kernel has (fds it still posts meanwhile are closed), at
+ * the latest with the executor, which also ends acceptors never
+ * destroyed. The handle is invalid afterwards. EINVAL: NULL; EPERM: not
+ * the executor's thread; EBUSY: a task is waiting on it. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_io_acceptor_destroy(monad_async_io_acceptor acc);
 
 MONAD_ASYNC_END_EXTERN_C
 
