@@ -87,6 +87,14 @@ mod assertions {
     assert_impl_all!(io::TcpListener: Send, Sync);
     assert_impl_all!(io::TcpStream: Send, Sync);
     assert_impl_all!(io::UdpSocket: Send, Sync);
+    // Split halves go to other tasks, executors, threads; the std
+    // adapters borrow a task's context, so they stay in the task.
+    assert_impl_all!(io::OwnedReadHalf: Send, Sync);
+    assert_impl_all!(io::OwnedWriteHalf: Send, Sync);
+    assert_impl_all!(io::ReuniteError: Send, Sync, std::error::Error);
+    assert_impl_all!(io::BufStream<io::TcpStream>: Send, Sync);
+    assert_not_impl_any!(io::Io<'static, 'static, io::TcpStream>: Send, Sync);
+    assert_not_impl_any!(io::BufIo<'static, 'static, io::TcpStream>: Send, Sync);
     assert_impl_all!(IoStats: Send, Sync, Copy);
     // Pools and their buffers belong to the executor's thread.
     assert_not_impl_any!(io::BufferPool: Send, Sync);

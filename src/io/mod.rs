@@ -45,16 +45,20 @@
 //!
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
+mod adapter;
 mod buffer;
 mod buffer_ring;
 mod file;
 mod net;
 mod registered;
+mod split;
 
+pub use adapter::{retry, BufIo, BufStream, Io, RingRead, RingWrite};
 pub use buffer::{Buffer, BufferPool};
 pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 
 use crate::sys;
 use crate::task::TaskContext;
