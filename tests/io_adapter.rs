@@ -3,12 +3,13 @@
 //! split across packets and many lines per packet, beside Low CPU work;
 //! very long lines; end of stream mid-line; a deadline and a cancel while
 //! blocked in `read_line`; a non-blocking socket; a header + body
-//! protocol; `BufWriter` and `read_to_end`.
+//! protocol; `BufWriter` and `read_to_end`; files at the file position
+//! and a pipe.
 
 mod common;
 
 use monad_async::error::ErrorExt;
-use monad_async::io::{BufStream, TcpListener, TcpStream};
+use monad_async::io::{BufStream, File, TcpListener, TcpStream};
 use monad_async::{Executor, Priority};
 use std::cell::RefCell;
 use std::io::{BufRead, BufWriter, ErrorKind, Read, Write};
@@ -457,5 +458,75 @@ fn a_peer_reset_is_an_error_not_a_hang() -> std::io::Result<()> {
         "{r:?}"
     );
     assert!(!matches!(&r, Err(e) if e.is_cancelled()));
+    Ok(())
+}
+
+#[test]
+fn files_read_and_write_at_the_file_position() -> std::io::Result<()> {
+    const LINES: usize = 10_000;
+    let path = std::env::temp_dir().join(format!("ma-io-adapter-{}", std::process::id()));
+    let ex = Executor::new()?;
+    let p = path.clone();
+    let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<usize> {
+        let f = File::create(cx, &p)?;
+        let mut out = BufWriter::with_capacity(1000, f.io(cx)); // writes split lines
+        for i in 0..LINES {
+            writeln!(out, "{i} {}", "y".repeat(i % 50))?;
+        }
+        out.flush()?;
+        drop(out);
+        f.io(cx).write_all(b"tail")?; // at the position the writes left
+        let mut r = BufStream::with_capacity(100, File::open(cx, &p)?);
+        let mut n = 0;
+        let mut line = String::new();
+        while r.io(cx).read_line(&mut line)? > 0 {
+            if n < LINES {
+                assert_eq!(line, format!("{n} {}\n", "y".repeat(n % 50)));
+            } else {
+                assert_eq!(line, "tail");
+            }
+            n += 1;
+            line.clear();
+        }
+        Ok(n)
+    });
+    let n = h.join().unwrap();
+    std::fs::remove_file(&path)?;
+    assert_eq!(n?, LINES + 1);
+    Ok(())
+}
+
+#[test]
+fn a_pipe_as_a_file_is_a_stream() -> std::io::Result<()> {
+    let mut fds = [0; 2];
+    // SAFETY: a valid array of two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just made them; each is owned once.
+    let (r, w) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            File::from(std::os::fd::OwnedFd::from_raw_fd(fds[0])),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    let writer = std::thread::spawn(move || {
+        let mut w = w;
+        for i in 0..50 {
+            write!(w, "pi").unwrap();
+            std::thread::sleep(Duration::from_micros(300));
+            writeln!(w, "pe {i}").unwrap();
+        }
+    });
+    let ex = Executor::new()?;
+    let h = ex.spawn(
+        Priority::Normal,
+        move |cx| -> std::io::Result<Vec<String>> { BufStream::new(r).io(cx).lines().collect() },
+    );
+    let lines = h.join().unwrap()?;
+    assert_eq!(
+        lines,
+        (0..50).map(|i| format!("pipe {i}")).collect::<Vec<_>>()
+    );
+    writer.join().unwrap();
     Ok(())
 }

@@ -34,12 +34,18 @@
 //! `TcpStream` impls in this file). Inside this crate the
 //! `io_adapters!(Type)` macro then adds the inherent `io(cx)` method.
 
-use super::poll;
-use super::TcpStream;
+use super::{poll, to_usize};
+use super::{File, TcpStream};
+use crate::sys;
 use crate::task::TaskContext;
 use std::fmt;
 use std::io::{self, BufRead, ErrorKind, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::ptr;
+
+/// The most one read or write asks for, as std's own (Linux's limit for
+/// one call; the ring's length field is 32 bits): std's loops ask again.
+const MAX_RW: usize = 0x7fff_f000;
 
 /// A stream a task can read from through the ring: what [`Io`]'s
 /// `Read` and [`BufStream`]'s `BufRead` need.
@@ -166,6 +172,50 @@ impl RingWrite for TcpStream {
     }
 }
 
+/// At the file position (offset -1), as `std::fs::File`'s `Read`: a
+/// regular file reads on from where the last read or write ended, and a
+/// pipe or character device reads as a stream.
+impl RingRead for File {
+    fn ring_read(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        retry(cx, self.as_fd(), libc::POLLIN, |cx| {
+            // SAFETY: the running task; without a status the call
+            // returns only once the kernel is done with `buf`, which the
+            // borrow keeps alive until then.
+            let r = unsafe {
+                sys::monad_async_io_read(
+                    cx.raw_task(),
+                    ptr::null_mut(),
+                    self.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    -1,
+                )
+            };
+            cx.check(r).map(to_usize)
+        })
+    }
+}
+
+/// At the file position (offset -1), as `std::fs::File`'s `Write`.
+impl RingWrite for File {
+    fn ring_write(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<usize> {
+        retry(cx, self.as_fd(), libc::POLLOUT, |cx| {
+            // SAFETY: as for the read; the kernel only reads `buf`.
+            let r = unsafe {
+                sys::monad_async_io_write(
+                    cx.raw_task(),
+                    ptr::null_mut(),
+                    self.as_raw_fd(),
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    -1,
+                )
+            };
+            cx.check(r).map(to_usize)
+        })
+    }
+}
+
 /// Adds `io(cx)`, the [`Io`] adapter, to a stream type of this crate.
 macro_rules! io_adapters {
     ($(#[$doc:meta])* $ty:ty) => {
@@ -211,6 +261,34 @@ io_adapters!(
     /// # Ok::<(), std::io::Error>(())
     /// ```
     TcpStream
+);
+
+io_adapters!(
+    /// At the file position, as `std::fs::File`'s `Read` and `Write`:
+    ///
+    /// ```
+    /// use monad_async::io::{BufStream, File};
+    /// use monad_async::{Executor, Priority};
+    /// use std::io::{BufRead, BufWriter, Write};
+    ///
+    /// let path = std::env::temp_dir().join(format!("ma-io-doc-{}", std::process::id()));
+    /// let ex = Executor::new()?;
+    /// let p = path.clone();
+    /// let h = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<Vec<String>> {
+    ///     let f = File::create(cx, &p)?;
+    ///     let mut out = BufWriter::new(f.io(cx));
+    ///     for i in 0..3 {
+    ///         writeln!(out, "line {i}")?;
+    ///     }
+    ///     out.flush()?;
+    ///     drop(out);
+    ///     BufStream::new(File::open(cx, &p)?).io(cx).lines().collect()
+    /// });
+    /// assert_eq!(h.join().unwrap()?, ["line 0", "line 1", "line 2"]);
+    /// std::fs::remove_file(path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    File
 );
 
 /// std `Read` and `Write` on a stream, inside the task whose context it
@@ -294,7 +372,8 @@ impl<S: RingRead + ?Sized> Read for Io<'_, '_, S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.stream.ring_read(self.cx, buf)
+        let len = buf.len().min(MAX_RW);
+        self.stream.ring_read(self.cx, &mut buf[..len])
     }
 }
 
@@ -303,7 +382,8 @@ impl<S: RingWrite + ?Sized> Write for Io<'_, '_, S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.stream.ring_write(self.cx, buf)
+        self.stream
+            .ring_write(self.cx, &buf[..buf.len().min(MAX_RW)])
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -558,7 +638,8 @@ impl<S: RingRead> BufRead for BufIo<'_, '_, S> {
             // never stale.
             b.pos = 0;
             b.filled = 0;
-            let n = b.stream.ring_read(self.cx, &mut b.buf)?;
+            let len = b.buf.len().min(MAX_RW);
+            let n = b.stream.ring_read(self.cx, &mut b.buf[..len])?;
             b.filled = n.min(b.buf.len());
         }
         Ok(&b.buf[b.pos..b.filled])
@@ -578,7 +659,8 @@ impl<S: RingRead> Read for BufIo<'_, '_, S> {
         // Nothing buffered and a large read: straight into `out`, as
         // std's BufReader does.
         if self.inner.pos >= self.inner.filled && out.len() >= self.inner.capacity {
-            return self.inner.stream.ring_read(self.cx, out);
+            let len = out.len().min(MAX_RW);
+            return self.inner.stream.ring_read(self.cx, &mut out[..len]);
         }
         let avail = self.fill_buf()?;
         let n = avail.len().min(out.len());
@@ -593,7 +675,8 @@ impl<S: RingWrite> Write for BufIo<'_, '_, S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.inner.stream.ring_write(self.cx, buf)
+        let len = buf.len().min(MAX_RW);
+        self.inner.stream.ring_write(self.cx, &buf[..len])
     }
 
     fn flush(&mut self) -> io::Result<()> {
