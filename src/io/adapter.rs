@@ -19,8 +19,9 @@
 //! * A [`BufStream`]'s buffer belongs to it, not to an adapter: bytes read
 //!   ahead of a line survive from one `io(cx)` to the next (and across
 //!   timeouts), so a connection task keeps its read buffer between
-//!   requests. It is allocated on the first read, so an idle connection
-//!   that never sent anything holds none.
+//!   requests. It is allocated by the first read, not by
+//!   [`BufStream::new`] (a connection accepted and not read from yet
+//!   holds none), and kept until the `BufStream` is dropped.
 //! * What std keeps after an error, these keep: `read_line` /
 //!   `read_until` interrupted by a deadline or a cancel leave the partial
 //!   line in the caller's `String`/`Vec` (consumed from the buffer), so a
@@ -28,11 +29,14 @@
 //!
 //! # Another stream type
 //!
-//! A type gets [`Io`] and [`BufStream`] by implementing [`RingRead`]
-//! and/or [`RingWrite`], one method each: the ring receive / send of the
-//! type, through [`retry`] when it is a file descriptor (see the
-//! `TcpStream` impls in this file). Inside this crate the
-//! `io_adapters!(Type)` macro then adds the inherent `io(cx)` method.
+//! [`TcpStream`], its split halves and [`File`] (at the file position,
+//! as std's `File`) have them. Another type gets [`Io`] and
+//! [`BufStream`] by implementing [`RingRead`] and/or [`RingWrite`], one
+//! method each: the ring receive / send of the type, through [`retry`]
+//! when it is a file descriptor (see the `TcpStream` impls in this file).
+//! Inside this crate the `io_adapters!(Type)` macro then adds the
+//! inherent `io(cx)` method (e.g. `io_adapters!(UnixStream)` after
+//! `impl RingRead for UnixStream` and `impl RingWrite for UnixStream`).
 
 use super::{poll, to_usize};
 use super::{File, TcpStream};
