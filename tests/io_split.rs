@@ -3,7 +3,7 @@
 //! with more bytes in flight than the socket buffers hold (a reader that
 //! did not run while the writer is blocked would deadlock the test),
 //! the write half's drop as end of stream for the peer, `forget` and
-//! `reunite`.
+//! `reunite`, and a cancelled reader beside a writer that goes on.
 
 mod common;
 
@@ -225,5 +225,56 @@ fn forget_keeps_the_write_side_open_and_reunite_gives_the_stream() -> std::io::R
     let (sa, n) = peer.join().unwrap()?;
     assert_eq!(sa, "a still open!");
     assert_eq!(n, 1);
+    Ok(())
+}
+
+#[test]
+fn cancelling_the_reader_leaves_the_writer_working() -> std::io::Result<()> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = l.local_addr()?;
+    let peer = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+        let (mut s, _) = l.accept()?;
+        let mut all = Vec::new();
+        s.read_to_end(&mut all)?; // sends nothing: the reader stays blocked
+        Ok(all)
+    });
+    let ex = Executor::new()?;
+    let (r, w) = ex
+        .spawn(Priority::Normal, move |cx| TcpStream::connect(cx, addr))
+        .join()
+        .unwrap()?
+        .into_split();
+    let reader = ex.spawn(Priority::Normal, move |cx| {
+        let mut line = String::new();
+        BufStream::new(r).io(cx).read_line(&mut line)
+    });
+    let (tx, mut rx) = monad_async::sync::mpsc::channel::<usize>(4);
+    let writer = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<usize> {
+        let mut sent = 0;
+        while let Some(i) = rx.recv()? {
+            writeln!(w.io(cx), "message {i}")?;
+            sent += 1;
+        }
+        Ok(sent) // w dropped: the peer's read_to_end ends
+    });
+    let feeder = ex.spawn(Priority::Low, move |cx| -> std::io::Result<()> {
+        for i in 0..100 {
+            tx.send(i)
+                .map_err(|_| std::io::Error::other("the writer is gone"))?;
+            if i == 50 {
+                cx.sleep(Duration::from_millis(5))?;
+            }
+        }
+        Ok(())
+    });
+    let _ = ex.run(64, Some(Duration::from_millis(2)));
+    assert!(!reader.is_finished());
+    assert!(reader.cancel()?);
+    feeder.join().unwrap()?;
+    assert_eq!(writer.join().unwrap()?, 100);
+    assert!(reader.join().unwrap_err().is_cancelled());
+    let got = String::from_utf8(peer.join().unwrap()?).unwrap();
+    let expect: String = (0..100).map(|i| format!("message {i}\n")).collect();
+    assert_eq!(got, expect);
     Ok(())
 }
