@@ -171,6 +171,8 @@ fn dropping_the_write_half_is_eof_for_the_peer_while_reading_goes_on() -> std::i
     });
     let peer = std::thread::spawn(move || -> std::io::Result<()> {
         let (mut s, _) = l.accept()?;
+        // Without the shutdown the read would wait for ever: fail instead.
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
         let mut req = String::new();
         s.read_to_string(&mut req)?; // ends only at the half's shutdown
         assert_eq!(req, "request");
