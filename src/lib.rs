@@ -18,6 +18,56 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # A server
+//!
+//! One task per connection, std `BufRead` and `Write` on the ring
+//! ([`io::BufStream`]), and a graceful shutdown: cancelling the accept
+//! loop stops new connections, and the open ones end when their clients
+//! hang up. `examples/kv_server.rs` adds priorities, an idle reaper,
+//! signals and closing idle connections at shutdown.
+//!
+//! ```
+//! use monad_async::io::{BufStream, TcpListener, TcpStream};
+//! use monad_async::{Executor, Priority};
+//! use std::io::{BufRead, Write};
+//!
+//! let ex = Executor::new()?;
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = ex.spawn(Priority::High, move |cx| -> std::io::Result<()> {
+//!     loop {
+//!         let (conn, _) = listener.accept(cx)?; // ECANCELED once stopped
+//!         cx.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+//!             let mut conn = BufStream::new(conn);
+//!             let mut line = String::new();
+//!             while conn.io(cx).read_line(&mut line)? > 0 {
+//!                 conn.io(cx).write_all(line.to_uppercase().as_bytes())?;
+//!                 line.clear();
+//!             }
+//!             Ok(()) // the client hung up
+//!         })?;
+//!     }
+//! });
+//! let clients: Vec<_> = (0..100)
+//!     .map(|i| {
+//!         ex.spawn(Priority::Normal, move |cx| -> std::io::Result<String> {
+//!             let mut s = BufStream::new(TcpStream::connect(cx, addr)?);
+//!             writeln!(s.io(cx), "hello {i}")?;
+//!             let mut reply = String::new();
+//!             s.io(cx).read_line(&mut reply)?;
+//!             Ok(reply)
+//!         })
+//!     })
+//!     .collect();
+//! for (i, c) in clients.into_iter().enumerate() {
+//!     assert_eq!(c.join().unwrap()?, format!("HELLO {i}\n"));
+//! }
+//! server.cancel()?; // graceful shutdown: no new connections...
+//! assert!(server.join().unwrap_err().is_cancelled());
+//! ex.run_until_idle()?; // ...and the open ones have ended
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Layers
 //!
 //! * [`sys`]: the raw bindings (bindgen output, committed) and the atomic
@@ -91,6 +141,14 @@ mod assertions {
     assert_impl_all!(io::TcpListener: Send, Sync);
     assert_impl_all!(io::TcpStream: Send, Sync);
     assert_impl_all!(io::UdpSocket: Send, Sync);
+    // Split halves go to other tasks, executors, threads; the std
+    // adapters borrow a task's context, so they stay in the task.
+    assert_impl_all!(io::OwnedReadHalf: Send, Sync);
+    assert_impl_all!(io::OwnedWriteHalf: Send, Sync);
+    assert_impl_all!(io::ReuniteError: Send, Sync, std::error::Error);
+    assert_impl_all!(io::BufStream<io::TcpStream>: Send, Sync);
+    assert_not_impl_any!(io::Io<'static, 'static, io::TcpStream>: Send, Sync);
+    assert_not_impl_any!(io::BufIo<'static, 'static, io::TcpStream>: Send, Sync);
     assert_impl_all!(IoStats: Send, Sync, Copy);
     // Pools and their buffers belong to the executor's thread.
     assert_not_impl_any!(io::BufferPool: Send, Sync);

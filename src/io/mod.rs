@@ -26,6 +26,74 @@
 //! 262,144 by default), of which waiting receives, accepts and connects
 //! leave an eighth to sends, writes, reads and sleeps.
 //!
+//! # std I/O, buffering and splitting
+//!
+//! A stream's `io(cx)` ([`TcpStream::io`]) is an [`Io`] adapter: std
+//! `Read` and `Write` on the ring, for `read_to_end`, `write_all`,
+//! `write!` or a `BufWriter`. A [`BufStream`] owns a read buffer that
+//! outlives each call and gives std `BufRead` (`read_line`, `lines`,
+//! `read_until`): the read side of a connection answering request after
+//! request, buffer kept across requests and timeouts. Both work on any
+//! [`RingRead`]/[`RingWrite`] type. [`TcpStream::into_split`] gives
+//! owned halves for a reader and a writer in different tasks, executors
+//! or threads.
+//!
+//! A server with an idle timeout (a [deadline](crate::TaskContext::timeout)
+//! around each wait for a request) and a shutdown command:
+//!
+//! ```
+//! use monad_async::io::{BufStream, TcpListener, TcpStream};
+//! use monad_async::sync::Notify;
+//! use monad_async::{Executor, Priority};
+//! use std::io::{BufRead, ErrorKind, Write};
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//!
+//! let ex = Executor::new()?;
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let stop = Rc::new(Notify::new());
+//! let s = stop.clone();
+//! let acceptor = ex.spawn(Priority::High, move |cx| -> std::io::Result<()> {
+//!     loop {
+//!         let (conn, _) = listener.accept(cx)?;
+//!         let stop = s.clone();
+//!         cx.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
+//!             let mut conn = BufStream::new(conn);
+//!             let mut line = String::new();
+//!             loop {
+//!                 line.clear();
+//!                 let idle = Duration::from_secs(5);
+//!                 match cx.timeout(idle, |cx| conn.io(cx).read_line(&mut line)) {
+//!                     Ok(0) => return Ok(()), // the client hung up
+//!                     Ok(_) => {}
+//!                     Err(e) if e.kind() == ErrorKind::TimedOut => return Ok(()), // idle
+//!                     Err(e) => return Err(e),
+//!                 }
+//!                 if line.trim_end() == "STOP" {
+//!                     stop.notify_one();
+//!                     return conn.io(cx).write_all(b"stopping\n");
+//!                 }
+//!                 writeln!(conn.io(cx), "{} bytes", line.trim_end().len())?;
+//!             }
+//!         })?;
+//!     }
+//! });
+//! // The shutdown: once told, stop accepting.
+//! ex.spawn(Priority::High, move |_cx| -> std::io::Result<()> {
+//!     stop.notified()?;
+//!     acceptor.cancel().map(drop)
+//! });
+//! let client = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<Vec<String>> {
+//!     let mut s = BufStream::new(TcpStream::connect(cx, addr)?);
+//!     s.io(cx).write_all(b"hello\nworld!\nSTOP\n")?;
+//!     s.io(cx).lines().collect()
+//! });
+//! assert_eq!(client.join().unwrap()?, ["5 bytes", "6 bytes", "stopping"]);
+//! ex.run_until_idle()?; // returns: the accept loop is over
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! The executor must have a ring ([`ExecutorBuilder::ring_entries`] > 0,
 //! the default); otherwise these calls fail with `ENOTSUP`, as they do on
 //! [`Switcher::None`](crate::Switcher::None).
@@ -46,20 +114,24 @@
 //! [`ExecutorBuilder::ring_entries`]: crate::ExecutorBuilder::ring_entries
 
 mod accept_multi;
+mod adapter;
 mod buffer;
 mod buffer_ring;
 mod file;
 mod net;
 mod registered;
 mod socket;
+mod split;
 mod unix;
 
 pub use accept_multi::{Incoming, INCOMING_CAPACITY};
+pub use adapter::{retry, BufIo, BufStream, Io, RingRead, RingWrite};
 pub use buffer::{Buffer, BufferPool};
 pub use buffer_ring::{BufferRing, ProvidedBuffer};
 pub use file::File;
 pub use net::{TcpListener, TcpStream, UdpSocket};
 pub use socket::{getsockopt, setsockopt, SockOptValue, TcpListenerBuilder};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use crate::sys;
