@@ -58,7 +58,7 @@ mod ticks;
 pub use error::{ErrorExt, JoinError, RingSetupError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
-pub use task::{JoinHandle, Priority, TaskContext, TaskStats, TaskWaker};
+pub use task::{JoinHandle, Priority, TaskBuilder, TaskContext, TaskStats, TaskWaker};
 pub use ticks::{ticks_now, ticks_per_second};
 
 // Thread-safety of every public type, checked at compile time.

@@ -5,10 +5,33 @@
 //! use monad_async::{Priority, ThreadPool};
 //!
 //! let pool = ThreadPool::builder().threads(2).build()?;
-//! let low = pool.spawn(Priority::Low, || "low");
-//! let high = pool.spawn(Priority::High, || 6 * 7);
+//! let low = pool.spawn(Priority::Low, |_cx| "low");
+//! let high = pool.spawn(Priority::High, |_cx| 6 * 7);
 //! assert_eq!(high.join().unwrap(), 42);
 //! assert_eq!(low.join().unwrap(), "low");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A closure gets the same [`TaskContext`] as an executor's task: with a
+//! stackful [switcher](ThreadPoolBuilder::switcher) it can yield, sleep,
+//! park, wait on [`sync`](crate::sync) primitives, `block_on` a future,
+//! bound its waits with deadlines, and, with a
+//! [ring](ThreadPoolBuilder::ring_entries), do [I/O](crate::io), all
+//! without blocking its worker, which runs other closures meanwhile:
+//!
+//! ```
+//! use monad_async::{Priority, Switcher, ThreadPool};
+//! use std::time::Duration;
+//!
+//! let pool = ThreadPool::builder()
+//!     .threads(1)
+//!     .switcher(Switcher::Asm) // closures may suspend
+//!     .ring_entries(64)        // and do I/O
+//!     .build()?;
+//! let a = pool.spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(20)));
+//! let b = pool.spawn(Priority::Normal, |cx| monad_async::io::nop(cx));
+//! b.join().unwrap()?; // done while `a` sleeps on the only worker
+//! a.join().unwrap()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -36,16 +59,25 @@
 //! * Every C task created is, with its slot, either in `Shared::free`, on
 //!   `Shared::returned`, or carrying work that has not finished; `Drop` destroys them all, after
 //!   which no task uses the switcher.
-//! * Pool closures take no [`TaskContext`]: the job machinery gives one to
-//!   every closure, and a pool task's has no executor state behind it, so
-//!   [`ThreadPool::spawn`] wraps the user's `FnOnce() -> T` in a closure
-//!   that ignores it.
+//! * A pool closure's [`TaskContext`] has no executor state behind it
+//!   (`local` is null): what needs one (`cx.spawn`, `executor_handle`)
+//!   refuses, and its wakers reach the task through the pool's
+//!   `PoolAlive` guard, which the pool's drop closes before it destroys
+//!   any task.
+//! * Every closure runs behind a wrapper that skips it when its handle
+//!   cancelled it while queued (the dispatcher's queue cannot take out one
+//!   task), and ends it as cancelled when cancelled while it ran
+//!   (see [`JoinHandle::cancel`]).
+
+mod alive;
+
+pub(crate) use alive::PoolAlive;
 
 use crate::error::{check, errno};
 use crate::executor::Switcher;
 use crate::options::{setters, Options};
 use crate::sys;
-use crate::task::{self, Foreign, JoinHandle, Priority, Slot, TaskContext};
+use crate::task::{self, Foreign, JoinHandle, Priority, Slot, TaskBuilder, TaskContext};
 use crate::ticks;
 use std::fmt;
 use std::io;
@@ -145,7 +177,14 @@ impl ThreadPoolBuilder {
 
     setters! {
         /// Submission queue entries of each worker's io_uring; 0 (the
-        /// default) makes compute-only executors with no ring.
+        /// default) makes compute-only executors with no ring, whose
+        /// closures get `ENOTSUP` from [I/O](crate::io) calls. A ring
+        /// costs each worker its memory (about 80 KiB with the default
+        /// completion queue, locked) and one io_uring instance; it is off
+        /// by default because compute-only pools are the common case and
+        /// a ring can be refused (seccomp, `kernel.io_uring_disabled`),
+        /// which would make every pool's `build` fail. I/O also needs a
+        /// stackful [`switcher`](ThreadPoolBuilder::switcher).
         ///
         /// ```
         /// let pool = monad_async::ThreadPool::builder().ring_entries(16).build()?;
@@ -158,8 +197,7 @@ impl ThreadPoolBuilder {
         /// [`ExecutorBuilder::cq_entries`](crate::ExecutorBuilder::cq_entries):
         /// 0 (the default) picks 4,096, or twice the submission queue if
         /// that is more; each entry costs 16 bytes of ring memory per
-        /// worker. Ignored without a ring. (Closures on a pool start no
-        /// I/O, so the pool has no in-flight guard to set.)
+        /// worker. Ignored without a ring.
         ///
         /// ```
         /// let pool = monad_async::ThreadPool::builder()
@@ -178,7 +216,7 @@ impl ThreadPoolBuilder {
         /// use monad_async::{Priority, ThreadPool};
         ///
         /// let pool = ThreadPool::builder().time_tracking(false).build()?;
-        /// let h = pool.spawn(Priority::Normal, || ());
+        /// let h = pool.spawn(Priority::Normal, |_cx| ());
         /// pool.wait_idle()?;
         /// assert!(h.stats().unwrap().executing.is_zero());
         /// # Ok::<(), std::io::Error>(())
@@ -200,7 +238,9 @@ impl ThreadPoolBuilder {
         /// The context switcher every task uses.
         ///
         /// [`Switcher::None`], the default, runs each closure on its worker's
-        /// own stack: the cheapest, and a queued closure costs no stack; but a
+        /// own stack: the cheapest, and a queued closure costs no stack; but
+        /// its [`TaskContext`] cannot suspend (sleep, park, yield and I/O
+        /// return `ENOTSUP`), and a
         /// [`join`](JoinHandle::join) inside a closure then blocks its worker
         /// until the joined closure is done, so fork-join work needs at least
         /// as many threads as it nests deep.
@@ -221,7 +261,7 @@ impl ThreadPoolBuilder {
         /// // One thread, a closure joining another: fine with stacks.
         /// let pool = Arc::new(ThreadPool::builder().threads(1).switcher(Switcher::Asm).build()?);
         /// let p = Arc::clone(&pool);
-        /// let h = pool.spawn(Priority::Normal, move || p.spawn(Priority::High, || 2).join().unwrap() * 3);
+        /// let h = pool.spawn(Priority::Normal, move |_cx| p.spawn(Priority::High, |_cx| 2).join().unwrap() * 3);
         /// assert_eq!(h.join().unwrap(), 6);
         /// # Ok::<(), std::io::Error>(())
         /// ```
@@ -281,6 +321,7 @@ impl ThreadPoolBuilder {
             free: Mutex::new(Vec::new()),
             returned: AtomicPtr::new(ptr::null_mut()),
             tasks_created: AtomicU64::new(0),
+            alive: Arc::new(PoolAlive::default()),
         });
         let mut pool = ThreadPool {
             shared,
@@ -388,6 +429,8 @@ struct Shared {
     /// spawner's lock; spawners take it whole.
     returned: AtomicPtr<Slot>,
     tasks_created: AtomicU64,
+    /// Keeps the tasks alive for their wakers' calls (in every slot).
+    alive: Arc<PoolAlive>,
 }
 
 // SAFETY: the raw pointers are used only through C functions documented
@@ -429,7 +472,7 @@ impl Shared {
         };
         // SAFETY: the task was just created and is ours; release_slot
         // accepts `context` while the pool, and so any of its work, lives.
-        Ok(unsafe { Slot::create_foreign(task, home) })
+        Ok(unsafe { Slot::create_foreign(task, home, Arc::clone(&self.alive)) })
     }
 }
 
@@ -489,7 +532,9 @@ struct Worker {
 /// soon as a worker finishes its current closure. Each closure runs on a
 /// task (on its worker's stack, or with a
 /// [stackful switcher](ThreadPoolBuilder::switcher) on its own) and stays
-/// on the worker that started it.
+/// on the worker that started it. It takes a [`TaskContext`], as an
+/// executor's task does (see the [module docs](self)), and its
+/// [`JoinHandle`] can [cancel](JoinHandle::cancel) it.
 ///
 /// Idle workers spin briefly, then sleep until work arrives.
 ///
@@ -507,7 +552,7 @@ struct Worker {
 /// let spawners: Vec<_> = (0..4)
 ///     .map(|i| {
 ///         let pool = Arc::clone(&pool);
-///         std::thread::spawn(move || pool.spawn(Priority::Normal, move || i * 10))
+///         std::thread::spawn(move || pool.spawn(Priority::Normal, move |_cx| i * 10))
 ///     })
 ///     .collect();
 /// let sum: i32 = spawners
@@ -570,7 +615,10 @@ impl ThreadPool {
     }
 
     /// Queues `f` to run at `priority` on whichever worker is free, from
-    /// any thread; its [`JoinHandle`] gives its result, or its panic.
+    /// any thread; its [`JoinHandle`] gives its result, or its panic. `f`
+    /// takes the task's [`TaskContext`], as for
+    /// [`Executor::spawn`](crate::Executor::spawn) (but must be `Send`:
+    /// any worker may run it).
     ///
     /// # Panics
     ///
@@ -581,15 +629,15 @@ impl ThreadPool {
     /// use monad_async::{Priority, ThreadPool};
     ///
     /// let pool = ThreadPool::builder().threads(1).build()?;
-    /// let h = pool.spawn(Priority::High, || -> u32 { panic!("boom") });
+    /// let h = pool.spawn(Priority::High, |_cx| -> u32 { panic!("boom") });
     /// assert!(h.join().unwrap_err().is_panic());
-    /// assert_eq!(pool.spawn(Priority::Low, || 5).join().unwrap(), 5);
+    /// assert_eq!(pool.spawn(Priority::Low, |_cx| 5).join().unwrap(), 5);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[track_caller]
     pub fn spawn<F, T>(&self, priority: Priority, f: F) -> JoinHandle<T>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         match self.try_spawn(priority, f) {
@@ -611,31 +659,88 @@ impl ThreadPool {
     /// use monad_async::{Priority, ThreadPool};
     ///
     /// let pool = ThreadPool::builder().threads(1).build()?;
-    /// let h = pool.try_spawn(Priority::Normal, || 1)?;
+    /// let h = pool.try_spawn(Priority::Normal, |_cx| 1)?;
     /// assert_eq!(h.join().unwrap(), 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(priority, move |_cx: &mut TaskContext<'_>| f())
+        self.submit_named(priority, None, f)
+    }
+
+    /// Builder-style spawn options: a [name](TaskBuilder::name), a
+    /// [priority](TaskBuilder::priority); then
+    /// [`spawn`](TaskBuilder::spawn), as [`spawn`](ThreadPool::spawn).
+    ///
+    /// ```
+    /// use monad_async::{Priority, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().threads(1).build()?;
+    /// let h = pool
+    ///     .build_task()
+    ///     .name("thumbnail-9")
+    ///     .priority(Priority::Low)
+    ///     .spawn(|cx| (cx.name().map(str::to_owned), cx.priority()));
+    /// assert_eq!(h.join().unwrap(), (Some("thumbnail-9".to_owned()), Priority::Low));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_task(&self) -> TaskBuilder<'_, ThreadPool> {
+        TaskBuilder::pool(self)
+    }
+
+    /// Binds `f` (behind the cancellation check) to an idle slot, names
+    /// it, and submits its task.
+    pub(crate) fn submit_named<F, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // Work cancelled while queued is skipped here, on its worker: the
+        // dispatcher's queue has no way to take out one task.
+        let job = move |cx: &mut TaskContext<'_>| {
+            if cx.pool_cancel_requested() {
+                task::unwind_cancelled(f);
+            }
+            let value = f(cx);
+            // Cancelled while it ran (its worker may not have taken the C
+            // request yet, busy as it was with this very work): it ends
+            // Cancelled, as an executor's cancelled work does.
+            if cx.pool_cancel_requested() {
+                task::unwind_cancelled(value);
+            }
+            value
+        };
+        self.submit(priority, name, job)
     }
 
     /// Binds `job` to an idle slot and submits its task.
-    fn submit<W, T>(&self, priority: Priority, job: W) -> io::Result<JoinHandle<T>>
+    fn submit<W, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        job: W,
+    ) -> io::Result<JoinHandle<T>>
     where
         W: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         let shared = &*self.shared;
         let slot = shared.take_slot(Arc::as_ptr(&self.shared).cast())?;
-        // SAFETY: the slot is ours (claimed or fresh) and its task idle;
-        // `job` never uses its TaskContext.
+        // SAFETY: the slot is ours (claimed or fresh) and its task idle.
         let task = unsafe {
             let s = slot.as_ref();
             task::bind(s, priority, job);
+            if let Some(name) = name {
+                s.set_name(name);
+            }
             s.task
         };
         // SAFETY: the dispatcher is alive while the pool is; submit is
@@ -671,7 +776,7 @@ impl ThreadPool {
     /// let done = Arc::new(AtomicU32::new(0));
     /// for _ in 0..100 {
     ///     let done = done.clone();
-    ///     pool.spawn(Priority::Normal, move || done.fetch_add(1, Ordering::Relaxed));
+    ///     pool.spawn(Priority::Normal, move |_cx| done.fetch_add(1, Ordering::Relaxed));
     /// }
     /// pool.wait_idle()?;
     /// assert_eq!(done.load(Ordering::Relaxed), 100);
@@ -691,7 +796,7 @@ impl ThreadPool {
     ///
     /// let pool = ThreadPool::builder().threads(2).build()?;
     /// for i in 0..10 {
-    ///     pool.spawn(Priority::ALL[i % 3], || ());
+    ///     pool.spawn(Priority::ALL[i % 3], |_cx| ());
     /// }
     /// pool.wait_idle()?;
     /// let s = pool.stats();
@@ -725,7 +830,7 @@ impl ThreadPool {
     /// use monad_async::{Priority, ThreadPool};
     ///
     /// let pool = ThreadPool::builder().threads(2).build()?;
-    /// pool.spawn(Priority::Normal, || ());
+    /// pool.spawn(Priority::Normal, |_cx| ());
     /// pool.wait_idle()?;
     /// let per_thread = pool.thread_stats();
     /// assert_eq!(per_thread.len(), 2);
@@ -792,6 +897,8 @@ impl Drop for ThreadPool {
         let _ = unsafe { sys::monad_async_work_dispatcher_cancel_queued(wd) };
         // SAFETY: no executors and nothing queued any more.
         let destroyed = unsafe { sys::monad_async_work_dispatcher_destroy(wd) };
+        // No waker call may reach a task from here on.
+        self.shared.alive.close();
         let mut all_freed = destroyed.error == 0;
         let mut free = self.shared.free_slots();
         self.shared.take_returned(&mut free);
@@ -829,7 +936,7 @@ impl Drop for ThreadPool {
 /// use monad_async::{Priority, ThreadPool};
 ///
 /// let pool = ThreadPool::builder().threads(1).build()?;
-/// pool.spawn(Priority::High, || std::thread::sleep(std::time::Duration::from_millis(2)));
+/// pool.spawn(Priority::High, |_cx| std::thread::sleep(std::time::Duration::from_millis(2)));
 /// pool.wait_idle()?;
 /// let s = pool.stats();
 /// assert_eq!(s.executed, 1);
@@ -875,7 +982,7 @@ pub struct PoolStats {
 /// use monad_async::{Priority, ThreadPool};
 ///
 /// let pool = ThreadPool::builder().threads(1).build()?;
-/// pool.spawn(Priority::Normal, || ());
+/// pool.spawn(Priority::Normal, |_cx| ());
 /// pool.wait_idle()?;
 /// let t = pool.thread_stats()[0];
 /// assert_eq!((t.dispatched, t.items), (1, 1));

@@ -84,6 +84,14 @@ const ORPHAN: u32 = 8;
 const JOINER: u32 = 16;
 /// State bit: `waker` holds the async waker of the handle's last poll.
 const WAKER: u32 = 32;
+/// State bit: a thread pool's work was asked to cancel (by its handle);
+/// the pool's wrapper checks it before running the closure.
+pub(crate) const CANCEL_REQ: u32 = 64;
+/// State bit: a handle is making a C cancel call on a thread pool's work.
+/// `finish` does not let the slot (and its task) go while it is set, so
+/// that the task cannot carry other work, nor its executor quit, under
+/// the call.
+pub(crate) const CANCELLING: u32 = 128;
 
 /// Bytes of closure or outcome stored in the slot itself; larger ones are
 /// boxed.
@@ -198,7 +206,18 @@ pub(crate) struct Slot {
     /// The waker of the handle's last pending poll, while `WAKER` is set
     /// (see the `waker` submodule).
     waker: UnsafeCell<MaybeUninit<std::task::Waker>>,
-    _pad3: [u8; 48],
+    /// A thread pool's liveness guard, for wakers of its work; `None` for
+    /// an executor's slot. Fixed at creation.
+    pub(crate) pool: Option<Arc<crate::pool::PoolAlive>>,
+    /// The work's process-unique id, 0 until first asked for (see
+    /// [`Slot::id`]): assigning one on every spawn would put a shared
+    /// counter on the spawn path. Cleared by `bind`.
+    id: AtomicU64,
+    /// The work's name, if it was given one. Written by the binder before
+    /// the attach publishes it; read while the work runs or the handle
+    /// holds the slot; taken by a join.
+    name: UnsafeCell<Option<Box<str>>>,
+    _pad3: [u8; 16],
 }
 
 /// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
@@ -219,6 +238,7 @@ struct Home {
     remote: bool,
     shared: Option<Arc<Shared>>,
     foreign: Option<Foreign>,
+    pool: Option<Arc<crate::pool::PoolAlive>>,
 }
 
 const _: () = {
@@ -252,6 +272,7 @@ impl Slot {
             remote,
             shared: Some(shared),
             foreign: None,
+            pool: None,
         };
         // SAFETY: forwarded contract.
         unsafe { Slot::create_with(task, home, generation) }
@@ -266,6 +287,7 @@ impl Slot {
     pub(crate) unsafe fn create_foreign(
         task: sys::monad_async_task,
         foreign: Foreign,
+        pool: Arc<crate::pool::PoolAlive>,
     ) -> NonNull<Slot> {
         let home = Home {
             // Never dereferenced for a slot without an owner thread.
@@ -274,6 +296,7 @@ impl Slot {
             remote: false,
             shared: None,
             foreign: Some(foreign),
+            pool: Some(pool),
         };
         // SAFETY: forwarded contract.
         unsafe { Slot::create_with(task, home, 0) }
@@ -292,6 +315,7 @@ impl Slot {
             remote,
             shared,
             foreign,
+            pool,
         } = home;
         let slot = NonNull::from(Box::leak(Box::new(Slot {
             state: AtomicU32::new(DONE),
@@ -311,7 +335,10 @@ impl Slot {
             joiner_task: UnsafeCell::new(ptr::null_mut()),
             joiner_token: UnsafeCell::new(0),
             waker: UnsafeCell::new(MaybeUninit::uninit()),
-            _pad3: [0; 48],
+            pool,
+            id: AtomicU64::new(0),
+            name: UnsafeCell::new(None),
+            _pad3: [0; 16],
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
@@ -334,6 +361,129 @@ impl Slot {
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.state.load(Ordering::Acquire) & DONE != 0
+    }
+
+    /// The id of the slot's current work: process-unique, never reused
+    /// (a reused task's next work gets another), assigned on first use.
+    ///
+    /// The caller must hold the slot for that work: be its handle, or run
+    /// inside it (otherwise a reuse may clear the id meanwhile).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        match self.id.load(Ordering::Relaxed) {
+            0 => self.assign_id(),
+            id => id,
+        }
+    }
+
+    #[cold]
+    fn assign_id(&self) -> u64 {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let new = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        // The work and its handle may both ask first: one id wins (the
+        // loser's number is skipped, which keeps ids unique).
+        match self
+            .id
+            .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => new,
+            Err(won) => won,
+        }
+    }
+
+    /// The name of the slot's current work.
+    ///
+    /// # Safety
+    /// The caller holds the slot for that work (as for [`id`](Slot::id)),
+    /// and the name is not being taken ([`take_name`](Slot::take_name) is
+    /// the handle's, by value).
+    #[inline]
+    pub(crate) unsafe fn name(&self) -> Option<&str> {
+        // SAFETY: written before the attach published the work; only read
+        // until a join takes it.
+        unsafe { (*self.name.get()).as_deref() }
+    }
+
+    /// Names the work just bound.
+    ///
+    /// # Safety
+    /// Between [`bind`](Slot::bind) and the attach, by the binder.
+    pub(crate) unsafe fn set_name(&self, name: Box<str>) {
+        // SAFETY: nobody else sees the slot yet.
+        unsafe { *self.name.get() = Some(name) };
+    }
+
+    /// Takes the finished work's name, for its join.
+    ///
+    /// # Safety
+    /// By the handle, after `DONE`, with nothing borrowing the name.
+    pub(crate) unsafe fn take_name(&self) -> Option<Box<str>> {
+        // SAFETY: per the contract the work no longer reads it.
+        unsafe { (*self.name.get()).take() }
+    }
+
+    /// A thread pool's work: asks it to cancel, from any thread. Queued,
+    /// the pool's wrapper sees [`CANCEL_REQ`] before it would run the
+    /// closure ([`Slot::pool_cancel_requested`]); running, the C task is
+    /// cancelled on the executor that took it (through its inbox from
+    /// another thread). `Ok(false)` if the work was over.
+    ///
+    /// The C cancel call names the task's *current* work: `CANCELLING`
+    /// keeps that work from ending (`finish` waits for the bit), so it is
+    /// ours, and keeps its executor from quitting, for the call.
+    pub(crate) fn cancel_pool_work(&self) -> bool {
+        let prev = self
+            .state
+            .fetch_or(CANCEL_REQ | CANCELLING, Ordering::SeqCst);
+        if prev & CANCELLING != 0 {
+            // Another cancel of this work is at it (the handle is Sync).
+            return prev & DONE == 0;
+        }
+        if prev & DONE != 0 {
+            self.state.fetch_and(!CANCELLING, Ordering::Release);
+            return false;
+        }
+        // Pairs with the fence in `pool_cancel_requested`: either the
+        // worker that takes the work sees CANCEL_REQ before it runs the
+        // closure, or we see the executor it stored before that.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // SAFETY: the task is live: its work is not DONE and cannot end
+        // (let alone the task be reused or destroyed) while CANCELLING
+        // is ours.
+        let ex =
+            unsafe { crate::sys::atomics::task_current_executor(self.task) }.load(Ordering::SeqCst);
+        // SAFETY: no preconditions.
+        let here =
+            unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
+        if ex.is_null() {
+            // Queued: the wrapper skips it. (Or its C work just ended.)
+        } else if ex == here {
+            // Its executor runs here (we are a sibling task): the work
+            // cannot end but through this call, whose local path may run
+            // its exit hook at once, which must not wait for us.
+            self.state.fetch_and(!CANCELLING, Ordering::Release);
+            // SAFETY: ex is the executor running on this thread; the task
+            // is live and attached to it.
+            let _ = unsafe { sys::monad_async_task_cancel(ex, self.task) };
+            return true;
+        } else {
+            // SAFETY: the executor is alive (it cannot quit while one of
+            // its tasks has not exited, and ours cannot while CANCELLING
+            // is set); the call is thread-safe, and names the work the
+            // task carries, which is ours.
+            let _ = unsafe { sys::monad_async_task_cancel(ex, self.task) };
+        }
+        self.state.fetch_and(!CANCELLING, Ordering::Release);
+        true
+    }
+
+    /// True when the handle of this (thread pool's) work asked it to
+    /// cancel before it started. In the work, before its closure.
+    pub(crate) fn pool_cancel_requested(&self) -> bool {
+        // See cancel_pool_work: the executor stored itself in the task
+        // before launching it, then this fence, then the load.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.state.load(Ordering::SeqCst) & CANCEL_REQ != 0
     }
 
     /// The raw figures of the finished work.
@@ -373,6 +523,7 @@ impl Slot {
             remote: s.remote,
             shared: s.shared.clone(),
             foreign: s.foreign,
+            pool: s.pool.clone(),
         };
         let (task, generation) = (s.task, s.generation.load(Ordering::Relaxed));
         let prev = s.state.fetch_or(ORPHAN, Ordering::AcqRel);
@@ -418,7 +569,12 @@ impl Slot {
             put(self.storage.get(), f);
             *self.kind.get() = CLOSURE;
             *self.cancel_reports.get() = 0;
+            // The last work's name, if it had one (a branch when not).
+            if (*self.name.get()).is_some() {
+                *self.name.get() = None;
+            }
         }
+        self.id.store(0, Ordering::Relaxed);
         // Only the binder writes it; the attach publishes it.
         let g = self.generation.load(Ordering::Relaxed);
         self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
@@ -537,7 +693,9 @@ impl Slot {
                 crate::sys::atomics::task_current_executor(joiner).load(Ordering::Relaxed)
                     == sys::monad_async_executor_current().value as sys::monad_async_executor
             };
-            if local {
+            // (A canceller's CANCELLING bit, see below, must not come
+            // back from `prev` after the canceller cleared it.)
+            if local && prev & CANCELLING == 0 {
                 // The joiner, the only other party that writes this word
                 // (it holds the handle), is a task of this thread's
                 // executor: it cannot run until we return. A plain store
@@ -547,6 +705,13 @@ impl Slot {
             } else {
                 self.state.fetch_and(!JOINER, Ordering::Release);
             }
+        }
+        if prev & CANCELLING != 0 {
+            // A handle is in a C cancel call on this work (a thread
+            // pool's): the task must stay ours, and its executor up, until
+            // the call is over. A few instructions, unless that thread
+            // lost its core.
+            self.await_cleared(CANCELLING);
         }
         let orphaned_outcome = if prev & HANDLE == 0 {
             // SAFETY: the handle is gone, so the outcome is ours; the slot
@@ -588,7 +753,10 @@ impl Slot {
         // SAFETY: per the contract.
         match unsafe { self.take_outcome::<T>() } {
             Outcome::Value(v) => Ok(v),
-            Outcome::Panic(p) => Err(JoinError::panic(p)),
+            // SAFETY: the handle's, after DONE (the contract).
+            Outcome::Panic(p) => Err(JoinError::panic_of(p, self.id(), unsafe {
+                self.take_name()
+            })),
             Outcome::Cancelled => Err(JoinError::cancelled()),
         }
     }
@@ -671,8 +839,13 @@ impl Slot {
     /// fields (its wake call takes a few atomic operations, or one push
     /// and a wake-up of another executor).
     fn await_joiner_cleared(&self) {
+        self.await_cleared(JOINER);
+    }
+
+    /// Waits (spinning, then yielding) until `bit` is clear.
+    fn await_cleared(&self, bit: u32) {
         let mut spins = 0u32;
-        while self.state.load(Ordering::Acquire) & JOINER != 0 {
+        while self.state.load(Ordering::Acquire) & bit != 0 {
             spins += 1;
             if spins < 128 {
                 std::hint::spin_loop();
