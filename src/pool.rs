@@ -52,7 +52,9 @@
 //! # Invariants
 //!
 //! * `Shared` outlives every task's work: `Drop` waits for all submitted
-//!   work to finish (and cancels anything submitted after that wait)
+//!   work to finish (with a shutdown timeout, the workers then cancel
+//!   their work by destroying their executors, which runs it to its exit,
+//!   before they end; and anything submitted after that wait is cancelled)
 //!   before it joins the workers and frees anything, and a task's last
 //!   touch of `Shared` is in its exit hook, which the C dispatcher counts
 //!   as executed only once the hook has returned.
@@ -82,7 +84,7 @@ use crate::ticks;
 use std::fmt;
 use std::io;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -107,6 +109,7 @@ use std::time::Duration;
 pub struct ThreadPoolBuilder {
     threads: Option<usize>,
     spin: Option<Duration>,
+    shutdown_timeout: Option<Duration>,
     /// What every worker's executor and every task is made with.
     options: Options,
 }
@@ -116,6 +119,7 @@ impl Default for ThreadPoolBuilder {
         ThreadPoolBuilder {
             threads: None,
             spin: None,
+            shutdown_timeout: None,
             options: Options::new(0, Switcher::None),
         }
     }
@@ -124,7 +128,9 @@ impl Default for ThreadPoolBuilder {
 impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ThreadPoolBuilder");
-        d.field("threads", &self.threads).field("spin", &self.spin);
+        d.field("threads", &self.threads)
+            .field("spin", &self.spin)
+            .field("shutdown_timeout", &self.shutdown_timeout);
         self.options.debug_fields(&mut d);
         d.finish()
     }
@@ -172,6 +178,39 @@ impl ThreadPoolBuilder {
     /// ```
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = Some(spin);
+        self
+    }
+
+    /// Bounds the pool's drop. Without it (the default) dropping the pool
+    /// waits for every closure spawned so far to finish, however long
+    /// that takes: a closure waiting for a connection that never comes
+    /// keeps the drop waiting. With it, the drop waits up to `timeout`
+    /// for that, then cancels what is left, as dropping an
+    /// [`Executor`](crate::Executor) does: closures not yet started never
+    /// run, and those started see `ECANCELED` at their suspension points
+    /// (one that keeps suspending is unwound, its destructors run); all
+    /// of them join as cancelled. A closure that never suspends (or the
+    /// [`Switcher::None`]) still runs to its end. After the timeout each
+    /// worker sees the cancellation within its idle period (100 ms).
+    ///
+    /// ```
+    /// use monad_async::{Priority, Switcher, ThreadPool};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = ThreadPool::builder()
+    ///     .threads(1)
+    ///     .switcher(Switcher::Asm)
+    ///     .shutdown_timeout(Duration::from_millis(10))
+    ///     .build()?;
+    /// let h = pool.spawn(Priority::Normal, |cx| cx.sleep(Duration::from_secs(3600)));
+    /// let start = Instant::now();
+    /// drop(pool);
+    /// assert!(start.elapsed() < Duration::from_secs(60));
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
         self
     }
 
@@ -322,6 +361,8 @@ impl ThreadPoolBuilder {
             returned: AtomicPtr::new(ptr::null_mut()),
             tasks_created: AtomicU64::new(0),
             alive: Arc::new(PoolAlive::default()),
+            abort: Arc::new(AtomicBool::new(false)),
+            shutdown_timeout: self.shutdown_timeout,
         });
         let mut pool = ThreadPool {
             shared,
@@ -332,12 +373,14 @@ impl ThreadPoolBuilder {
             reserved: [0; 4],
         };
         let (ready_tx, ready_rx) = mpsc::channel();
+        let shared_abort = Arc::clone(&pool.shared.abort);
         for i in 0..threads {
             let ready = ready_tx.clone();
+            let abort = Arc::clone(&shared_abort);
             let wd = WdPtr(wd);
             let spawned = thread::Builder::new()
                 .name(format!("monad-async-pool-{i}"))
-                .spawn(move || worker_main(i, wd, ex_attr, ready));
+                .spawn(move || worker_main(i, wd, ex_attr, ready, abort));
             match spawned {
                 Ok(thread) => pool.workers.push(Worker {
                     thread: Some(thread),
@@ -385,6 +428,7 @@ fn worker_main(
     wd: WdPtr,
     attr: sys::monad_async_work_dispatcher_executor_attr,
     ready: mpsc::Sender<(usize, io::Result<ExPtr>)>,
+    abort: Arc<AtomicBool>,
 ) {
     let mut ex: sys::monad_async_work_dispatcher_executor = ptr::null_mut();
     // SAFETY: valid out-pointer and attr; the dispatcher outlives this
@@ -401,10 +445,12 @@ fn worker_main(
         let r = unsafe { sys::monad_async_work_dispatcher_executor_run(ex) };
         // Only misuse (wrong thread, re-entry) makes run fail, and neither
         // can happen here; stop rather than spin on an error regardless.
-        if r.error != 0 || r.value < 0 {
+        if r.error != 0 || r.value < 0 || abort.load(Ordering::Acquire) {
             break;
         }
     }
+    // On an abort (the pool's shutdown timeout passed) this cancels the
+    // work still attached and runs it to its exit.
     // SAFETY: our executor, on its own thread, outside its run.
     let _ = unsafe { sys::monad_async_work_dispatcher_executor_destroy(ex) };
 }
@@ -431,6 +477,10 @@ struct Shared {
     tasks_created: AtomicU64,
     /// Keeps the tasks alive for their wakers' calls (in every slot).
     alive: Arc<PoolAlive>,
+    /// Set by the drop once its shutdown timeout has passed: the workers
+    /// stop running and destroy their executors, cancelling their work.
+    abort: Arc<AtomicBool>,
+    shutdown_timeout: Option<Duration>,
 }
 
 // SAFETY: the raw pointers are used only through C functions documented
@@ -539,7 +589,10 @@ struct Worker {
 /// Idle workers spin briefly, then sleep until work arrives.
 ///
 /// Dropping the pool is an orderly shutdown: it waits for every closure
-/// spawned so far to finish, stops the workers and joins them. A pool
+/// spawned so far to finish (for at most the
+/// [`shutdown_timeout`](ThreadPoolBuilder::shutdown_timeout), if one is
+/// set, after which it cancels what is left), stops the workers and joins
+/// them. A pool
 /// dropped from inside one of its own closures (only possible through
 /// shared ownership such as `Arc<ThreadPool>`) cannot wait for itself: it
 /// leaks instead (its threads keep running).
@@ -872,8 +925,31 @@ impl fmt::Debug for ThreadPool {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         let wd = self.shared.wd;
-        // SAFETY: the dispatcher is alive; wait is thread-safe.
-        let r = unsafe { sys::monad_async_work_dispatcher_wait(wd, 0, 0, ptr::null()) };
+        let me = thread::current().id();
+        let inside = self
+            .workers
+            .iter()
+            .any(|w| w.thread.as_ref().is_some_and(|t| t.thread().id() == me));
+        let timeout = self.shared.shutdown_timeout.map(|d| libc::timespec {
+            tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let r = if inside {
+            sys::monad_async_result {
+                error: libc::EDEADLK,
+                value: 0,
+            }
+        } else {
+            let tp = timeout.as_ref().map_or(ptr::null(), |t| t as *const _);
+            // SAFETY: the dispatcher is alive; wait is thread-safe; `tp`
+            // is null or points at `timeout`, alive for the call.
+            unsafe { sys::monad_async_work_dispatcher_wait(wd, 0, 0, tp) }
+        };
+        if r.error == libc::ETIME {
+            // The shutdown timeout passed: the workers cancel what is
+            // left (the quit below wakes those asleep).
+            self.shared.abort.store(true, Ordering::Release);
+        }
         if r.error == libc::EDEADLK {
             // Dropped inside one of our own closures: we cannot wait for
             // ourselves, so leak everything the running closures use.
@@ -883,9 +959,21 @@ impl Drop for ThreadPool {
             std::mem::forget(Arc::clone(&self.shared));
             return;
         }
-        // SAFETY: as above; quit is thread-safe. Quitting for good also
-        // refuses spawns from closures still running.
-        let _ = unsafe { sys::monad_async_work_dispatcher_quit(wd, usize::MAX, ptr::null()) };
+        // Quitting for good also refuses spawns from closures still
+        // running. After an abort it does not wait: the workers leave by
+        // destroying their executors.
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let qt = if r.error == libc::ETIME {
+            &now as *const libc::timespec
+        } else {
+            ptr::null()
+        };
+        // SAFETY: as above; quit is thread-safe; `qt` is null or points
+        // at `now`, alive for the call.
+        let _ = unsafe { sys::monad_async_work_dispatcher_quit(wd, usize::MAX, qt) };
         for w in &mut self.workers {
             if let Some(thread) = w.thread.take() {
                 let _ = thread.join();

@@ -339,3 +339,96 @@ fn waker_of_a_dropped_pool_does_nothing() {
     assert!(!waker.wake()); // and the pool is gone
     assert!(!waker.set_priority(Priority::High));
 }
+
+#[test]
+fn shutdown_timeout_cancels_closures_suspended_for_good() {
+    // Closures waiting with no deadline (a connection that never comes, an
+    // hour's sleep, a park nobody ends, a lock held by one of them) and
+    // more queued behind them: with a shutdown timeout the drop ends
+    // soon after it, and every handle reports Cancelled; the queued ones
+    // never ran.
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .switcher(Switcher::Asm)
+        .ring_entries(64)
+        .shutdown_timeout(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let listener = Arc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let lock = Arc::new(Mutex::new(()));
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for i in 0..200 {
+        let (l, m, s) = (
+            Arc::clone(&listener),
+            Arc::clone(&lock),
+            Arc::clone(&started),
+        );
+        handles.push(pool.spawn(Priority::ALL[i % 3], move |cx| {
+            s.fetch_add(1, Ordering::SeqCst);
+            match i % 4 {
+                0 => l.accept(cx).map(drop),
+                1 => cx.sleep(Duration::from_secs(3600)),
+                2 => loop {
+                    // Ignores ECANCELED: unwound after 64 of them.
+                    let _ = cx.park();
+                },
+                _ => {
+                    let _g = m.lock()?;
+                    cx.sleep(Duration::from_secs(3600))
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    let start = Instant::now();
+    drop(pool);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(10), "drop took {took:?}");
+    for h in handles {
+        assert!(h.join().unwrap_err().is_cancelled());
+    }
+    eprintln!(
+        "drop took {took:?}; {} of 200 closures had started",
+        started.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn shutdown_timeout_skips_work_still_queued() {
+    // Both workers busy (not suspending) past the timeout: what is queued
+    // behind them never starts, and joins as cancelled; the busy closures
+    // finish normally.
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .switcher(Switcher::Asm)
+        .shutdown_timeout(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            pool.spawn(Priority::High, |_cx| {
+                std::thread::sleep(Duration::from_millis(100));
+                "done"
+            })
+        })
+        .collect();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..100)
+        .map(|i| {
+            let r = Arc::clone(&ran);
+            pool.spawn(Priority::ALL[1 + i % 2], move |_cx| {
+                r.fetch_add(1, Ordering::SeqCst)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(5));
+    drop(pool);
+    for h in busy {
+        assert_eq!(h.join().unwrap(), "done");
+    }
+    for h in queued {
+        assert!(h.join().unwrap_err().is_cancelled());
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
