@@ -664,7 +664,8 @@ impl TaskContext<'_> {
         state & sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_CANCELLED.0 != 0
             // A thread pool's work sees its handle's request at once: its
             // worker takes the C request only between slices.
-            || (self.local.is_null() && self.pool_cancel_requested())
+            // SAFETY: every task of this crate carries a slot.
+            || (self.local.is_null() && unsafe { Slot::of(self.task) }.cancel_requested_now())
     }
 
     /// This task's priority.

@@ -93,6 +93,10 @@ pub(crate) const CANCEL_REQ: u32 = 64;
 /// the call.
 pub(crate) const CANCELLING: u32 = 128;
 
+/// `Slot::id_gen` while an id is being drawn: no generation is ever this
+/// (a slot would need 2^64 pieces of work).
+const ID_BUSY: u64 = u64::MAX;
+
 /// Bytes of closure or outcome stored in the slot itself; larger ones are
 /// boxed.
 pub(crate) const INLINE: usize = 48;
@@ -209,15 +213,20 @@ pub(crate) struct Slot {
     /// A thread pool's liveness guard, for wakers of its work; `None` for
     /// an executor's slot. Fixed at creation.
     pub(crate) pool: Option<Arc<crate::pool::PoolAlive>>,
-    /// The work's process-unique id, 0 until first asked for (see
-    /// [`Slot::id`]): assigning one on every spawn would put a shared
-    /// counter on the spawn path. Cleared by `bind`.
+    /// The work's process-unique id, drawn the first time it is asked
+    /// for (see [`Slot::id`]): drawing one on every spawn would put a
+    /// shared counter on the spawn path. Valid while `id_gen` is the
+    /// work's `generation`, so that `bind` need not clear it.
     id: AtomicU64,
-    /// The work's name, if it was given one. Written by the binder before
-    /// the attach publishes it; read while the work runs or the handle
-    /// holds the slot; taken by a join.
+    /// The generation `id` belongs to; [`ID_BUSY`] while being written.
+    id_gen: AtomicU64,
+    /// The work's name, if it was given one; valid while `name_gen` is
+    /// the work's `generation` (a stale one stays allocated until the
+    /// slot is named again or freed: `bind` does not touch it). Written by
+    /// the binder before the attach publishes it; read while the work
+    /// runs or the handle holds the slot; taken by a join.
     name: UnsafeCell<Option<Box<str>>>,
-    _pad3: [u8; 16],
+    name_gen: UnsafeCell<u64>,
 }
 
 /// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
@@ -337,8 +346,9 @@ impl Slot {
             waker: UnsafeCell::new(MaybeUninit::uninit()),
             pool,
             id: AtomicU64::new(0),
+            id_gen: AtomicU64::new(0),
             name: UnsafeCell::new(None),
-            _pad3: [0; 16],
+            name_gen: UnsafeCell::new(0),
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
@@ -370,24 +380,36 @@ impl Slot {
     /// inside it (otherwise a reuse may clear the id meanwhile).
     #[inline]
     pub(crate) fn id(&self) -> u64 {
-        match self.id.load(Ordering::Relaxed) {
-            0 => self.assign_id(),
-            id => id,
+        let generation = self.generation.load(Ordering::Relaxed);
+        if self.id_gen.load(Ordering::Acquire) == generation {
+            return self.id.load(Ordering::Relaxed);
         }
+        self.assign_id(generation)
     }
 
+    /// Draws the id of work `generation` (the work and its handle may
+    /// both ask first: one draws it, under `ID_BUSY`, the other waits a
+    /// few instructions for it).
     #[cold]
-    fn assign_id(&self) -> u64 {
+    fn assign_id(&self, generation: u64) -> u64 {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let new = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        // The work and its handle may both ask first: one id wins (the
-        // loser's number is skipped, which keeps ids unique).
-        match self
-            .id
-            .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => new,
-            Err(won) => won,
+        loop {
+            let seen = self.id_gen.load(Ordering::Acquire);
+            if seen == generation {
+                return self.id.load(Ordering::Relaxed);
+            }
+            if seen != ID_BUSY
+                && self
+                    .id_gen
+                    .compare_exchange(seen, ID_BUSY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                self.id.store(id, Ordering::Relaxed);
+                self.id_gen.store(generation, Ordering::Release);
+                return id;
+            }
+            std::hint::spin_loop();
         }
     }
 
@@ -401,7 +423,12 @@ impl Slot {
     pub(crate) unsafe fn name(&self) -> Option<&str> {
         // SAFETY: written before the attach published the work; only read
         // until a join takes it.
-        unsafe { (*self.name.get()).as_deref() }
+        unsafe {
+            if *self.name_gen.get() != self.generation.load(Ordering::Relaxed) {
+                return None; // the last work's, or none
+            }
+            (*self.name.get()).as_deref()
+        }
     }
 
     /// Names the work just bound.
@@ -410,7 +437,10 @@ impl Slot {
     /// Between [`bind`](Slot::bind) and the attach, by the binder.
     pub(crate) unsafe fn set_name(&self, name: Box<str>) {
         // SAFETY: nobody else sees the slot yet.
-        unsafe { *self.name.get() = Some(name) };
+        unsafe {
+            *self.name.get() = Some(name);
+            *self.name_gen.get() = self.generation.load(Ordering::Relaxed);
+        }
     }
 
     /// Takes the finished work's name, for its join.
@@ -419,7 +449,12 @@ impl Slot {
     /// By the handle, after `DONE`, with nothing borrowing the name.
     pub(crate) unsafe fn take_name(&self) -> Option<Box<str>> {
         // SAFETY: per the contract the work no longer reads it.
-        unsafe { (*self.name.get()).take() }
+        unsafe {
+            if *self.name_gen.get() != self.generation.load(Ordering::Relaxed) {
+                return None;
+            }
+            (*self.name.get()).take()
+        }
     }
 
     /// A thread pool's work: asks it to cancel, from any thread. Queued,
@@ -484,6 +519,14 @@ impl Slot {
         // before launching it, then this fence, then the load.
         std::sync::atomic::fence(Ordering::SeqCst);
         self.state.load(Ordering::SeqCst) & CANCEL_REQ != 0
+    }
+
+    /// As [`pool_cancel_requested`](Slot::pool_cancel_requested), without
+    /// the fence: for a running closure polling for its cancellation,
+    /// which sees the request soon enough without it.
+    #[inline]
+    pub(crate) fn cancel_requested_now(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CANCEL_REQ != 0
     }
 
     /// The raw figures of the finished work.
@@ -569,12 +612,8 @@ impl Slot {
             put(self.storage.get(), f);
             *self.kind.get() = CLOSURE;
             *self.cancel_reports.get() = 0;
-            // The last work's name, if it had one (a branch when not).
-            if (*self.name.get()).is_some() {
-                *self.name.get() = None;
-            }
         }
-        self.id.store(0, Ordering::Relaxed);
+        // (The last work's id and name go stale with its generation.)
         // Only the binder writes it; the attach publishes it.
         let g = self.generation.load(Ordering::Relaxed);
         self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
@@ -673,6 +712,26 @@ impl Slot {
         // DONE is clear (it is set once per piece of work, here), so an add
         // sets it: one `lock xadd` on x86 rather than a cmpxchg loop.
         let prev = self.state.fetch_add(DONE, Ordering::AcqRel);
+        // One test for the rare parties (an awaiter, a blocked thread, a
+        // joining task, a canceller) keeps the common exit short.
+        if prev & (WAKER | WAITER | JOINER | CANCELLING) != 0 {
+            self.finish_rare(prev);
+        }
+        let orphaned_outcome = if prev & HANDLE == 0 {
+            // SAFETY: the handle is gone, so the outcome is ours; the slot
+            // is not back in its pool yet, so nobody reuses it meanwhile.
+            Some(unsafe { self.take_outcome::<T>() })
+        } else {
+            None
+        };
+        (unrun, orphaned_outcome)
+    }
+
+    /// `finish`'s part for the parties that are rarely there, from the
+    /// state word `prev` it found when it set `DONE`.
+    #[cold]
+    #[inline(never)]
+    fn finish_rare(&self, prev: u32) {
         if prev & WAKER != 0 {
             // SAFETY: WAKER was set when DONE went in: the waker is ours.
             unsafe { self.wake_awaiter() };
@@ -713,14 +772,6 @@ impl Slot {
             // lost its core.
             self.await_cleared(CANCELLING);
         }
-        let orphaned_outcome = if prev & HANDLE == 0 {
-            // SAFETY: the handle is gone, so the outcome is ours; the slot
-            // is not back in its pool yet, so nobody reuses it meanwhile.
-            Some(unsafe { self.take_outcome::<T>() })
-        } else {
-            None
-        };
-        (unrun, orphaned_outcome)
     }
 
     // -----------------------------------------------------------------
@@ -754,11 +805,20 @@ impl Slot {
         match unsafe { self.take_outcome::<T>() } {
             Outcome::Value(v) => Ok(v),
             // SAFETY: the handle's, after DONE (the contract).
-            Outcome::Panic(p) => Err(JoinError::panic_of(p, self.id(), unsafe {
-                self.take_name()
-            })),
+            Outcome::Panic(p) => Err(unsafe { self.panic_error(p) }),
             Outcome::Cancelled => Err(JoinError::cancelled()),
         }
+    }
+
+    /// The join error of a panic: with the work's id and name.
+    ///
+    /// # Safety
+    /// As for `take_result`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn panic_error(&self, payload: Box<dyn Any + Send>) -> JoinError {
+        // SAFETY: forwarded contract.
+        JoinError::panic_of(payload, self.id(), unsafe { self.take_name() })
     }
 
     /// Parks the running task `current` until `DONE`: woken once, by
