@@ -765,8 +765,9 @@ impl ThreadPool {
             let value = f(cx);
             // Cancelled while it ran (its worker may not have taken the C
             // request yet, busy as it was with this very work): it ends
-            // Cancelled, as an executor's cancelled work does.
-            if cx.pool_cancel_requested() {
+            // Cancelled, as an executor's cancelled work does. (No fence:
+            // a request this load misses is one made as the work ended.)
+            if cx.is_cancelled() {
                 task::unwind_cancelled(value);
             }
             value
