@@ -1386,6 +1386,44 @@ impl ExecutorHandle {
         F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_with(priority, None, f)
+    }
+
+    /// Builder-style spawn options, as [`Executor::build_task`], for a
+    /// spawn from any thread: [`spawn`](crate::TaskBuilder::spawn) then
+    /// works as [`ExecutorHandle::spawn`].
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let handle = ex.handle();
+    /// let h = std::thread::spawn(move || {
+    ///     handle.build_task().name("remote-1").priority(Priority::High).spawn(|cx| {
+    ///         cx.name().map(str::to_owned)
+    ///     })
+    /// })
+    /// .join()
+    /// .unwrap()?;
+    /// assert_eq!(h.name(), Some("remote-1"));
+    /// assert_eq!(h.join().unwrap().as_deref(), Some("remote-1"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_task(&self) -> crate::TaskBuilder<'_, ExecutorHandle> {
+        crate::TaskBuilder::remote(self)
+    }
+
+    /// As `spawn`, naming the work.
+    pub(crate) fn spawn_with<F, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let shared = &*self.shared;
         let _in_flight = shared.enter()?;
         let slot = match shared.pop_returned() {
@@ -1397,6 +1435,10 @@ impl ExecutorHandle {
         let s = unsafe { slot.as_ref() };
         // SAFETY: as above.
         unsafe { task::bind(s, priority, f) };
+        if let Some(name) = name {
+            // SAFETY: bound, not yet attached: ours alone.
+            unsafe { s.set_name(name) };
+        }
         shared
             .spawners
             .0

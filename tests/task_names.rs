@@ -208,3 +208,30 @@ fn a_name_from_a_pool_task_spawning_on_an_executor_is_refused_cleanly() {
     });
     assert_eq!(h.join().unwrap(), Some(libc::ENOTSUP));
 }
+
+#[test]
+fn a_task_spawned_through_a_handle_from_another_thread_is_named() {
+    let ex = Executor::new().unwrap();
+    let handle = ex.handle();
+    let t = std::thread::spawn(move || {
+        let h = handle
+            .build_task()
+            .name("remote-7")
+            .spawn(|cx| -> () {
+                cx.yield_now().unwrap();
+                panic!("remote trouble")
+            })
+            .unwrap();
+        let (id, name) = (h.id(), h.name().map(str::to_owned));
+        (id, name, h.join())
+    });
+    while !t.is_finished() {
+        let _ = ex.run(usize::MAX, Some(std::time::Duration::from_millis(5)));
+    }
+    let (id, name, joined) = t.join().unwrap();
+    assert_eq!(name.as_deref(), Some("remote-7"));
+    assert_eq!(
+        joined.unwrap_err().to_string(),
+        format!("task 'remote-7' (id {id}) panicked: remote trouble")
+    );
+}

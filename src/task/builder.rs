@@ -6,12 +6,16 @@
 //! * A name costs nothing to a spawn without one: it lives in the task's
 //!   Rust slot (set between the bind and the attach), not in C, and the
 //!   plain `spawn` paths never touch it but to drop a previous work's.
+//! * A builder's target matches its type parameter (`Target::Local` for
+//!   `Executor`, `Remote` for `ExecutorHandle`, `Pool` for `ThreadPool`):
+//!   only the typed constructors make one, so the other arms of each
+//!   `spawn` are unreachable.
 //! * The builder spawns exactly as the plain `spawn` of its target does
 //!   (same paths, same bounds): `Executor`/`TaskContext` closures need no
 //!   `Send`, a pool's do.
 
 use super::{JoinHandle, Priority, TaskContext};
-use crate::executor::{Executor, Local};
+use crate::executor::{Executor, ExecutorHandle, Local};
 use crate::pool::ThreadPool;
 use std::fmt;
 use std::io;
@@ -20,8 +24,11 @@ use std::marker::PhantomData;
 /// Spawn options: a [name](TaskBuilder::name) and a
 /// [priority](TaskBuilder::priority), then
 /// [`spawn`](TaskBuilder::spawn). From [`Executor::build_task`],
-/// [`TaskContext::build_task`] (both `TaskBuilder<'_, Executor>`) and
-/// [`ThreadPool::build_task`] (`TaskBuilder<'_, ThreadPool>`).
+/// [`TaskContext::build_task`] (both `TaskBuilder<'_, Executor>`),
+/// [`ExecutorHandle::build_task`] (`TaskBuilder<'_, ExecutorHandle>`, from
+/// any thread: its `spawn` returns a `Result`, as
+/// [`ExecutorHandle::spawn`] does) and [`ThreadPool::build_task`]
+/// (`TaskBuilder<'_, ThreadPool>`).
 ///
 /// The name shows in the handle's and the context's `Debug`, in
 /// [`JoinHandle::name`] and [`TaskContext::name`], and in the message of
@@ -54,6 +61,7 @@ enum Target<'a> {
     /// task, which has none (its spawn fails with `ENOTSUP`).
     Local(Option<&'a Local>),
     Pool(&'a ThreadPool),
+    Remote(&'a ExecutorHandle),
 }
 
 impl<'a, S> TaskBuilder<'a, S> {
@@ -148,7 +156,9 @@ impl<'a> TaskBuilder<'a, Executor> {
         match self.target {
             Target::Local(Some(local)) => local.try_spawn_with(self.priority, self.name, f),
             Target::Local(None) => Err(crate::error::errno(libc::ENOTSUP)),
-            Target::Pool(_) => unreachable!("a TaskBuilder<Executor> targets an executor"),
+            Target::Pool(_) | Target::Remote(_) => {
+                unreachable!("a TaskBuilder<Executor> targets an executor's own thread")
+            }
         }
     }
 }
@@ -204,7 +214,40 @@ impl<'a> TaskBuilder<'a, ThreadPool> {
     {
         match self.target {
             Target::Pool(pool) => pool.submit_named(self.priority, self.name, f),
-            Target::Local(_) => unreachable!("a TaskBuilder<ThreadPool> targets a pool"),
+            Target::Local(_) | Target::Remote(_) => {
+                unreachable!("a TaskBuilder<ThreadPool> targets a pool")
+            }
+        }
+    }
+}
+
+impl<'a> TaskBuilder<'a, ExecutorHandle> {
+    pub(crate) fn remote(handle: &'a ExecutorHandle) -> Self {
+        Self::with(Target::Remote(handle))
+    }
+
+    /// As [`ExecutorHandle::spawn`] with these options, from any thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`ExecutorHandle::spawn`].
+    ///
+    /// ```
+    /// let ex = monad_async::Executor::new()?;
+    /// let h = ex.handle().build_task().name("r").spawn(|_cx| 3)?;
+    /// assert_eq!(h.join().unwrap(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.target {
+            Target::Remote(handle) => handle.spawn_with(self.priority, self.name, f),
+            Target::Local(_) | Target::Pool(_) => {
+                unreachable!("a TaskBuilder<ExecutorHandle> targets an executor handle")
+            }
         }
     }
 }
