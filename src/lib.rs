@@ -97,4 +97,10 @@ mod assertions {
     assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
     assert_impl_all!(PoolStats: Send, Sync, Copy);
     assert_impl_all!(PoolThreadStats: Send, Sync, Copy);
+    assert_impl_all!(TaskWaker: Send, Sync, Clone);
+    // A builder is made and spent on the spot, on one thread: it may
+    // borrow an executor's owner-thread state, whatever its target.
+    assert_not_impl_any!(TaskBuilder<'static, Executor>: Send, Sync);
+    assert_not_impl_any!(TaskBuilder<'static, ExecutorHandle>: Send, Sync);
+    assert_not_impl_any!(TaskBuilder<'static, ThreadPool>: Send, Sync);
 }

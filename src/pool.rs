@@ -219,7 +219,9 @@ impl ThreadPoolBuilder {
         /// default) makes compute-only executors with no ring, whose
         /// closures get `ENOTSUP` from [I/O](crate::io) calls. A ring
         /// costs each worker its memory (about 80 KiB with the default
-        /// completion queue, locked) and one io_uring instance; it is off
+        /// completion queue, locked), one io_uring instance, and about
+        /// 45 us more to build and drop (measured: a 2-thread pool 170 us
+        /// with 64 entries, 78 us without); it is off
         /// by default because compute-only pools are the common case and
         /// a ring can be refused (seccomp, `kernel.io_uring_disabled`),
         /// which would make every pool's `build` fail. I/O also needs a
