@@ -66,10 +66,10 @@
 //!   refuses, and its wakers reach the task through the pool's
 //!   `PoolAlive` guard, which the pool's drop closes before it destroys
 //!   any task.
-//! * Every closure runs behind a wrapper that skips it when its handle
-//!   cancelled it while queued (the dispatcher's queue cannot take out one
-//!   task), and ends it as cancelled when cancelled while it ran
-//!   (see [`JoinHandle::cancel`]).
+//! * The trampoline skips a closure whose handle cancelled it while
+//!   queued (the dispatcher's queue cannot take out one task), and ends
+//!   one cancelled while it ran as cancelled (see [`JoinHandle::cancel`]);
+//!   no unwinding is involved, so this holds with `panic = "abort"`.
 
 mod alive;
 
@@ -758,23 +758,9 @@ impl ThreadPool {
         F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        // Work cancelled while queued is skipped here, on its worker: the
-        // dispatcher's queue has no way to take out one task.
-        let job = move |cx: &mut TaskContext<'_>| {
-            if cx.pool_cancel_requested() {
-                task::unwind_cancelled(f);
-            }
-            let value = f(cx);
-            // Cancelled while it ran (its worker may not have taken the C
-            // request yet, busy as it was with this very work): it ends
-            // Cancelled, as an executor's cancelled work does. (No fence:
-            // a request this load misses is one made as the work ended.)
-            if cx.is_cancelled() {
-                task::unwind_cancelled(value);
-            }
-            value
-        };
-        self.submit(priority, name, job)
+        // Work cancelled while queued is skipped by the trampoline, on its
+        // worker: the dispatcher's queue has no way to take out one task.
+        self.submit(priority, name, f)
     }
 
     /// Binds `job` to an idle slot and submits its task.
@@ -793,7 +779,7 @@ impl ThreadPool {
         // SAFETY: the slot is ours (claimed or fresh) and its task idle.
         let task = unsafe {
             let s = slot.as_ref();
-            task::bind(s, priority, job);
+            task::bind_pool(s, priority, job);
             if let Some(name) = name {
                 s.set_name(name);
             }

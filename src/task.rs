@@ -287,6 +287,50 @@ where
     F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
     T: 'static,
 {
+    // SAFETY: forwarded (the C side calls user_code with its task).
+    unsafe { run_work::<F, T, false>(task) }
+}
+
+/// `user_code` of a thread pool's task (see [`bind_pool`]): as
+/// [`trampoline`], plus its handle's cancellation, which the C side does
+/// not know of while the work is queued.
+unsafe extern "C" fn pool_trampoline<F, T>(task: sys::monad_async_task) -> sys::monad_async_result
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
+    // SAFETY: forwarded.
+    unsafe { run_work::<F, T, true>(task) }
+}
+
+/// As [`bind`], for a thread pool's work, whose trampoline also honours
+/// its handle's cancellation (an executor's task pays nothing for it).
+///
+/// # Safety
+/// As for [`bind`].
+#[inline]
+pub(crate) unsafe fn bind_pool<F, T>(slot: &Slot, priority: Priority, f: F)
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
+    // SAFETY: forwarded; then the task's "set by you" field, still ours.
+    unsafe {
+        bind(slot, priority, f);
+        (*slot.task).user_code = Some(pool_trampoline::<F, T>);
+    }
+}
+
+/// The body of both trampolines: runs the closure on the task's stack.
+///
+/// # Safety
+/// `task` is the task running on this thread, its slot bound with an `F`.
+#[inline(always)]
+unsafe fn run_work<F, T, const POOL: bool>(task: sys::monad_async_task) -> sys::monad_async_result
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
     // SAFETY: bind armed the task's slot with an F, and we are on the
     // executor's thread, the only one touching the storage before DONE.
     let slot = unsafe { Slot::of(task) };
@@ -294,6 +338,14 @@ where
     let Some(f) = (unsafe { slot.take_closure::<F>() }) else {
         return sys::monad_async_make_success(0);
     };
+    // A thread pool's work, which its handle may have cancelled while it
+    // was queued (the dispatcher's queue cannot take
+    // one task out): it never starts.
+    if POOL && slot.pool_cancel_requested() {
+        // SAFETY: executor thread, closure taken, before DONE.
+        unsafe { skip_cancelled(slot, f) };
+        return sys::monad_async_make_success(0);
+    }
     let mut cx = TaskContext {
         task,
         local: slot.local,
@@ -305,7 +357,10 @@ where
         & sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_CANCELLED.0
         != 0;
     match outcome {
-        Ok(value) if cancelled => {
+        // A pool's work cancelled while it ran (its worker may not have
+        // taken the C request yet, busy as it was with this very work;
+        // no fence: a request this load misses was made as it ended).
+        Ok(value) if cancelled || (POOL && slot.cancel_requested_now()) => {
             // A cancelled task ends Cancelled whatever it returned.
             // SAFETY: executor thread, closure taken, before DONE.
             unsafe { slot.set_cancelled() };
@@ -320,6 +375,22 @@ where
         Err(payload) => unsafe { slot.set_panic(payload) },
     }
     sys::monad_async_make_success(0)
+}
+
+/// Ends a thread pool's work cancelled while queued without running its
+/// closure `f`, which it drops (a panic in that drop is swallowed, as for
+/// any unrun closure's). Out of line: the trampoline's common path stays
+/// short.
+///
+/// # Safety
+/// As for [`Slot::set_cancelled`]: on the executor's thread, the closure
+/// taken, before `DONE`.
+#[cold]
+#[inline(never)]
+unsafe fn skip_cancelled<F>(slot: &Slot, f: F) {
+    // SAFETY: forwarded contract.
+    unsafe { slot.set_cancelled() };
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
 }
 
 /// `user_on_exit` of every task: completes the work and returns the task
@@ -929,25 +1000,6 @@ impl fmt::Debug for TaskWaker {
 /// The payload a task that ignored `ECANCELED` is unwound with: the
 /// trampoline records it as cancelled.
 struct CancelUnwind;
-
-/// Ends the running work as cancelled, dropping `f` (its unrun closure,
-/// or the value it returned; a panic in that drop is swallowed, as for an
-/// unrun closure's): unwinds to the trampoline, which records the work as
-/// cancelled. For a thread pool's work its handle cancelled.
-pub(crate) fn unwind_cancelled<F>(f: F) -> ! {
-    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
-    panic::resume_unwind(Box::new(CancelUnwind))
-}
-
-impl TaskContext<'_> {
-    /// A thread pool's work: true if its handle asked it to cancel (see
-    /// [`Slot::pool_cancel_requested`]).
-    pub(crate) fn pool_cancel_requested(&self) -> bool {
-        // SAFETY: every task of this crate carries a slot, held by its
-        // running work.
-        unsafe { Slot::of(self.task) }.pool_cancel_requested()
-    }
-}
 
 /// How many times a cancelled task's suspension points say `ECANCELED`
 /// before the next one unwinds it instead.

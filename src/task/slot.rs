@@ -85,7 +85,7 @@ const JOINER: u32 = 16;
 /// State bit: `waker` holds the async waker of the handle's last poll.
 const WAKER: u32 = 32;
 /// State bit: a thread pool's work was asked to cancel (by its handle);
-/// the pool's wrapper checks it before running the closure.
+/// the pool's trampoline checks it before running the closure.
 pub(crate) const CANCEL_REQ: u32 = 64;
 /// State bit: a handle is making a C cancel call on a thread pool's work.
 /// `finish` does not let the slot (and its task) go while it is set, so
@@ -458,7 +458,7 @@ impl Slot {
     }
 
     /// A thread pool's work: asks it to cancel, from any thread. Queued,
-    /// the pool's wrapper sees [`CANCEL_REQ`] before it would run the
+    /// the trampoline sees [`CANCEL_REQ`] before it would run the
     /// closure ([`Slot::pool_cancel_requested`]); running, the C task is
     /// cancelled on the executor that took it (through its inbox from
     /// another thread). `Ok(false)` if the work was over.
@@ -491,7 +491,7 @@ impl Slot {
         let here =
             unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
         if ex.is_null() {
-            // Queued: the wrapper skips it. (Or its C work just ended.)
+            // Queued: the trampoline skips it. (Or its C work just ended.)
         } else if ex == here {
             // Its executor runs here (we are a sibling task): the work
             // cannot end but through this call, whose local path may run
