@@ -125,7 +125,7 @@ fn file_io_from_pool_closures() {
 #[test]
 fn tcp_echo_between_pool_closures() {
     let pool = io_pool(2);
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     const CLIENTS: usize = 20;
     let server = pool.build_task().name("acceptor").spawn(move |cx| {
@@ -307,7 +307,8 @@ fn drop_with_closures_suspended_in_io_and_sleep_ends_in_bounded_time() {
     // sleeps, or waits for a connection, with a deadline. Bounded: the
     // drop ends within the deadline plus scheduling slack.
     let pool = io_pool(2);
-    let listener = Arc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let listener =
+        Arc::new(TcpListener::bind("127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap());
     let ended = Arc::new(AtomicUsize::new(0));
     for i in 0..40 {
         let (l, e) = (Arc::clone(&listener), Arc::clone(&ended));
@@ -354,7 +355,8 @@ fn shutdown_timeout_cancels_closures_suspended_for_good() {
         .shutdown_timeout(Duration::from_millis(20))
         .build()
         .unwrap();
-    let listener = Arc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let listener =
+        Arc::new(TcpListener::bind("127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap());
     let lock = Arc::new(Mutex::new(()));
     let started = Arc::new(AtomicUsize::new(0));
     let mut handles = Vec::new();

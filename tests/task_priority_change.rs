@@ -416,7 +416,9 @@ fn serve(wait_high: bool) -> Waits {
             })
         })
         .collect();
-    let listener = monad_async::io::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener =
+        monad_async::io::TcpListener::bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+            .unwrap();
     let addr = listener.local_addr().unwrap();
     let idle = if wait_high {
         Priority::High
