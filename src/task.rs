@@ -438,6 +438,13 @@ where
 /// neither `Send` nor `Sync`: a task's suspension points only make sense on
 /// its own stack.
 ///
+/// A [`ThreadPool`](crate::ThreadPool)'s closures get one too: everything
+/// works the same there (given a stackful switcher, and a ring for I/O),
+/// except [`spawn`](TaskContext::spawn) and
+/// [`build_task`](TaskContext::build_task), which need an executor of
+/// their own (`ENOTSUP`), and
+/// [`executor_handle`](TaskContext::executor_handle), which panics.
+///
 /// ```
 /// use monad_async::{Executor, Priority};
 /// use std::time::Duration;
@@ -931,8 +938,8 @@ impl fmt::Debug for TaskContext<'_> {
 ///
 /// It names the work it was made for, not the task: once that work is
 /// over (the task may be carrying other work by then), waking (or a
-/// priority change) does nothing. It keeps no executor alive: once the
-/// executor is dropped, they do nothing either.
+/// priority change) does nothing. It keeps no executor (or thread pool)
+/// alive: once that is dropped, they do nothing either.
 ///
 /// ```
 /// use monad_async::{Executor, Priority, TaskWaker};
