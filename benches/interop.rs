@@ -130,7 +130,7 @@ fn await_join_handle(c: &mut Criterion) {
             rt.block_on(async move {
                 let start = Instant::now();
                 for i in 0..iters {
-                    black_box(pool.spawn(Priority::High, move || i).await.unwrap());
+                    black_box(pool.spawn(Priority::High, move |_cx| i).await.unwrap());
                 }
                 start.elapsed()
             })

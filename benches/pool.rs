@@ -179,7 +179,7 @@ fn throughput(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let handles: Vec<_> = (0..TASKS)
-                    .map(|i| pool.spawn(Priority::Normal, move || black_box(i)))
+                    .map(|i| pool.spawn(Priority::Normal, move |_cx| black_box(i)))
                     .collect();
                 for h in handles {
                     black_box(h.join().unwrap());
@@ -330,17 +330,17 @@ fn trial_pool(pool: &ThreadPool, backlog: Backlog, base: Instant) -> Trial {
     let gate = Gate::new();
     for _ in 0..pool.threads() {
         let g = Arc::clone(&gate);
-        pool.spawn(Priority::High, move || hold(&g));
+        pool.spawn(Priority::High, move |_cx| hold(&g));
     }
     wait_held(&gate, pool.threads());
     let probe = Probe::new(base);
     for _ in 0..BACKLOG {
         let p = Arc::clone(&probe);
-        pool.spawn(Priority::Low, move || backlog.low(&p));
+        pool.spawn(Priority::Low, move |_cx| backlog.low(&p));
     }
     let p = Arc::clone(&probe);
     let t0 = backlog.release(&gate, base, || {
-        pool.spawn(Priority::High, move || p.high());
+        pool.spawn(Priority::High, move |_cx| p.high());
     });
     pool.wait_idle().unwrap();
     probe.trial(t0)

@@ -47,7 +47,7 @@ async fn service_on_the_pool(pool: Arc<ThreadPool>) {
     println!("== 1. A tokio service awaiting prioritised pool work ======");
     // 400 Low batch jobs of 2 ms: 0.4 s of work for the 2 pool threads.
     let backlog: Vec<_> = (0..400)
-        .map(|_| pool.spawn(Priority::Low, || burn(Duration::from_millis(2))))
+        .map(|_| pool.spawn(Priority::Low, |_cx| burn(Duration::from_millis(2))))
         .collect();
     let backlog_start = Instant::now();
     // 20 requests, one every 5 ms, each awaiting 200 us of High work.
@@ -56,7 +56,7 @@ async fn service_on_the_pool(pool: Arc<ThreadPool>) {
         let pool = Arc::clone(&pool);
         requests.push(tokio::spawn(async move {
             let start = Instant::now();
-            let h = pool.spawn(Priority::High, move || {
+            let h = pool.spawn(Priority::High, move |_cx| {
                 burn(Duration::from_micros(200));
                 id * id
             });

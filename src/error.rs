@@ -254,10 +254,12 @@ pub fn is_shutdown(err: &io::Error) -> bool {
 /// use monad_async::{Executor, Priority};
 ///
 /// let ex = Executor::new()?;
-/// let h = ex.spawn(Priority::Normal, |_cx| -> u32 { panic!("boom") });
+/// let h = ex.build_task().name("conn-42").spawn(|_cx| -> u32 { panic!("boom") });
+/// let id = h.id();
 /// let err = h.join().unwrap_err();
 /// assert!(err.is_panic());
-/// assert_eq!(err.to_string(), "task panicked: boom");
+/// assert_eq!(err.to_string(), format!("task 'conn-42' (id {id}) panicked: boom"));
+/// assert_eq!((err.task_id(), err.task_name()), (Some(id), Some("conn-42")));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinError {
@@ -280,6 +282,10 @@ enum Rare {
 struct Panic {
     payload: SyncWrapper<Box<dyn Any + Send + 'static>>,
     message: Option<String>,
+    /// The panicked work's [id](crate::JoinHandle::id) and
+    /// [name](crate::JoinHandle::name), for the message a service logs.
+    id: u64,
+    name: Option<Box<str>>,
 }
 
 const _: () = assert!(std::mem::size_of::<JoinError>() == std::mem::size_of::<usize>());
@@ -311,7 +317,11 @@ impl JoinError {
         }
     }
 
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+    pub(crate) fn panic_of(
+        payload: Box<dyn Any + Send + 'static>,
+        id: u64,
+        name: Option<Box<str>>,
+    ) -> Self {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
             Some((*s).to_owned())
         } else {
@@ -321,6 +331,8 @@ impl JoinError {
             repr: Repr::Rare(Box::new(Rare::Panic(Panic {
                 payload: SyncWrapper(payload),
                 message,
+                id,
+                name,
             }))),
         }
     }
@@ -379,6 +391,49 @@ impl JoinError {
         matches!(&self.repr, Repr::Rare(r) if matches!(**r, Rare::Panic(_)))
     }
 
+    /// The [id](crate::JoinHandle::id) of the work that panicked; `None`
+    /// for a cancellation or a timed-out join.
+    ///
+    /// ```
+    /// use monad_async::{Priority, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().threads(1).build()?;
+    /// let h = pool.spawn(Priority::Normal, |_cx| -> () { panic!("oops") });
+    /// let id = h.id();
+    /// assert_eq!(h.join().unwrap_err().task_id(), Some(id));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn task_id(&self) -> Option<u64> {
+        match &self.repr {
+            Repr::Rare(r) => match &**r {
+                Rare::Panic(p) => Some(p.id),
+                Rare::TimedOut => None,
+            },
+            Repr::Cancelled => None,
+        }
+    }
+
+    /// The [name](crate::JoinHandle::name) of the work that panicked, if
+    /// it had one; `None` also for a cancellation or a timed-out join.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.build_task().name("flusher").spawn(|_cx| -> () { panic!("disk full") });
+    /// assert_eq!(h.join().unwrap_err().task_name(), Some("flusher"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn task_name(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Rare(r) => match &**r {
+                Rare::Panic(p) => p.name.as_deref(),
+                Rare::TimedOut => None,
+            },
+            Repr::Cancelled => None,
+        }
+    }
+
     /// The panic payload, to pass to [`std::panic::resume_unwind`].
     ///
     /// # Panics
@@ -430,10 +485,17 @@ impl fmt::Display for JoinError {
             Repr::Cancelled => f.write_str("task was cancelled"),
             Repr::Rare(rare) => match &**rare {
                 Rare::TimedOut => f.write_str("timed out waiting for the task"),
-                Rare::Panic(panic) => match &panic.message {
-                    Some(m) => write!(f, "task panicked: {m}"),
-                    None => f.write_str("task panicked"),
-                },
+                Rare::Panic(panic) => {
+                    f.write_str("task ")?;
+                    if let Some(name) = &panic.name {
+                        write!(f, "'{name}' ")?;
+                    }
+                    write!(f, "(id {}) panicked", panic.id)?;
+                    match &panic.message {
+                        Some(m) => write!(f, ": {m}"),
+                        None => Ok(()),
+                    }
+                }
             },
         }
     }
@@ -447,6 +509,8 @@ impl fmt::Debug for JoinError {
                 Rare::TimedOut => f.write_str("JoinError::TimedOut"),
                 Rare::Panic(panic) => f
                     .debug_struct("JoinError::Panic")
+                    .field("id", &panic.id)
+                    .field("name", &panic.name)
                     .field("message", &panic.message)
                     .finish_non_exhaustive(),
             },

@@ -635,6 +635,22 @@ impl Local {
         F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
         T: 'static,
     {
+        self.try_spawn_with(priority, None, f)
+    }
+
+    /// As `try_spawn`, naming the work (a name lives in the Rust slot:
+    /// `None` costs nothing).
+    #[inline]
+    pub(crate) fn try_spawn_with<F, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+        T: 'static,
+    {
         let slot = match self.pop_free() {
             // SAFETY: popped from our pool: idle and ours.
             Some(slot) => unsafe { Slot::claim(slot) },
@@ -644,6 +660,10 @@ impl Local {
         let s = unsafe { slot.as_ref() };
         // SAFETY: as above.
         unsafe { task::bind(s, priority, f) };
+        if let Some(name) = name {
+            // SAFETY: bound, not yet attached: ours alone.
+            unsafe { s.set_name(name) };
+        }
         self.live.set(self.live.get() + 1);
         // SAFETY: live executor and task; on the owner thread this is the
         // O(1) local path.
@@ -696,12 +716,7 @@ impl Local {
         n
     }
 
-    /// The part of the executor other threads may touch.
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        Arc::clone(&self.shared)
-    }
-
-    /// As [`shared`](Local::shared), borrowed: no reference count change;
+    /// The part of the executor other threads may touch, borrowed: no reference count change;
     /// alive as long as this executor.
     #[inline]
     pub(crate) fn shared_ref(&self) -> &Arc<Shared> {
@@ -1035,6 +1050,24 @@ impl Executor {
         T: 'static,
     {
         self.local().try_spawn(priority, f)
+    }
+
+    /// Builder-style spawn options: a [name](crate::TaskBuilder::name), a
+    /// [priority](crate::TaskBuilder::priority); then
+    /// [`spawn`](crate::TaskBuilder::spawn), as [`spawn`](Executor::spawn).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.build_task().name("conn-42").priority(Priority::High).spawn(|cx| cx.id());
+    /// assert_eq!(h.name(), Some("conn-42"));
+    /// let id = h.id();
+    /// assert_eq!(h.join().unwrap(), id);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_task(&self) -> crate::TaskBuilder<'_, Executor> {
+        crate::TaskBuilder::local(Some(self.local()))
     }
 
     /// Runs tasks on this thread: up to `max_items` slices (a task's launch
@@ -1392,6 +1425,44 @@ impl ExecutorHandle {
         F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_with(priority, None, f)
+    }
+
+    /// Builder-style spawn options, as [`Executor::build_task`], for a
+    /// spawn from any thread: [`spawn`](crate::TaskBuilder::spawn) then
+    /// works as [`ExecutorHandle::spawn`].
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let handle = ex.handle();
+    /// let h = std::thread::spawn(move || {
+    ///     handle.build_task().name("remote-1").priority(Priority::High).spawn(|cx| {
+    ///         cx.name().map(str::to_owned)
+    ///     })
+    /// })
+    /// .join()
+    /// .unwrap()?;
+    /// assert_eq!(h.name(), Some("remote-1"));
+    /// assert_eq!(h.join().unwrap().as_deref(), Some("remote-1"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_task(&self) -> crate::TaskBuilder<'_, ExecutorHandle> {
+        crate::TaskBuilder::remote(self)
+    }
+
+    /// As `spawn`, naming the work.
+    pub(crate) fn spawn_with<F, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let shared = &*self.shared;
         let _in_flight = shared.enter()?;
         let slot = match shared.pop_returned() {
@@ -1403,6 +1474,10 @@ impl ExecutorHandle {
         let s = unsafe { slot.as_ref() };
         // SAFETY: as above.
         unsafe { task::bind(s, priority, f) };
+        if let Some(name) = name {
+            // SAFETY: bound, not yet attached: ours alone.
+            unsafe { s.set_name(name) };
+        }
         shared
             .spawners
             .0

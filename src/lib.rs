@@ -112,7 +112,7 @@ pub use error::{ErrorExt, JoinError, RingSetupError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use latency::{Histogram, LatencyStats};
 pub use pool::{PoolStats, PoolThreadStats, ThreadPool, ThreadPoolBuilder};
-pub use task::{JoinHandle, Priority, TaskContext, TaskStats, TaskWaker};
+pub use task::{JoinHandle, Priority, TaskBuilder, TaskContext, TaskStats, TaskWaker};
 pub use ticks::{ticks_now, ticks_per_second};
 
 // Thread-safety of every public type, checked at compile time.
@@ -159,4 +159,10 @@ mod assertions {
     assert_impl_all!(ThreadPoolBuilder: Send, Sync, Clone);
     assert_impl_all!(PoolStats: Send, Sync, Copy);
     assert_impl_all!(PoolThreadStats: Send, Sync, Copy);
+    assert_impl_all!(TaskWaker: Send, Sync, Clone);
+    // A builder is made and spent on the spot, on one thread: it may
+    // borrow an executor's owner-thread state, whatever its target.
+    assert_not_impl_any!(TaskBuilder<'static, Executor>: Send, Sync);
+    assert_not_impl_any!(TaskBuilder<'static, ExecutorHandle>: Send, Sync);
+    assert_not_impl_any!(TaskBuilder<'static, ThreadPool>: Send, Sync);
 }

@@ -5,10 +5,33 @@
 //! use monad_async::{Priority, ThreadPool};
 //!
 //! let pool = ThreadPool::builder().threads(2).build()?;
-//! let low = pool.spawn(Priority::Low, || "low");
-//! let high = pool.spawn(Priority::High, || 6 * 7);
+//! let low = pool.spawn(Priority::Low, |_cx| "low");
+//! let high = pool.spawn(Priority::High, |_cx| 6 * 7);
 //! assert_eq!(high.join().unwrap(), 42);
 //! assert_eq!(low.join().unwrap(), "low");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A closure gets the same [`TaskContext`] as an executor's task: with a
+//! stackful [switcher](ThreadPoolBuilder::switcher) it can yield, sleep,
+//! park, wait on [`sync`](crate::sync) primitives, `block_on` a future,
+//! bound its waits with deadlines, and, with a
+//! [ring](ThreadPoolBuilder::ring_entries), do [I/O](crate::io), all
+//! without blocking its worker, which runs other closures meanwhile:
+//!
+//! ```
+//! use monad_async::{Priority, Switcher, ThreadPool};
+//! use std::time::Duration;
+//!
+//! let pool = ThreadPool::builder()
+//!     .threads(1)
+//!     .switcher(Switcher::Asm) // closures may suspend
+//!     .ring_entries(64)        // and do I/O
+//!     .build()?;
+//! let a = pool.spawn(Priority::Normal, |cx| cx.sleep(Duration::from_millis(20)));
+//! let b = pool.spawn(Priority::Normal, |cx| monad_async::io::nop(cx));
+//! b.join().unwrap()?; // done while `a` sleeps on the only worker
+//! a.join().unwrap()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -29,28 +52,39 @@
 //! # Invariants
 //!
 //! * `Shared` outlives every task's work: `Drop` waits for all submitted
-//!   work to finish (and cancels anything submitted after that wait)
+//!   work to finish (with a shutdown timeout, the workers then cancel
+//!   their work by destroying their executors, which runs it to its exit,
+//!   before they end; and anything submitted after that wait is cancelled)
 //!   before it joins the workers and frees anything, and a task's last
 //!   touch of `Shared` is in its exit hook, which the C dispatcher counts
 //!   as executed only once the hook has returned.
 //! * Every C task created is, with its slot, either in `Shared::free`, on
 //!   `Shared::returned`, or carrying work that has not finished; `Drop` destroys them all, after
 //!   which no task uses the switcher.
-//! * Pool closures take no [`TaskContext`]: the job machinery gives one to
-//!   every closure, and a pool task's has no executor state behind it, so
-//!   [`ThreadPool::spawn`] wraps the user's `FnOnce() -> T` in a closure
-//!   that ignores it.
+//! * A pool closure's [`TaskContext`] has no executor state behind it
+//!   (`local` is null): what needs one (`cx.spawn`, `executor_handle`)
+//!   refuses, and its wakers reach the task through the pool's
+//!   `PoolAlive` guard, which the pool's drop closes before it destroys
+//!   any task.
+//! * The trampoline skips a closure whose handle cancelled it while
+//!   queued (the dispatcher's queue cannot take out one task), and ends
+//!   one cancelled while it ran as cancelled (see [`JoinHandle::cancel`]);
+//!   no unwinding is involved, so this holds with `panic = "abort"`.
+
+mod alive;
+
+pub(crate) use alive::PoolAlive;
 
 use crate::error::{check, errno};
 use crate::executor::Switcher;
 use crate::options::{setters, Options};
 use crate::sys;
-use crate::task::{self, Foreign, JoinHandle, Priority, Slot, TaskContext};
+use crate::task::{self, Foreign, JoinHandle, Priority, Slot, TaskBuilder, TaskContext};
 use crate::ticks;
 use std::fmt;
 use std::io;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -75,6 +109,7 @@ use std::time::Duration;
 pub struct ThreadPoolBuilder {
     threads: Option<usize>,
     spin: Option<Duration>,
+    shutdown_timeout: Option<Duration>,
     /// What every worker's executor and every task is made with.
     options: Options,
 }
@@ -84,6 +119,7 @@ impl Default for ThreadPoolBuilder {
         ThreadPoolBuilder {
             threads: None,
             spin: None,
+            shutdown_timeout: None,
             options: Options::new(0, Switcher::None),
         }
     }
@@ -92,7 +128,9 @@ impl Default for ThreadPoolBuilder {
 impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ThreadPoolBuilder");
-        d.field("threads", &self.threads).field("spin", &self.spin);
+        d.field("threads", &self.threads)
+            .field("spin", &self.spin)
+            .field("shutdown_timeout", &self.shutdown_timeout);
         self.options.debug_fields(&mut d);
         d.finish()
     }
@@ -143,9 +181,51 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Bounds the pool's drop. Without it (the default) dropping the pool
+    /// waits for every closure spawned so far to finish, however long
+    /// that takes: a closure waiting for a connection that never comes
+    /// keeps the drop waiting. With it, the drop waits up to `timeout`
+    /// for that, then cancels what is left, as dropping an
+    /// [`Executor`](crate::Executor) does: closures not yet started never
+    /// run, and those started see `ECANCELED` at their suspension points
+    /// (one that keeps suspending is unwound, its destructors run); all
+    /// of them join as cancelled. A closure that never suspends (or the
+    /// [`Switcher::None`]) still runs to its end. After the timeout each
+    /// worker sees the cancellation within its idle period (100 ms).
+    ///
+    /// ```
+    /// use monad_async::{Priority, Switcher, ThreadPool};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = ThreadPool::builder()
+    ///     .threads(1)
+    ///     .switcher(Switcher::Asm)
+    ///     .shutdown_timeout(Duration::from_millis(10))
+    ///     .build()?;
+    /// let h = pool.spawn(Priority::Normal, |cx| cx.sleep(Duration::from_secs(3600)));
+    /// let start = Instant::now();
+    /// drop(pool);
+    /// assert!(start.elapsed() < Duration::from_secs(60));
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
     setters! {
         /// Submission queue entries of each worker's io_uring; 0 (the
-        /// default) makes compute-only executors with no ring.
+        /// default) makes compute-only executors with no ring, whose
+        /// closures get `ENOTSUP` from [I/O](crate::io) calls. A ring
+        /// costs each worker its memory (about 80 KiB with the default
+        /// completion queue, locked), one io_uring instance, and about
+        /// 45 us more to build and drop (measured: a 2-thread pool 170 us
+        /// with 64 entries, 78 us without); it is off
+        /// by default because compute-only pools are the common case and
+        /// a ring can be refused (seccomp, `kernel.io_uring_disabled`),
+        /// which would make every pool's `build` fail. I/O also needs a
+        /// stackful [`switcher`](ThreadPoolBuilder::switcher).
         ///
         /// ```
         /// let pool = monad_async::ThreadPool::builder().ring_entries(16).build()?;
@@ -158,8 +238,7 @@ impl ThreadPoolBuilder {
         /// [`ExecutorBuilder::cq_entries`](crate::ExecutorBuilder::cq_entries):
         /// 0 (the default) picks 4,096, or twice the submission queue if
         /// that is more; each entry costs 16 bytes of ring memory per
-        /// worker. Ignored without a ring. (Closures on a pool start no
-        /// I/O, so the pool has no in-flight guard to set.)
+        /// worker. Ignored without a ring.
         ///
         /// ```
         /// let pool = monad_async::ThreadPool::builder()
@@ -178,7 +257,7 @@ impl ThreadPoolBuilder {
         /// use monad_async::{Priority, ThreadPool};
         ///
         /// let pool = ThreadPool::builder().time_tracking(false).build()?;
-        /// let h = pool.spawn(Priority::Normal, || ());
+        /// let h = pool.spawn(Priority::Normal, |_cx| ());
         /// pool.wait_idle()?;
         /// assert!(h.stats().unwrap().executing.is_zero());
         /// # Ok::<(), std::io::Error>(())
@@ -200,7 +279,9 @@ impl ThreadPoolBuilder {
         /// The context switcher every task uses.
         ///
         /// [`Switcher::None`], the default, runs each closure on its worker's
-        /// own stack: the cheapest, and a queued closure costs no stack; but a
+        /// own stack: the cheapest, and a queued closure costs no stack; but
+        /// its [`TaskContext`] cannot suspend (sleep, park, yield and I/O
+        /// return `ENOTSUP`), and a
         /// [`join`](JoinHandle::join) inside a closure then blocks its worker
         /// until the joined closure is done, so fork-join work needs at least
         /// as many threads as it nests deep.
@@ -221,7 +302,7 @@ impl ThreadPoolBuilder {
         /// // One thread, a closure joining another: fine with stacks.
         /// let pool = Arc::new(ThreadPool::builder().threads(1).switcher(Switcher::Asm).build()?);
         /// let p = Arc::clone(&pool);
-        /// let h = pool.spawn(Priority::Normal, move || p.spawn(Priority::High, || 2).join().unwrap() * 3);
+        /// let h = pool.spawn(Priority::Normal, move |_cx| p.spawn(Priority::High, |_cx| 2).join().unwrap() * 3);
         /// assert_eq!(h.join().unwrap(), 6);
         /// # Ok::<(), std::io::Error>(())
         /// ```
@@ -281,6 +362,9 @@ impl ThreadPoolBuilder {
             free: Mutex::new(Vec::new()),
             returned: AtomicPtr::new(ptr::null_mut()),
             tasks_created: AtomicU64::new(0),
+            alive: Arc::new(PoolAlive::default()),
+            abort: Arc::new(AtomicBool::new(false)),
+            shutdown_timeout: self.shutdown_timeout,
         });
         let mut pool = ThreadPool {
             shared,
@@ -291,12 +375,14 @@ impl ThreadPoolBuilder {
             reserved: [0; 4],
         };
         let (ready_tx, ready_rx) = mpsc::channel();
+        let shared_abort = Arc::clone(&pool.shared.abort);
         for i in 0..threads {
             let ready = ready_tx.clone();
+            let abort = Arc::clone(&shared_abort);
             let wd = WdPtr(wd);
             let spawned = thread::Builder::new()
                 .name(format!("monad-async-pool-{i}"))
-                .spawn(move || worker_main(i, wd, ex_attr, ready));
+                .spawn(move || worker_main(i, wd, ex_attr, ready, abort));
             match spawned {
                 Ok(thread) => pool.workers.push(Worker {
                     thread: Some(thread),
@@ -344,6 +430,7 @@ fn worker_main(
     wd: WdPtr,
     attr: sys::monad_async_work_dispatcher_executor_attr,
     ready: mpsc::Sender<(usize, io::Result<ExPtr>)>,
+    abort: Arc<AtomicBool>,
 ) {
     let mut ex: sys::monad_async_work_dispatcher_executor = ptr::null_mut();
     // SAFETY: valid out-pointer and attr; the dispatcher outlives this
@@ -360,10 +447,12 @@ fn worker_main(
         let r = unsafe { sys::monad_async_work_dispatcher_executor_run(ex) };
         // Only misuse (wrong thread, re-entry) makes run fail, and neither
         // can happen here; stop rather than spin on an error regardless.
-        if r.error != 0 || r.value < 0 {
+        if r.error != 0 || r.value < 0 || abort.load(Ordering::Acquire) {
             break;
         }
     }
+    // On an abort (the pool's shutdown timeout passed) this cancels the
+    // work still attached and runs it to its exit.
     // SAFETY: our executor, on its own thread, outside its run.
     let _ = unsafe { sys::monad_async_work_dispatcher_executor_destroy(ex) };
 }
@@ -388,6 +477,12 @@ struct Shared {
     /// spawner's lock; spawners take it whole.
     returned: AtomicPtr<Slot>,
     tasks_created: AtomicU64,
+    /// Keeps the tasks alive for their wakers' calls (in every slot).
+    alive: Arc<PoolAlive>,
+    /// Set by the drop once its shutdown timeout has passed: the workers
+    /// stop running and destroy their executors, cancelling their work.
+    abort: Arc<AtomicBool>,
+    shutdown_timeout: Option<Duration>,
 }
 
 // SAFETY: the raw pointers are used only through C functions documented
@@ -429,7 +524,7 @@ impl Shared {
         };
         // SAFETY: the task was just created and is ours; release_slot
         // accepts `context` while the pool, and so any of its work, lives.
-        Ok(unsafe { Slot::create_foreign(task, home) })
+        Ok(unsafe { Slot::create_foreign(task, home, Arc::clone(&self.alive)) })
     }
 }
 
@@ -489,12 +584,17 @@ struct Worker {
 /// soon as a worker finishes its current closure. Each closure runs on a
 /// task (on its worker's stack, or with a
 /// [stackful switcher](ThreadPoolBuilder::switcher) on its own) and stays
-/// on the worker that started it.
+/// on the worker that started it. It takes a [`TaskContext`], as an
+/// executor's task does (see the [module docs](self)), and its
+/// [`JoinHandle`] can [cancel](JoinHandle::cancel) it.
 ///
 /// Idle workers spin briefly, then sleep until work arrives.
 ///
 /// Dropping the pool is an orderly shutdown: it waits for every closure
-/// spawned so far to finish, stops the workers and joins them. A pool
+/// spawned so far to finish (for at most the
+/// [`shutdown_timeout`](ThreadPoolBuilder::shutdown_timeout), if one is
+/// set, after which it cancels what is left), stops the workers and joins
+/// them. A pool
 /// dropped from inside one of its own closures (only possible through
 /// shared ownership such as `Arc<ThreadPool>`) cannot wait for itself: it
 /// leaks instead (its threads keep running).
@@ -507,7 +607,7 @@ struct Worker {
 /// let spawners: Vec<_> = (0..4)
 ///     .map(|i| {
 ///         let pool = Arc::clone(&pool);
-///         std::thread::spawn(move || pool.spawn(Priority::Normal, move || i * 10))
+///         std::thread::spawn(move || pool.spawn(Priority::Normal, move |_cx| i * 10))
 ///     })
 ///     .collect();
 /// let sum: i32 = spawners
@@ -570,7 +670,10 @@ impl ThreadPool {
     }
 
     /// Queues `f` to run at `priority` on whichever worker is free, from
-    /// any thread; its [`JoinHandle`] gives its result, or its panic.
+    /// any thread; its [`JoinHandle`] gives its result, or its panic. `f`
+    /// takes the task's [`TaskContext`], as for
+    /// [`Executor::spawn`](crate::Executor::spawn) (but must be `Send`:
+    /// any worker may run it).
     ///
     /// # Panics
     ///
@@ -581,15 +684,15 @@ impl ThreadPool {
     /// use monad_async::{Priority, ThreadPool};
     ///
     /// let pool = ThreadPool::builder().threads(1).build()?;
-    /// let h = pool.spawn(Priority::High, || -> u32 { panic!("boom") });
+    /// let h = pool.spawn(Priority::High, |_cx| -> u32 { panic!("boom") });
     /// assert!(h.join().unwrap_err().is_panic());
-    /// assert_eq!(pool.spawn(Priority::Low, || 5).join().unwrap(), 5);
+    /// assert_eq!(pool.spawn(Priority::Low, |_cx| 5).join().unwrap(), 5);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[track_caller]
     pub fn spawn<F, T>(&self, priority: Priority, f: F) -> JoinHandle<T>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         match self.try_spawn(priority, f) {
@@ -611,31 +714,75 @@ impl ThreadPool {
     /// use monad_async::{Priority, ThreadPool};
     ///
     /// let pool = ThreadPool::builder().threads(1).build()?;
-    /// let h = pool.try_spawn(Priority::Normal, || 1)?;
+    /// let h = pool.try_spawn(Priority::Normal, |_cx| 1)?;
     /// assert_eq!(h.join().unwrap(), 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_spawn<F, T>(&self, priority: Priority, f: F) -> io::Result<JoinHandle<T>>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(priority, move |_cx: &mut TaskContext<'_>| f())
+        self.submit_named(priority, None, f)
+    }
+
+    /// Builder-style spawn options: a [name](TaskBuilder::name), a
+    /// [priority](TaskBuilder::priority); then
+    /// [`spawn`](TaskBuilder::spawn), as [`spawn`](ThreadPool::spawn).
+    ///
+    /// ```
+    /// use monad_async::{Priority, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().threads(1).build()?;
+    /// let h = pool
+    ///     .build_task()
+    ///     .name("thumbnail-9")
+    ///     .priority(Priority::Low)
+    ///     .spawn(|cx| (cx.name().map(str::to_owned), cx.priority()));
+    /// assert_eq!(h.join().unwrap(), (Some("thumbnail-9".to_owned()), Priority::Low));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_task(&self) -> TaskBuilder<'_, ThreadPool> {
+        TaskBuilder::pool(self)
+    }
+
+    /// Binds `f` (behind the cancellation check) to an idle slot, names
+    /// it, and submits its task.
+    pub(crate) fn submit_named<F, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // Work cancelled while queued is skipped by the trampoline, on its
+        // worker: the dispatcher's queue has no way to take out one task.
+        self.submit(priority, name, f)
     }
 
     /// Binds `job` to an idle slot and submits its task.
-    fn submit<W, T>(&self, priority: Priority, job: W) -> io::Result<JoinHandle<T>>
+    fn submit<W, T>(
+        &self,
+        priority: Priority,
+        name: Option<Box<str>>,
+        job: W,
+    ) -> io::Result<JoinHandle<T>>
     where
         W: FnOnce(&mut TaskContext<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         let shared = &*self.shared;
         let slot = shared.take_slot(Arc::as_ptr(&self.shared).cast())?;
-        // SAFETY: the slot is ours (claimed or fresh) and its task idle;
-        // `job` never uses its TaskContext.
+        // SAFETY: the slot is ours (claimed or fresh) and its task idle.
         let task = unsafe {
             let s = slot.as_ref();
-            task::bind(s, priority, job);
+            task::bind_pool(s, priority, job);
+            if let Some(name) = name {
+                s.set_name(name);
+            }
             s.task
         };
         // SAFETY: the dispatcher is alive while the pool is; submit is
@@ -671,7 +818,7 @@ impl ThreadPool {
     /// let done = Arc::new(AtomicU32::new(0));
     /// for _ in 0..100 {
     ///     let done = done.clone();
-    ///     pool.spawn(Priority::Normal, move || done.fetch_add(1, Ordering::Relaxed));
+    ///     pool.spawn(Priority::Normal, move |_cx| done.fetch_add(1, Ordering::Relaxed));
     /// }
     /// pool.wait_idle()?;
     /// assert_eq!(done.load(Ordering::Relaxed), 100);
@@ -691,7 +838,7 @@ impl ThreadPool {
     ///
     /// let pool = ThreadPool::builder().threads(2).build()?;
     /// for i in 0..10 {
-    ///     pool.spawn(Priority::ALL[i % 3], || ());
+    ///     pool.spawn(Priority::ALL[i % 3], |_cx| ());
     /// }
     /// pool.wait_idle()?;
     /// let s = pool.stats();
@@ -725,7 +872,7 @@ impl ThreadPool {
     /// use monad_async::{Priority, ThreadPool};
     ///
     /// let pool = ThreadPool::builder().threads(2).build()?;
-    /// pool.spawn(Priority::Normal, || ());
+    /// pool.spawn(Priority::Normal, |_cx| ());
     /// pool.wait_idle()?;
     /// let per_thread = pool.thread_stats();
     /// assert_eq!(per_thread.len(), 2);
@@ -767,8 +914,31 @@ impl fmt::Debug for ThreadPool {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         let wd = self.shared.wd;
-        // SAFETY: the dispatcher is alive; wait is thread-safe.
-        let r = unsafe { sys::monad_async_work_dispatcher_wait(wd, 0, 0, ptr::null()) };
+        let me = thread::current().id();
+        let inside = self
+            .workers
+            .iter()
+            .any(|w| w.thread.as_ref().is_some_and(|t| t.thread().id() == me));
+        let timeout = self.shared.shutdown_timeout.map(|d| libc::timespec {
+            tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let r = if inside {
+            sys::monad_async_result {
+                error: libc::EDEADLK,
+                value: 0,
+            }
+        } else {
+            let tp = timeout.as_ref().map_or(ptr::null(), |t| t as *const _);
+            // SAFETY: the dispatcher is alive; wait is thread-safe; `tp`
+            // is null or points at `timeout`, alive for the call.
+            unsafe { sys::monad_async_work_dispatcher_wait(wd, 0, 0, tp) }
+        };
+        if r.error == libc::ETIME {
+            // The shutdown timeout passed: the workers cancel what is
+            // left (the quit below wakes those asleep).
+            self.shared.abort.store(true, Ordering::Release);
+        }
         if r.error == libc::EDEADLK {
             // Dropped inside one of our own closures: we cannot wait for
             // ourselves, so leak everything the running closures use.
@@ -778,9 +948,21 @@ impl Drop for ThreadPool {
             std::mem::forget(Arc::clone(&self.shared));
             return;
         }
-        // SAFETY: as above; quit is thread-safe. Quitting for good also
-        // refuses spawns from closures still running.
-        let _ = unsafe { sys::monad_async_work_dispatcher_quit(wd, usize::MAX, ptr::null()) };
+        // Quitting for good also refuses spawns from closures still
+        // running. After an abort it does not wait: the workers leave by
+        // destroying their executors.
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let qt = if r.error == libc::ETIME {
+            &now as *const libc::timespec
+        } else {
+            ptr::null()
+        };
+        // SAFETY: as above; quit is thread-safe; `qt` is null or points
+        // at `now`, alive for the call.
+        let _ = unsafe { sys::monad_async_work_dispatcher_quit(wd, usize::MAX, qt) };
         for w in &mut self.workers {
             if let Some(thread) = w.thread.take() {
                 let _ = thread.join();
@@ -792,6 +974,8 @@ impl Drop for ThreadPool {
         let _ = unsafe { sys::monad_async_work_dispatcher_cancel_queued(wd) };
         // SAFETY: no executors and nothing queued any more.
         let destroyed = unsafe { sys::monad_async_work_dispatcher_destroy(wd) };
+        // No waker call may reach a task from here on.
+        self.shared.alive.close();
         let mut all_freed = destroyed.error == 0;
         let mut free = self.shared.free_slots();
         self.shared.take_returned(&mut free);
@@ -829,7 +1013,7 @@ impl Drop for ThreadPool {
 /// use monad_async::{Priority, ThreadPool};
 ///
 /// let pool = ThreadPool::builder().threads(1).build()?;
-/// pool.spawn(Priority::High, || std::thread::sleep(std::time::Duration::from_millis(2)));
+/// pool.spawn(Priority::High, |_cx| std::thread::sleep(std::time::Duration::from_millis(2)));
 /// pool.wait_idle()?;
 /// let s = pool.stats();
 /// assert_eq!(s.executed, 1);
@@ -875,7 +1059,7 @@ pub struct PoolStats {
 /// use monad_async::{Priority, ThreadPool};
 ///
 /// let pool = ThreadPool::builder().threads(1).build()?;
-/// pool.spawn(Priority::Normal, || ());
+/// pool.spawn(Priority::Normal, |_cx| ());
 /// pool.wait_idle()?;
 /// let t = pool.thread_stats()[0];
 /// assert_eq!((t.dispatched, t.items), (1, 1));

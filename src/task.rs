@@ -45,18 +45,21 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 mod block_on;
+mod builder;
 mod current;
 mod deadline;
 mod future;
+mod home;
 mod priority;
 mod slot;
 
+pub use builder::TaskBuilder;
 pub(crate) use current::{wake_raw, Current};
+pub(crate) use home::{HomeRef, WakeHome};
 pub(crate) use slot::{Foreign, Slot};
 
 /// A priority level for a task's CPU time (and its I/O).
@@ -152,6 +155,9 @@ pub struct TaskStats {
     pub total: Duration,
     /// How many times the task suspended (yields and sleeps).
     pub suspensions: u64,
+    /// The work's [id](JoinHandle::id). (Its name is not here, to keep
+    /// the figures `Copy`: see [`JoinHandle::name`].)
+    pub id: u64,
 }
 
 /// The raw figures of a finished piece of work, captured at its exit: a
@@ -193,6 +199,7 @@ impl RawStats {
             executing: ticks::ticks_to_duration(self.executing),
             total: ticks::span(self.attached, self.exited),
             suspensions: self.suspensions,
+            id: 0,
         }
     }
 }
@@ -205,9 +212,13 @@ impl TaskStats {
     unsafe fn so_far(task: sys::monad_async_task) -> TaskStats {
         // SAFETY: the running task's head is only written by this thread.
         let (t, suspensions) = unsafe { ((*task).ticks, (*task).suspensions) };
+        // SAFETY: every task of this crate carries a slot, held by its
+        // running work.
+        let id = unsafe { Slot::of(task) }.id();
         if t.attached == 0 {
             return TaskStats {
                 suspensions,
+                id,
                 ..TaskStats::default()
             };
         }
@@ -218,6 +229,7 @@ impl TaskStats {
             executing: ticks::ticks_to_duration(t.executing) + ticks::span(slice_start, now),
             total: ticks::span(t.attached, now),
             suspensions,
+            id,
         }
     }
 }
@@ -280,6 +292,50 @@ where
     F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
     T: 'static,
 {
+    // SAFETY: forwarded (the C side calls user_code with its task).
+    unsafe { run_work::<F, T, false>(task) }
+}
+
+/// `user_code` of a thread pool's task (see [`bind_pool`]): as
+/// [`trampoline`], plus its handle's cancellation, which the C side does
+/// not know of while the work is queued.
+unsafe extern "C" fn pool_trampoline<F, T>(task: sys::monad_async_task) -> sys::monad_async_result
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
+    // SAFETY: forwarded.
+    unsafe { run_work::<F, T, true>(task) }
+}
+
+/// As [`bind`], for a thread pool's work, whose trampoline also honours
+/// its handle's cancellation (an executor's task pays nothing for it).
+///
+/// # Safety
+/// As for [`bind`].
+#[inline]
+pub(crate) unsafe fn bind_pool<F, T>(slot: &Slot, priority: Priority, f: F)
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
+    // SAFETY: forwarded; then the task's "set by you" field, still ours.
+    unsafe {
+        bind(slot, priority, f);
+        (*slot.task).user_code = Some(pool_trampoline::<F, T>);
+    }
+}
+
+/// The body of both trampolines: runs the closure on the task's stack.
+///
+/// # Safety
+/// `task` is the task running on this thread, its slot bound with an `F`.
+#[inline(always)]
+unsafe fn run_work<F, T, const POOL: bool>(task: sys::monad_async_task) -> sys::monad_async_result
+where
+    F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
+    T: 'static,
+{
     // SAFETY: bind armed the task's slot with an F, and we are on the
     // executor's thread, the only one touching the storage before DONE.
     let slot = unsafe { Slot::of(task) };
@@ -287,6 +343,14 @@ where
     let Some(f) = (unsafe { slot.take_closure::<F>() }) else {
         return sys::monad_async_make_success(0);
     };
+    // A thread pool's work, which its handle may have cancelled while it
+    // was queued (the dispatcher's queue cannot take
+    // one task out): it never starts.
+    if POOL && slot.pool_cancel_requested() {
+        // SAFETY: executor thread, closure taken, before DONE.
+        unsafe { skip_cancelled(slot, f) };
+        return sys::monad_async_make_success(0);
+    }
     let mut cx = TaskContext {
         task,
         local: slot.local,
@@ -298,7 +362,10 @@ where
         & sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_CANCELLED.0
         != 0;
     match outcome {
-        Ok(value) if cancelled => {
+        // A pool's work cancelled while it ran (its worker may not have
+        // taken the C request yet, busy as it was with this very work;
+        // no fence: a request this load misses was made as it ended).
+        Ok(value) if cancelled || (POOL && slot.cancel_requested_now()) => {
             // A cancelled task ends Cancelled whatever it returned.
             // SAFETY: executor thread, closure taken, before DONE.
             unsafe { slot.set_cancelled() };
@@ -313,6 +380,22 @@ where
         Err(payload) => unsafe { slot.set_panic(payload) },
     }
     sys::monad_async_make_success(0)
+}
+
+/// Ends a thread pool's work cancelled while queued without running its
+/// closure `f`, which it drops (a panic in that drop is swallowed, as for
+/// any unrun closure's). Out of line: the trampoline's common path stays
+/// short.
+///
+/// # Safety
+/// As for [`Slot::set_cancelled`]: on the executor's thread, the closure
+/// taken, before `DONE`.
+#[cold]
+#[inline(never)]
+unsafe fn skip_cancelled<F>(slot: &Slot, f: F) {
+    // SAFETY: forwarded contract.
+    unsafe { slot.set_cancelled() };
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
 }
 
 /// `user_on_exit` of every task: completes the work and returns the task
@@ -360,6 +443,13 @@ where
 /// neither `Send` nor `Sync`: a task's suspension points only make sense on
 /// its own stack.
 ///
+/// A [`ThreadPool`](crate::ThreadPool)'s closures get one too: everything
+/// works the same there (given a stackful switcher, and a ring for I/O),
+/// except [`spawn`](TaskContext::spawn) and
+/// [`build_task`](TaskContext::build_task), which need an executor of
+/// their own (`ENOTSUP`), and
+/// [`executor_handle`](TaskContext::executor_handle), which panics.
+///
 /// ```
 /// use monad_async::{Executor, Priority};
 /// use std::time::Duration;
@@ -380,6 +470,59 @@ pub struct TaskContext<'a> {
 }
 
 impl TaskContext<'_> {
+    /// What keeps this task alive for a [`TaskWaker`]: its executor, or
+    /// its thread pool.
+    pub(crate) fn home(&self) -> HomeRef<'_> {
+        if self.local.is_null() {
+            // SAFETY: every task of this crate carries a slot; one with no
+            // executor is a thread pool's, made with its pool's guard.
+            let pool = unsafe { Slot::of(self.task) }.pool.as_ref();
+            HomeRef::Pool(pool.expect("a thread pool's slot carries its pool's guard"))
+        } else {
+            // SAFETY: we run on the executor's thread, inside its run, so
+            // its owner-thread state is alive.
+            HomeRef::Executor(unsafe { (*self.local).shared_ref() })
+        }
+    }
+
+    /// The id of this task's current piece of work: unique in the
+    /// process, never reused (a task reused for other work gets a new one
+    /// each time); the same as its [`JoinHandle::id`].
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| cx.id());
+    /// let id = h.id();
+    /// assert_eq!(h.join().unwrap(), id);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn id(&self) -> u64 {
+        // SAFETY: every task of this crate carries a slot, held by its
+        // running work.
+        unsafe { Slot::of(self.task) }.id()
+    }
+
+    /// The name this piece of work was spawned with
+    /// ([`TaskBuilder::name`]), if any.
+    ///
+    /// ```
+    /// use monad_async::Executor;
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.build_task().name("conn-42").spawn(|cx| cx.name().map(str::to_owned));
+    /// assert_eq!(h.join().unwrap().as_deref(), Some("conn-42"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn name(&self) -> Option<&str> {
+        // SAFETY: the running work holds its slot; its name is taken only
+        // by a join, after the work is over.
+        unsafe { Slot::of(self.task).name() }
+    }
+
     /// The C task this context belongs to, for the I/O layer.
     #[inline]
     pub(crate) fn raw_task(&self) -> sys::monad_async_task {
@@ -572,16 +715,10 @@ impl TaskContext<'_> {
         // SAFETY: self.task is live and attached (it is running).
         let r = unsafe { sys::monad_async_task_wake_token(self.task, &mut token) };
         debug_assert_eq!(r.error, 0);
-        assert!(
-            !self.local.is_null(),
-            "TaskContext::waker: this task belongs to no executor of this crate"
-        );
         TaskWaker {
             task: self.task,
             token,
-            // SAFETY: we run on the executor's thread, inside its run, so
-            // its owner-thread state is alive.
-            home: unsafe { (*self.local).shared() },
+            home: self.home().to_owned(),
         }
     }
 
@@ -608,6 +745,10 @@ impl TaskContext<'_> {
         // SAFETY: self.task is live while its closure runs.
         let state = unsafe { atomics::task_state(self.task) }.load(Ordering::Acquire);
         state & sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_CANCELLED.0 != 0
+            // A thread pool's work sees its handle's request at once: its
+            // worker takes the C request only between slices.
+            // SAFETY: every task of this crate carries a slot.
+            || (self.local.is_null() && unsafe { Slot::of(self.task) }.cancel_requested_now())
     }
 
     /// This task's priority.
@@ -700,7 +841,10 @@ impl TaskContext<'_> {
     /// # Errors
     ///
     /// `ESHUTDOWN` while the executor is being dropped; `ENOMEM` (or the
-    /// `mmap` error) when a new task's stack cannot be made.
+    /// `mmap` error) when a new task's stack cannot be made; `ENOTSUP` in
+    /// a [`ThreadPool`](crate::ThreadPool)'s task, whose work may run on
+    /// any worker: spawn through the pool itself (an `Arc<ThreadPool>`
+    /// moved into the closure), which takes `Send` closures.
     ///
     /// ```
     /// use monad_async::{Executor, Priority};
@@ -718,12 +862,42 @@ impl TaskContext<'_> {
         F: FnOnce(&mut TaskContext<'_>) -> T + 'static,
         T: 'static,
     {
+        if self.local.is_null() {
+            return Err(crate::error::errno(libc::ENOTSUP));
+        }
         // SAFETY: we run on the executor's thread, inside its run, so its
         // owner-thread state is alive.
         unsafe { (*self.local).try_spawn(priority, f) }
     }
 
+    /// Builder-style spawn options for a task on this task's executor: a
+    /// [name](TaskBuilder::name), a [priority](TaskBuilder::priority). As
+    /// [`spawn`](TaskContext::spawn) otherwise.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| {
+    ///     let child = cx.build_task().name("child").priority(Priority::High).spawn(|cx| {
+    ///         (cx.name().unwrap().to_owned(), cx.priority())
+    ///     });
+    ///     child.join().unwrap()
+    /// });
+    /// assert_eq!(h.join().unwrap(), ("child".to_owned(), Priority::High));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_task(&mut self) -> TaskBuilder<'_, crate::Executor> {
+        // SAFETY: as for spawn; null for a thread pool's task.
+        TaskBuilder::local(unsafe { self.local.as_ref() })
+    }
+
     /// A handle to this task's executor, to give to other threads.
+    ///
+    /// # Panics
+    ///
+    /// In a [`ThreadPool`](crate::ThreadPool)'s task: its work belongs to
+    /// the pool, not to one executor.
     ///
     /// ```
     /// use monad_async::{Executor, Priority};
@@ -738,6 +912,10 @@ impl TaskContext<'_> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn executor_handle(&self) -> ExecutorHandle {
+        assert!(
+            !self.local.is_null(),
+            "TaskContext::executor_handle in a thread pool's task, which has no executor handle"
+        );
         // SAFETY: as for spawn: the owner-thread state outlives its tasks.
         unsafe { (*self.local).handle() }
     }
@@ -746,6 +924,8 @@ impl TaskContext<'_> {
 impl fmt::Debug for TaskContext<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskContext")
+            .field("id", &self.id())
+            .field("name", &self.name())
             .field("task", &self.task)
             .field("priority", &self.priority())
             .field("cancelled", &self.is_cancelled())
@@ -763,8 +943,8 @@ impl fmt::Debug for TaskContext<'_> {
 ///
 /// It names the work it was made for, not the task: once that work is
 /// over (the task may be carrying other work by then), waking (or a
-/// priority change) does nothing. It keeps no executor alive: once the
-/// executor is dropped, they do nothing either.
+/// priority change) does nothing. It keeps no executor (or thread pool)
+/// alive: once that is dropped, they do nothing either.
 ///
 /// ```
 /// use monad_async::{Executor, Priority, TaskWaker};
@@ -786,12 +966,12 @@ impl fmt::Debug for TaskContext<'_> {
 pub struct TaskWaker {
     task: sys::monad_async_task,
     token: u64,
-    home: Arc<crate::executor::Shared>,
+    home: WakeHome,
 }
 
 // SAFETY: the C wake is documented thread-safe; `task` is only passed to
-// it, while `home`'s guard proves the executor, and so the task (pooled
-// until the executor's drop), alive.
+// it, while `home`'s guard proves the executor or thread pool, and so the
+// task (pooled until its drop), alive.
 unsafe impl Send for TaskWaker {}
 // SAFETY: as above; `wake` takes `&self`.
 unsafe impl Sync for TaskWaker {}
@@ -967,8 +1147,13 @@ impl<T: 'static> JoinHandle<T> {
     /// # Errors
     ///
     /// From another thread: `ENOMEM` (the request could not be queued).
-    /// `ENOTSUP` for work spawned on a [`ThreadPool`](crate::ThreadPool),
-    /// which cannot be cancelled one piece at a time.
+    ///
+    /// A [`ThreadPool`](crate::ThreadPool)'s work is cancelled the same
+    /// way, from any thread: queued, it never starts (a worker skips it
+    /// when it takes it from the queue, so its `join` reports
+    /// `Cancelled` then, not at once: behind running work, that can take
+    /// a while); running, its executor is told through its inbox. Never
+    /// an error.
     ///
     /// ```
     /// use monad_async::{Executor, Priority};
@@ -993,11 +1178,8 @@ impl<T: 'static> JoinHandle<T> {
             return unsafe { (*slot.local).cancel_work(slot) };
         }
         let Some(shared) = &slot.shared else {
-            // A thread pool's work: queued, it is in the dispatcher's
-            // queue, which cancels only all of its tasks at once; running,
-            // its executor is whichever took it, with nothing to keep a
-            // late request from hitting later work on the same task.
-            return Err(crate::error::errno(libc::ENOTSUP));
+            // A thread pool's work: see Slot::cancel_pool_work.
+            return Ok(slot.cancel_pool_work());
         };
         // The handle holds the slot, so its generation is still that of
         // our work.
@@ -1044,7 +1226,11 @@ impl<T: 'static> JoinHandle<T> {
         let slot = self.slot();
         if slot.is_done() {
             // SAFETY: DONE observed (acquire); the handle holds the slot.
-            Some(unsafe { slot.stats() }.to_stats())
+            Some(TaskStats {
+                id: slot.id(),
+                // SAFETY: DONE observed (acquire); the handle holds the slot.
+                ..unsafe { slot.stats() }.to_stats()
+            })
         } else {
             None
         }
@@ -1181,9 +1367,50 @@ impl<T> Drop for JoinHandle<T> {
     }
 }
 
+impl<T> JoinHandle<T> {
+    /// The id of the handle's work: unique in the process, never reused;
+    /// the same as [`TaskContext::id`] inside it, and as the id in its
+    /// [`TaskStats`] and in the message of its panic.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    ///
+    /// let ex = Executor::new()?;
+    /// let a = ex.spawn(Priority::Normal, |_cx| ());
+    /// let b = ex.spawn(Priority::Normal, |_cx| ());
+    /// assert_ne!(a.id(), b.id());
+    /// ex.run_until_idle()?;
+    /// assert_eq!(a.stats().unwrap().id, a.id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.slot().id()
+    }
+
+    /// The name the work was spawned with ([`TaskBuilder::name`]), if
+    /// any.
+    ///
+    /// ```
+    /// use monad_async::{Priority, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().threads(1).build()?;
+    /// let h = pool.build_task().name("resize-7").spawn(|_cx| ());
+    /// assert_eq!(h.name(), Some("resize-7"));
+    /// assert!(format!("{h:?}").contains("resize-7"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        // SAFETY: the handle holds the slot for its work; only a join
+        // (which consumes the handle) takes the name.
+        unsafe { self.slot().name() }
+    }
+}
+
 impl<T: 'static> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .field("name", &self.name())
             .field("finished", &self.is_finished())
             .finish_non_exhaustive()
     }

@@ -64,9 +64,13 @@ fn stackful_switchers_carry_panics_to_join() {
             cx.yield_now().unwrap();
             panic!("after a switch");
         });
+        let id = h.id();
         let err = h.join().unwrap_err();
         assert!(err.is_panic(), "{sw:?}");
-        assert_eq!(err.to_string(), "task panicked: after a switch");
+        assert_eq!(
+            err.to_string(),
+            format!("task (id {id}) panicked: after a switch")
+        );
         // The executor and the task are fine afterwards.
         assert!(ex
             .spawn(Priority::Normal, |cx| cx.yield_now().is_ok())

@@ -13,7 +13,7 @@ fn fib(pool: &Arc<ThreadPool>, n: u64) -> u64 {
         return n;
     }
     let p = Arc::clone(pool);
-    let left = pool.spawn(Priority::Normal, move || fib(&p, n - 1));
+    let left = pool.spawn(Priority::Normal, move |_cx| fib(&p, n - 1));
     let right = fib(pool, n - 2);
     left.join().unwrap() + right
 }
@@ -28,7 +28,7 @@ fn fork_join_on_one_thread() {
             .unwrap(),
     );
     let p = Arc::clone(&pool);
-    let h = pool.spawn(Priority::Normal, move || {
+    let h = pool.spawn(Priority::Normal, move |_cx| {
         let me = std::thread::current().id();
         let v = fib(&p, 12);
         assert_eq!(std::thread::current().id(), me, "a task never migrates");
@@ -48,7 +48,7 @@ fn fork_join_on_two_threads() {
     );
     let p = Arc::clone(&pool);
     assert_eq!(
-        pool.spawn(Priority::High, move || fib(&p, 14))
+        pool.spawn(Priority::High, move |_cx| fib(&p, 14))
             .join()
             .unwrap(),
         377
@@ -65,8 +65,8 @@ fn stackless_tasks_block_their_thread_to_join() {
             .unwrap(),
     );
     let p = Arc::clone(&pool);
-    let h = pool.spawn(Priority::Normal, move || {
-        p.spawn(Priority::Normal, || 5).join().unwrap() + 1
+    let h = pool.spawn(Priority::Normal, move |_cx| {
+        p.spawn(Priority::Normal, |_cx| 5).join().unwrap() + 1
     });
     assert_eq!(h.join().unwrap(), 6);
 }

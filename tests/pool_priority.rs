@@ -15,7 +15,7 @@ use std::time::Duration;
 /// closure.
 fn hold(pool: &ThreadPool, gate: &Arc<Gate>) {
     let g = Arc::clone(gate);
-    pool.spawn(Priority::Low, move || {
+    pool.spawn(Priority::Low, move |_cx| {
         g.hold(|| std::thread::sleep(Duration::from_micros(50)));
     });
 }
@@ -38,7 +38,7 @@ fn one_busy_thread_runs_high_then_normal_then_low() {
     ];
     for (p, id) in spawned {
         let order = Arc::clone(&order);
-        pool.spawn(p, move || order.lock().unwrap().push(id));
+        pool.spawn(p, move |_cx| order.lock().unwrap().push(id));
     }
     let s = pool.stats();
     assert_eq!(s.queued, 6);
@@ -55,7 +55,7 @@ fn high_priority_overtakes_a_backlog_on_two_threads() {
     let lows_started = Arc::new(AtomicUsize::new(0));
     for _ in 0..BACKLOG {
         let started = Arc::clone(&lows_started);
-        pool.spawn(Priority::Low, move || {
+        pool.spawn(Priority::Low, move |_cx| {
             started.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(1));
         });
@@ -67,7 +67,7 @@ fn high_priority_overtakes_a_backlog_on_two_threads() {
     let seen = Arc::new(AtomicI64::new(-1));
     let s2 = Arc::clone(&seen);
     let started = Arc::clone(&lows_started);
-    let high = pool.spawn(Priority::High, move || {
+    let high = pool.spawn(Priority::High, move |_cx| {
         s2.store(started.load(Ordering::SeqCst) as i64, Ordering::SeqCst);
     });
     high.join().unwrap();

@@ -3,8 +3,8 @@
 //! pool (EDEADLK); dropping a pool runs everything already spawned to its
 //! end, running closures included, then stops and joins the threads; a
 //! pool dropped from inside its own closure leaks rather than deadlock;
-//! building with zero threads is EINVAL; pool work cannot be cancelled one
-//! piece at a time (ENOTSUP) and runs regardless.
+//! building with zero threads is EINVAL. (Cancelling pool work: see
+//! pool_cancel.rs.)
 
 use monad_async::{Priority, Switcher, ThreadPool};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,11 +23,11 @@ fn wait_idle_waits_for_children_too() {
     let done = Arc::new(AtomicUsize::new(0));
     for _ in 0..50 {
         let (p, d) = (Arc::clone(&pool), Arc::clone(&done));
-        pool.spawn(Priority::Normal, move || {
+        pool.spawn(Priority::Normal, move |_cx| {
             std::thread::sleep(Duration::from_micros(200));
             let d2 = Arc::clone(&d);
             // A child spawned from inside is waited for as well.
-            p.spawn(Priority::Low, move || d2.fetch_add(1, Ordering::SeqCst));
+            p.spawn(Priority::Low, move |_cx| d2.fetch_add(1, Ordering::SeqCst));
             d.fetch_add(1, Ordering::SeqCst);
         });
     }
@@ -44,7 +44,7 @@ fn wait_idle_from_inside_is_edeadlk() {
     let pool = Arc::new(ThreadPool::builder().threads(1).build().unwrap());
     let p = Arc::clone(&pool);
     let err = pool
-        .spawn(Priority::Normal, move || p.wait_idle().unwrap_err())
+        .spawn(Priority::Normal, move |_cx| p.wait_idle().unwrap_err())
         .join()
         .unwrap();
     assert_eq!(err.raw_os_error(), Some(libc::EDEADLK));
@@ -57,7 +57,7 @@ fn drop_runs_everything_spawned() {
     let release = Arc::new(AtomicBool::new(false));
     let r = Arc::clone(&release);
     // A running closure, and work queued behind it.
-    pool.spawn(Priority::High, move || {
+    pool.spawn(Priority::High, move |_cx| {
         while !r.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_micros(100));
         }
@@ -65,7 +65,7 @@ fn drop_runs_everything_spawned() {
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let d = Arc::clone(&done);
-            pool.spawn(Priority::ALL[i % 3], move || {
+            pool.spawn(Priority::ALL[i % 3], move |_cx| {
                 d.fetch_add(1, Ordering::SeqCst)
             })
         })
@@ -108,7 +108,7 @@ fn drop_stops_and_joins_the_threads() {
     // Two closures meeting at a barrier: one on each thread.
     for _ in 0..2 {
         let (tx, exited, gate) = (tx.clone(), Arc::clone(&exited), Arc::clone(&gate));
-        pool.spawn(Priority::Normal, move || {
+        pool.spawn(Priority::Normal, move |_cx| {
             gate.wait();
             EXIT_FLAG.with(|f| *f.borrow_mut() = Some(ExitFlag(exited)));
             tx.send(std::thread::current().name().unwrap().to_owned())
@@ -136,7 +136,7 @@ fn dropped_from_inside_its_own_closure_leaks_instead_of_deadlocking() {
     );
     let p = Arc::clone(&pool);
     let (tx, rx) = mpsc::channel();
-    let h = pool.spawn(Priority::Normal, move || {
+    let h = pool.spawn(Priority::Normal, move |_cx| {
         // Wait until the outside reference is gone, then drop the last.
         rx.recv().unwrap();
         drop(p);
@@ -145,24 +145,4 @@ fn dropped_from_inside_its_own_closure_leaks_instead_of_deadlocking() {
     drop(pool);
     tx.send(()).unwrap();
     assert_eq!(h.join().unwrap(), "dropped");
-}
-
-#[test]
-fn cancel_of_pool_work_is_enotsup_and_the_work_still_runs() {
-    let pool = ThreadPool::builder().threads(1).build().unwrap();
-    let release = Arc::new(AtomicBool::new(false));
-    let r = Arc::clone(&release);
-    let running = pool.spawn(Priority::High, move || {
-        while !r.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_micros(100));
-        }
-        "ran"
-    });
-    let queued = pool.spawn(Priority::Low, || "ran too");
-    for err in [running.cancel().unwrap_err(), queued.cancel().unwrap_err()] {
-        assert_eq!(err.raw_os_error(), Some(libc::ENOTSUP));
-    }
-    release.store(true, Ordering::SeqCst);
-    assert_eq!(running.join().unwrap(), "ran");
-    assert_eq!(queued.join().unwrap(), "ran too");
 }

@@ -20,7 +20,7 @@ fn each_once(threads: usize, switcher: Switcher) {
     let handles: Vec<_> = (0..N)
         .map(|i| {
             let runs = Arc::clone(&runs);
-            pool.spawn(Priority::ALL[(i / 3) % 3], move || {
+            pool.spawn(Priority::ALL[(i / 3) % 3], move |_cx| {
                 runs[i].fetch_add(1, Ordering::Relaxed);
                 assert_ne!(std::thread::current().id(), me);
                 let name = std::thread::current().name().map(str::to_owned);
@@ -77,5 +77,5 @@ fn default_pool_has_one_thread_per_core() {
     let pool = ThreadPool::new().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(pool.threads(), cores);
-    assert_eq!(pool.spawn(Priority::Normal, || 7).join().unwrap(), 7);
+    assert_eq!(pool.spawn(Priority::Normal, |_cx| 7).join().unwrap(), 7);
 }

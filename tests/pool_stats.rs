@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 fn totals_and_per_thread_figures_agree() {
     let pool = ThreadPool::builder().threads(2).build().unwrap();
     for i in 0..300 {
-        pool.spawn(Priority::ALL[i % 3], || {
+        pool.spawn(Priority::ALL[i % 3], |_cx| {
             let until = Instant::now() + Duration::from_micros(20);
             while Instant::now() < until {}
         });
@@ -33,7 +33,7 @@ fn totals_and_per_thread_figures_agree() {
 #[test]
 fn idle_threads_show_as_idle_and_accumulate_idle_time() {
     let pool = ThreadPool::builder().threads(2).build().unwrap();
-    pool.spawn(Priority::Normal, || ()).join().unwrap();
+    pool.spawn(Priority::Normal, |_cx| ()).join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while pool.stats().threads_idle != 2 {
         assert!(Instant::now() < deadline, "threads never went idle");
@@ -53,7 +53,10 @@ fn idle_threads_show_as_idle_and_accumulate_idle_time() {
 fn tasks_are_reused() {
     let pool = ThreadPool::builder().threads(2).build().unwrap();
     for i in 0..2000 {
-        assert_eq!(pool.spawn(Priority::Normal, move || i).join().unwrap(), i);
+        assert_eq!(
+            pool.spawn(Priority::Normal, move |_cx| i).join().unwrap(),
+            i
+        );
     }
     // A join returns as the closure's work ends; the pool counts it a
     // moment later, which wait_idle waits for.

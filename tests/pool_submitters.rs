@@ -32,7 +32,7 @@ fn eight_threads_spawning_lose_and_duplicate_nothing() {
                 for k in 0..per {
                     let id = s * per + k;
                     let runs = Arc::clone(&runs);
-                    window.push(pool.spawn(Priority::ALL[k % 3], move || {
+                    window.push(pool.spawn(Priority::ALL[k % 3], move |_cx| {
                         runs[id].fetch_add(1, Ordering::Relaxed);
                         id
                     }));

@@ -245,7 +245,7 @@ fn across_executors_and_a_pool_with_back_pressure() {
     }
     let pool = ThreadPool::builder().threads(2).build().unwrap();
     let tx_pool = tx.clone();
-    let p = pool.spawn(Priority::Normal, move || {
+    let p = pool.spawn(Priority::Normal, move |_cx| {
         for i in 0..PER {
             tx_pool.send(2 * PER + i).unwrap();
         }

@@ -164,7 +164,7 @@ fn across_two_executors_a_pool_and_plain_threads() {
     let pool_hs: Vec<_> = (0..PER)
         .map(|i| {
             let (m, g) = (m.clone(), g.clone());
-            pool.spawn(Priority::ALL[i % 3], move || {
+            pool.spawn(Priority::ALL[i % 3], move |_cx| {
                 let mut v = m.lock()?;
                 g.enter();
                 *v += 1;

@@ -179,7 +179,7 @@ fn across_executors_and_a_stackful_pool() {
         .build()
         .unwrap();
     let (b2, c2) = (b.clone(), c.clone());
-    let p = pool.spawn(Priority::High, move || {
+    let p = pool.spawn(Priority::High, move |_cx| {
         for _ in 0..ROUNDS {
             b2.notified()?;
             c2.notify_one();

@@ -90,7 +90,7 @@ fn across_executors_a_pool_and_threads() {
         .unwrap();
     });
     let pool = ThreadPool::builder().threads(1).build().unwrap();
-    let p = pool.spawn(Priority::Normal, move || {
+    let p = pool.spawn(Priority::Normal, move |_cx| {
         let v = rx1.recv().unwrap(); // the none switcher: blocks its thread
         tx2.send(v + 1).unwrap();
     });

@@ -204,7 +204,7 @@ fn across_executors_pool_threads_and_tokio() {
     let pool_hs: Vec<_> = (0..PER)
         .map(|_| {
             let (sem, occ) = (sem.clone(), occ.clone());
-            pool.spawn(Priority::Normal, move || {
+            pool.spawn(Priority::Normal, move |_cx| {
                 let _p = sem.acquire().unwrap();
                 occ.enter();
                 occ.leave();

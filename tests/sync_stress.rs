@@ -174,7 +174,7 @@ fn cross_thread_stress_balances_exactly() {
     let pool_hs: Vec<_> = (0..100u64)
         .map(|i| {
             let (s, tx) = (s.clone(), tx.clone());
-            pool.spawn(Priority::ALL[(i % 3) as usize], move || {
+            pool.spawn(Priority::ALL[(i % 3) as usize], move |_cx| {
                 work(&s, &tx, 7_000_001 + i, thread_pause)
             })
         })

@@ -145,7 +145,7 @@ fn awaited_from_tokio_on_a_thread_pool_high_before_low_backlog() {
             // A backlog of CPU-bound low work, then one urgent job.
             let lows: Vec<_> = (0..200u64)
                 .map(|i| {
-                    p.spawn(Priority::Low, move || {
+                    p.spawn(Priority::Low, move |_cx| {
                         let end = Instant::now() + Duration::from_micros(500);
                         while Instant::now() < end {
                             std::hint::spin_loop();
@@ -155,7 +155,7 @@ fn awaited_from_tokio_on_a_thread_pool_high_before_low_backlog() {
                 })
                 .collect();
             let start = Instant::now();
-            let high = p.spawn(Priority::High, || "urgent");
+            let high = p.spawn(Priority::High, |_cx| "urgent");
             assert_eq!(high.await.unwrap(), "urgent");
             let high_latency = start.elapsed();
             let lows = join_all(lows).await;
@@ -215,7 +215,7 @@ fn a_thousand_handles_awaited_at_once() {
                 })
                 .unwrap()
         } else {
-            pool.spawn(p, move || Ok::<_, std::io::Error>(i))
+            pool.spawn(p, move |_cx| Ok::<_, std::io::Error>(i))
         };
         hs.push(h);
     }
@@ -472,7 +472,7 @@ fn awaiting_from_inside_a_task_parks_it() {
                     10
                 })
                 .unwrap();
-            let remote = p.spawn(Priority::High, || 20);
+            let remote = p.spawn(Priority::High, |_cx| 20);
             let before = cx.stats().suspensions;
             let (a, b) = cx.block_on(futures::future::join(local, remote))?;
             Ok::<_, std::io::Error>((a.unwrap() + b.unwrap(), cx.stats().suspensions - before))

@@ -69,7 +69,7 @@ fn joins_across_executors_and_pools_park() {
                 cx.sleep(Duration::from_millis(20)).map(|()| "far")
             })
             .unwrap();
-        let pooled = pool.spawn(Priority::Normal, || {
+        let pooled = pool.spawn(Priority::Normal, |_cx| {
             std::thread::sleep(Duration::from_millis(20));
             "pooled"
         });
@@ -100,8 +100,8 @@ fn a_pool_task_joining_pool_work_parks() {
     let p = pool.clone();
     // With one worker, the joined work can only run if the joiner's
     // thread is free while it waits.
-    let outer = pool.spawn(Priority::Normal, move || {
-        let inner = p.spawn(Priority::Low, || 5);
+    let outer = pool.spawn(Priority::Normal, move |_cx| {
+        let inner = p.spawn(Priority::Low, |_cx| 5);
         inner.join().unwrap() + 1
     });
     assert_eq!(outer.join().unwrap(), 6);

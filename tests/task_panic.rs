@@ -9,10 +9,12 @@ use std::time::Duration;
 fn panic_is_returned_by_join() {
     let ex = Executor::new().unwrap();
     let h = ex.spawn(Priority::Normal, |_cx| -> u32 { panic!("boom {}", 7) });
+    let id = h.id();
     let err = h.join().unwrap_err();
     assert!(err.is_panic());
     assert!(!err.is_cancelled());
-    assert_eq!(err.to_string(), "task panicked: boom 7");
+    assert_eq!(err.to_string(), format!("task (id {id}) panicked: boom 7"));
+    assert_eq!((err.task_id(), err.task_name()), (Some(id), None));
     let payload = err.into_panic();
     // A constant message may be a &'static str payload, a formatted one a
     // String: either way it is the original payload.
@@ -47,9 +49,10 @@ fn executor_carries_on_after_panics() {
             }
             i
         });
+        let id = h.id();
         match h.join() {
             Ok(v) => assert_eq!(v % 2, 1),
-            Err(e) => assert_eq!(e.to_string(), format!("task panicked: even {i}")),
+            Err(e) => assert_eq!(e.to_string(), format!("task (id {id}) panicked: even {i}")),
         }
     }
     let s = ex.stats();
@@ -68,14 +71,16 @@ fn panic_in_a_remote_task_reaches_the_remote_joiner() {
                 panic!("remote")
             })
             .unwrap();
-        h.join()
+        let id = h.id();
+        (id, h.join())
     });
     while !t.is_finished() {
         let _ = ex.run(usize::MAX, Some(Duration::from_millis(5)));
     }
-    let err = t.join().unwrap().unwrap_err();
+    let (id, joined) = t.join().unwrap();
+    let err = joined.unwrap_err();
     assert!(err.is_panic());
-    assert_eq!(err.to_string(), "task panicked: remote");
+    assert_eq!(err.to_string(), format!("task (id {id}) panicked: remote"));
 }
 
 #[test]

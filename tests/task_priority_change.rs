@@ -377,3 +377,155 @@ fn changes_from_threads_under_load_with_shutdown_in_the_middle() {
     assert!(wakers.iter().all(|w| !w.set_priority(Priority::High)));
     eprintln!("under load: {live} changes reached live work; the drop took {drop_took:?}");
 }
+
+/// Normal work slices that ran while the client waited for each reply
+/// (urgent requests, ordinary ones), and all the slices the Normal tasks
+/// ran.
+type Waits = (Vec<u64>, Vec<u64>, u64);
+
+const NORMALS: u64 = 4;
+const STEPS: u64 = 10;
+/// Each Normal task stops by itself after this many slices.
+const MAX_SLICES: u64 = 50_000;
+
+/// A service: one connection task serving requests that take `STEPS`
+/// slices of work each (a burn, then a yield), next to `NORMALS` Normal
+/// tasks burning CPU in slices of 100 us. For an urgent request (`U`) the
+/// connection task runs at High until it has replied; for an ordinary
+/// one (`N`), at Normal. Between requests it waits at Normal
+/// (`wait_high` false: it raises itself once it has read an urgent
+/// request) or at High (it lowers itself for an ordinary one). The
+/// client counts the Normal slices that ran while it waited for each
+/// reply: counts, not times, so the machine's load does not matter.
+fn serve(wait_high: bool) -> Waits {
+    let ex = Executor::builder().ring_entries(64).build().unwrap();
+    let slices = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let normals: Vec<_> = (0..NORMALS)
+        .map(|_| {
+            let (n, s) = (slices.clone(), stop.clone());
+            ex.spawn(Priority::Normal, move |cx| {
+                let mut mine = 0;
+                while !s.load(Ordering::Relaxed) && mine < MAX_SLICES {
+                    burn(Duration::from_micros(100));
+                    n.fetch_add(1, Ordering::Relaxed);
+                    mine += 1;
+                    cx.yield_now().unwrap();
+                }
+                mine
+            })
+        })
+        .collect();
+    let listener =
+        monad_async::io::TcpListener::bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+            .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let idle = if wait_high {
+        Priority::High
+    } else {
+        Priority::Normal
+    };
+    let conn = ex
+        .build_task()
+        .name("conn-1")
+        .priority(idle)
+        .spawn(move |cx| {
+            let (stream, _) = listener.accept(cx)?;
+            let mut served = 0;
+            loop {
+                cx.set_priority(idle);
+                let mut req = [0u8; 1];
+                stream.read_exact(cx, &mut req)?;
+                if req[0] == b'Q' {
+                    return Ok::<_, std::io::Error>(served);
+                }
+                cx.set_priority(if req[0] == b'U' {
+                    Priority::High
+                } else {
+                    Priority::Normal
+                });
+                for _ in 0..STEPS {
+                    burn(Duration::from_micros(100));
+                    cx.yield_now()?;
+                }
+                stream.write_all(cx, &req)?;
+                served += 1;
+            }
+        });
+    let (n, s) = (slices.clone(), stop.clone());
+    let client = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_nodelay(true).unwrap();
+        let (mut urgent, mut ordinary) = (Vec::new(), Vec::new());
+        for i in 0..20 {
+            let kind = if i % 2 == 0 { b'U' } else { b'N' };
+            let before = n.load(Ordering::Relaxed);
+            c.write_all(&[kind]).unwrap();
+            let mut reply = [0u8; 1];
+            c.read_exact(&mut reply).unwrap();
+            assert_eq!(reply[0], kind);
+            let waited = n.load(Ordering::Relaxed) - before;
+            if kind == b'U' {
+                &mut urgent
+            } else {
+                &mut ordinary
+            }
+            .push(waited);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        c.write_all(b"Q").unwrap();
+        s.store(true, Ordering::Relaxed);
+        (urgent, ordinary)
+    });
+    assert_eq!(conn.join().unwrap().unwrap(), 20);
+    let (urgent, ordinary) = client.join().unwrap();
+    let burnt = normals.into_iter().map(|h| h.join().unwrap()).sum();
+    (urgent, ordinary, burnt)
+}
+
+/// The middle value: one outlier (the client's thread descheduled while
+/// it counts) does not decide.
+fn median(v: &[u64]) -> u64 {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// An urgent request is served ahead of the Normal work, which goes on:
+/// its reply waits a few Normal slices, an ordinary one a round of the
+/// Normal tasks per step of its work.
+#[test]
+fn urgent_request_is_served_ahead_of_normal_work() {
+    // Waiting at High: the request is picked up at the next slice
+    // boundary (the executor looks at the ring before a lower-priority
+    // slice while High I/O is in flight), then served at High.
+    let (urgent, ordinary, burnt) = serve(true);
+    eprintln!("waiting at High: urgent {urgent:?}, ordinary {ordinary:?}, {burnt} slices in all");
+    assert!(burnt < NORMALS * MAX_SLICES, "the Normal work went on");
+    assert!(
+        median(&urgent) <= NORMALS,
+        "urgent replies waited {urgent:?} Normal slices"
+    );
+    assert!(
+        median(&ordinary) >= STEPS * NORMALS / 2,
+        "ordinary replies waited only {ordinary:?}: the test cannot tell them apart"
+    );
+
+    // Waiting at Normal, raising itself once it has read the request: the
+    // request's completion is seen at the executor's periodic look at the
+    // ring (every 32 slices while tasks are runnable), then the task waits
+    // a round of the Normal tasks before it can raise itself; after that
+    // it is served ahead of them.
+    let (urgent, ordinary, burnt) = serve(false);
+    eprintln!("waiting at Normal: urgent {urgent:?}, ordinary {ordinary:?}, {burnt} slices in all");
+    assert!(burnt < NORMALS * MAX_SLICES, "the Normal work went on");
+    assert!(
+        median(&urgent) <= 32 + 2 * NORMALS + 2,
+        "urgent replies waited {urgent:?} Normal slices"
+    );
+    assert!(
+        median(&urgent) + STEPS * NORMALS / 2 <= median(&ordinary),
+        "raising saved less than expected: urgent {urgent:?}, ordinary {ordinary:?}"
+    );
+}

@@ -107,7 +107,7 @@ fn stack_overflow_in_a_pool_task_aborts_with_a_message() {
                 .stack_size(128 * 1024)
                 .build()
                 .unwrap();
-            let h = pool.spawn(Priority::Normal, || recurse(0));
+            let h = pool.spawn(Priority::Normal, |_cx| recurse(0));
             let _ = h.join();
             unreachable!("the pool task's stack overflow did not kill the process");
         },

@@ -21,14 +21,13 @@
 //!   executor, does nothing (see [`TaskWaker`]).
 //! * The stack record is read from other threads (a borrowed waker's
 //!   `wake_by_ref` or `clone`, during a poll) only for the task pointer,
-//!   the token and the executor's [`Shared`], which is `Sync`; it outlives
+//!   the token and the executor's shared part (or the thread pool's
+//!   liveness guard), which is `Sync`; it outlives
 //!   every borrowed waker, whose lifetime is one poll.
 //! * The future is pinned on the task's stack and dropped there: before
 //!   `block_on` returns, whatever it returns.
 
-use super::{TaskContext, TaskWaker};
-use crate::error::errno;
-use crate::executor::Shared;
+use super::{HomeRef, TaskContext, TaskWaker};
 use crate::sys;
 use std::future::Future;
 use std::io;
@@ -41,7 +40,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 struct Borrowed<'a> {
     task: sys::monad_async_task,
     token: u64,
-    shared: &'a Arc<Shared>,
+    home: HomeRef<'a>,
 }
 
 impl Borrowed<'_> {
@@ -50,7 +49,7 @@ impl Borrowed<'_> {
         TaskWaker {
             task: self.task,
             token: self.token,
-            home: Arc::clone(self.shared),
+            home: self.home.to_owned(),
         }
     }
 }
@@ -79,7 +78,7 @@ unsafe fn borrowed_clone(data: *const ()) -> RawWaker {
 unsafe fn borrowed_wake_by_ref(data: *const ()) {
     // SAFETY: as for borrowed_clone.
     let b = unsafe { &*data.cast::<Borrowed<'_>>() };
-    b.shared.wake_task(b.task, b.token);
+    b.home.wake_task(b.task, b.token);
 }
 
 unsafe fn borrowed_drop(_data: *const ()) {}
@@ -138,8 +137,8 @@ impl TaskContext<'_> {
     /// `ECANCELED` when this task is cancelled while the future is
     /// pending; `ENOTSUP` when the future is pending on an executor built
     /// with [`Switcher::None`](crate::Switcher::None), whose tasks cannot
-    /// park. `ENOTSUP` also at once in a task of no executor of this
-    /// crate, which has no [`TaskWaker`] to give the future.
+    /// park. Works the same in a [`ThreadPool`](crate::ThreadPool)'s task
+    /// (with a stackful switcher).
     ///
     /// # Panics
     ///
@@ -169,9 +168,6 @@ impl TaskContext<'_> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn block_on<F: Future>(&mut self, future: F) -> io::Result<F::Output> {
-        if self.local.is_null() {
-            return Err(errno(libc::ENOTSUP));
-        }
         let mut future = pin!(future);
         let mut token = 0u64;
         // SAFETY: self.task is live and attached (it is running).
@@ -180,10 +176,8 @@ impl TaskContext<'_> {
         let record = Borrowed {
             task: self.task,
             token,
-            // SAFETY: we run on the executor's thread, inside its run, so
-            // its owner-thread state is alive (and the executor cannot be
-            // dropped while this task runs, which outlives `record`).
-            shared: unsafe { (*self.local).shared_ref() },
+            // Alive while this task runs, which outlives `record`.
+            home: self.home(),
         };
         let raw = RawWaker::new((&record as *const Borrowed<'_>).cast(), &BORROWED);
         // SAFETY: BORROWED's functions accept a pointer to a live

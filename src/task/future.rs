@@ -48,8 +48,8 @@ use std::task::{Context, Poll};
 /// let pool = ThreadPool::builder().threads(2).build()?;
 /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
 /// let sum = rt.block_on(async {
-///     let urgent = pool.spawn(Priority::High, || 6 * 7);
-///     let batch = pool.spawn(Priority::Low, || (1..=10u64).sum::<u64>());
+///     let urgent = pool.spawn(Priority::High, |_cx| 6 * 7);
+///     let batch = pool.spawn(Priority::Low, |_cx| (1..=10u64).sum::<u64>());
 ///     urgent.await.unwrap() + batch.await.unwrap()
 /// });
 /// assert_eq!(sum, 42 + 55);

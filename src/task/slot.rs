@@ -84,6 +84,18 @@ const ORPHAN: u32 = 8;
 const JOINER: u32 = 16;
 /// State bit: `waker` holds the async waker of the handle's last poll.
 const WAKER: u32 = 32;
+/// State bit: a thread pool's work was asked to cancel (by its handle);
+/// the pool's trampoline checks it before running the closure.
+pub(crate) const CANCEL_REQ: u32 = 64;
+/// State bit: a handle is making a C cancel call on a thread pool's work.
+/// `finish` does not let the slot (and its task) go while it is set, so
+/// that the task cannot carry other work, nor its executor quit, under
+/// the call.
+pub(crate) const CANCELLING: u32 = 128;
+
+/// `Slot::id_gen` while an id is being drawn: no generation is ever this
+/// (a slot would need 2^64 pieces of work).
+const ID_BUSY: u64 = u64::MAX;
 
 /// Bytes of closure or outcome stored in the slot itself; larger ones are
 /// boxed.
@@ -198,7 +210,23 @@ pub(crate) struct Slot {
     /// The waker of the handle's last pending poll, while `WAKER` is set
     /// (see the `waker` submodule).
     waker: UnsafeCell<MaybeUninit<std::task::Waker>>,
-    _pad3: [u8; 48],
+    /// A thread pool's liveness guard, for wakers of its work; `None` for
+    /// an executor's slot. Fixed at creation.
+    pub(crate) pool: Option<Arc<crate::pool::PoolAlive>>,
+    /// The work's process-unique id, drawn the first time it is asked
+    /// for (see [`Slot::id`]): drawing one on every spawn would put a
+    /// shared counter on the spawn path. Valid while `id_gen` is the
+    /// work's `generation`, so that `bind` need not clear it.
+    id: AtomicU64,
+    /// The generation `id` belongs to; [`ID_BUSY`] while being written.
+    id_gen: AtomicU64,
+    /// The work's name, if it was given one; valid while `name_gen` is
+    /// the work's `generation` (a stale one stays allocated until the
+    /// slot is named again or freed: `bind` does not touch it). Written by
+    /// the binder before the attach publishes it; read while the work
+    /// runs or the handle holds the slot; taken by a join.
+    name: UnsafeCell<Option<Box<str>>>,
+    name_gen: UnsafeCell<u64>,
 }
 
 /// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
@@ -219,6 +247,7 @@ struct Home {
     remote: bool,
     shared: Option<Arc<Shared>>,
     foreign: Option<Foreign>,
+    pool: Option<Arc<crate::pool::PoolAlive>>,
 }
 
 const _: () = {
@@ -252,6 +281,7 @@ impl Slot {
             remote,
             shared: Some(shared),
             foreign: None,
+            pool: None,
         };
         // SAFETY: forwarded contract.
         unsafe { Slot::create_with(task, home, generation) }
@@ -266,6 +296,7 @@ impl Slot {
     pub(crate) unsafe fn create_foreign(
         task: sys::monad_async_task,
         foreign: Foreign,
+        pool: Arc<crate::pool::PoolAlive>,
     ) -> NonNull<Slot> {
         let home = Home {
             // Never dereferenced for a slot without an owner thread.
@@ -274,6 +305,7 @@ impl Slot {
             remote: false,
             shared: None,
             foreign: Some(foreign),
+            pool: Some(pool),
         };
         // SAFETY: forwarded contract.
         unsafe { Slot::create_with(task, home, 0) }
@@ -292,6 +324,7 @@ impl Slot {
             remote,
             shared,
             foreign,
+            pool,
         } = home;
         let slot = NonNull::from(Box::leak(Box::new(Slot {
             state: AtomicU32::new(DONE),
@@ -311,7 +344,11 @@ impl Slot {
             joiner_task: UnsafeCell::new(ptr::null_mut()),
             joiner_token: UnsafeCell::new(0),
             waker: UnsafeCell::new(MaybeUninit::uninit()),
-            _pad3: [0; 48],
+            pool,
+            id: AtomicU64::new(0),
+            id_gen: AtomicU64::new(0),
+            name: UnsafeCell::new(None),
+            name_gen: UnsafeCell::new(0),
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
@@ -334,6 +371,162 @@ impl Slot {
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.state.load(Ordering::Acquire) & DONE != 0
+    }
+
+    /// The id of the slot's current work: process-unique, never reused
+    /// (a reused task's next work gets another), assigned on first use.
+    ///
+    /// The caller must hold the slot for that work: be its handle, or run
+    /// inside it (otherwise a reuse may clear the id meanwhile).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        let generation = self.generation.load(Ordering::Relaxed);
+        if self.id_gen.load(Ordering::Acquire) == generation {
+            return self.id.load(Ordering::Relaxed);
+        }
+        self.assign_id(generation)
+    }
+
+    /// Draws the id of work `generation` (the work and its handle may
+    /// both ask first: one draws it, under `ID_BUSY`, the other waits a
+    /// few instructions for it).
+    #[cold]
+    fn assign_id(&self, generation: u64) -> u64 {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        loop {
+            let seen = self.id_gen.load(Ordering::Acquire);
+            if seen == generation {
+                return self.id.load(Ordering::Relaxed);
+            }
+            if seen != ID_BUSY
+                && self
+                    .id_gen
+                    .compare_exchange(seen, ID_BUSY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                self.id.store(id, Ordering::Relaxed);
+                self.id_gen.store(generation, Ordering::Release);
+                return id;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The name of the slot's current work.
+    ///
+    /// # Safety
+    /// The caller holds the slot for that work (as for [`id`](Slot::id)),
+    /// and the name is not being taken ([`take_name`](Slot::take_name) is
+    /// the handle's, by value).
+    #[inline]
+    pub(crate) unsafe fn name(&self) -> Option<&str> {
+        // SAFETY: written before the attach published the work; only read
+        // until a join takes it.
+        unsafe {
+            if *self.name_gen.get() != self.generation.load(Ordering::Relaxed) {
+                return None; // the last work's, or none
+            }
+            (*self.name.get()).as_deref()
+        }
+    }
+
+    /// Names the work just bound.
+    ///
+    /// # Safety
+    /// Between [`bind`](Slot::bind) and the attach, by the binder.
+    pub(crate) unsafe fn set_name(&self, name: Box<str>) {
+        // SAFETY: nobody else sees the slot yet.
+        unsafe {
+            *self.name.get() = Some(name);
+            *self.name_gen.get() = self.generation.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the finished work's name, for its join.
+    ///
+    /// # Safety
+    /// By the handle, after `DONE`, with nothing borrowing the name.
+    pub(crate) unsafe fn take_name(&self) -> Option<Box<str>> {
+        // SAFETY: per the contract the work no longer reads it.
+        unsafe {
+            if *self.name_gen.get() != self.generation.load(Ordering::Relaxed) {
+                return None;
+            }
+            (*self.name.get()).take()
+        }
+    }
+
+    /// A thread pool's work: asks it to cancel, from any thread. Queued,
+    /// the trampoline sees [`CANCEL_REQ`] before it would run the
+    /// closure ([`Slot::pool_cancel_requested`]); running, the C task is
+    /// cancelled on the executor that took it (through its inbox from
+    /// another thread). `Ok(false)` if the work was over.
+    ///
+    /// The C cancel call names the task's *current* work: `CANCELLING`
+    /// keeps that work from ending (`finish` waits for the bit), so it is
+    /// ours, and keeps its executor from quitting, for the call.
+    pub(crate) fn cancel_pool_work(&self) -> bool {
+        let prev = self
+            .state
+            .fetch_or(CANCEL_REQ | CANCELLING, Ordering::SeqCst);
+        if prev & CANCELLING != 0 {
+            // Another cancel of this work is at it (the handle is Sync).
+            return prev & DONE == 0;
+        }
+        if prev & DONE != 0 {
+            self.state.fetch_and(!CANCELLING, Ordering::Release);
+            return false;
+        }
+        // Pairs with the fence in `pool_cancel_requested`: either the
+        // worker that takes the work sees CANCEL_REQ before it runs the
+        // closure, or we see the executor it stored before that.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // SAFETY: the task is live: its work is not DONE and cannot end
+        // (let alone the task be reused or destroyed) while CANCELLING
+        // is ours.
+        let ex =
+            unsafe { crate::sys::atomics::task_current_executor(self.task) }.load(Ordering::SeqCst);
+        // SAFETY: no preconditions.
+        let here =
+            unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
+        if ex.is_null() {
+            // Queued: the trampoline skips it. (Or its C work just ended.)
+        } else if ex == here {
+            // Its executor runs here (we are a sibling task): the work
+            // cannot end but through this call, whose local path may run
+            // its exit hook at once, which must not wait for us.
+            self.state.fetch_and(!CANCELLING, Ordering::Release);
+            // SAFETY: ex is the executor running on this thread; the task
+            // is live and attached to it.
+            let _ = unsafe { sys::monad_async_task_cancel(ex, self.task) };
+            return true;
+        } else {
+            // SAFETY: the executor is alive (it cannot quit while one of
+            // its tasks has not exited, and ours cannot while CANCELLING
+            // is set); the call is thread-safe, and names the work the
+            // task carries, which is ours.
+            let _ = unsafe { sys::monad_async_task_cancel(ex, self.task) };
+        }
+        self.state.fetch_and(!CANCELLING, Ordering::Release);
+        true
+    }
+
+    /// True when the handle of this (thread pool's) work asked it to
+    /// cancel before it started. In the work, before its closure.
+    pub(crate) fn pool_cancel_requested(&self) -> bool {
+        // See cancel_pool_work: the executor stored itself in the task
+        // before launching it, then this fence, then the load.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.state.load(Ordering::SeqCst) & CANCEL_REQ != 0
+    }
+
+    /// As [`pool_cancel_requested`](Slot::pool_cancel_requested), without
+    /// the fence: for a running closure polling for its cancellation,
+    /// which sees the request soon enough without it.
+    #[inline]
+    pub(crate) fn cancel_requested_now(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CANCEL_REQ != 0
     }
 
     /// The raw figures of the finished work.
@@ -373,6 +566,7 @@ impl Slot {
             remote: s.remote,
             shared: s.shared.clone(),
             foreign: s.foreign,
+            pool: s.pool.clone(),
         };
         let (task, generation) = (s.task, s.generation.load(Ordering::Relaxed));
         let prev = s.state.fetch_or(ORPHAN, Ordering::AcqRel);
@@ -419,6 +613,7 @@ impl Slot {
             *self.kind.get() = CLOSURE;
             *self.cancel_reports.get() = 0;
         }
+        // (The last work's id and name go stale with its generation.)
         // Only the binder writes it; the attach publishes it.
         let g = self.generation.load(Ordering::Relaxed);
         self.generation.store(g.wrapping_add(1), Ordering::Relaxed);
@@ -517,6 +712,26 @@ impl Slot {
         // DONE is clear (it is set once per piece of work, here), so an add
         // sets it: one `lock xadd` on x86 rather than a cmpxchg loop.
         let prev = self.state.fetch_add(DONE, Ordering::AcqRel);
+        // One test for the rare parties (an awaiter, a blocked thread, a
+        // joining task, a canceller) keeps the common exit short.
+        if prev & (WAKER | WAITER | JOINER | CANCELLING) != 0 {
+            self.finish_rare(prev);
+        }
+        let orphaned_outcome = if prev & HANDLE == 0 {
+            // SAFETY: the handle is gone, so the outcome is ours; the slot
+            // is not back in its pool yet, so nobody reuses it meanwhile.
+            Some(unsafe { self.take_outcome::<T>() })
+        } else {
+            None
+        };
+        (unrun, orphaned_outcome)
+    }
+
+    /// `finish`'s part for the parties that are rarely there, from the
+    /// state word `prev` it found when it set `DONE`.
+    #[cold]
+    #[inline(never)]
+    fn finish_rare(&self, prev: u32) {
         if prev & WAKER != 0 {
             // SAFETY: WAKER was set when DONE went in: the waker is ours.
             unsafe { self.wake_awaiter() };
@@ -537,7 +752,9 @@ impl Slot {
                 crate::sys::atomics::task_current_executor(joiner).load(Ordering::Relaxed)
                     == sys::monad_async_executor_current().value as sys::monad_async_executor
             };
-            if local {
+            // (A canceller's CANCELLING bit, see below, must not come
+            // back from `prev` after the canceller cleared it.)
+            if local && prev & CANCELLING == 0 {
                 // The joiner, the only other party that writes this word
                 // (it holds the handle), is a task of this thread's
                 // executor: it cannot run until we return. A plain store
@@ -548,14 +765,13 @@ impl Slot {
                 self.state.fetch_and(!JOINER, Ordering::Release);
             }
         }
-        let orphaned_outcome = if prev & HANDLE == 0 {
-            // SAFETY: the handle is gone, so the outcome is ours; the slot
-            // is not back in its pool yet, so nobody reuses it meanwhile.
-            Some(unsafe { self.take_outcome::<T>() })
-        } else {
-            None
-        };
-        (unrun, orphaned_outcome)
+        if prev & CANCELLING != 0 {
+            // A handle is in a C cancel call on this work (a thread
+            // pool's): the task must stay ours, and its executor up, until
+            // the call is over. A few instructions, unless that thread
+            // lost its core.
+            self.await_cleared(CANCELLING);
+        }
     }
 
     // -----------------------------------------------------------------
@@ -588,9 +804,21 @@ impl Slot {
         // SAFETY: per the contract.
         match unsafe { self.take_outcome::<T>() } {
             Outcome::Value(v) => Ok(v),
-            Outcome::Panic(p) => Err(JoinError::panic(p)),
+            // SAFETY: the handle's, after DONE (the contract).
+            Outcome::Panic(p) => Err(unsafe { self.panic_error(p) }),
             Outcome::Cancelled => Err(JoinError::cancelled()),
         }
+    }
+
+    /// The join error of a panic: with the work's id and name.
+    ///
+    /// # Safety
+    /// As for `take_result`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn panic_error(&self, payload: Box<dyn Any + Send>) -> JoinError {
+        // SAFETY: forwarded contract.
+        JoinError::panic_of(payload, self.id(), unsafe { self.take_name() })
     }
 
     /// Parks the running task `current` until `DONE`: woken once, by
@@ -671,8 +899,13 @@ impl Slot {
     /// fields (its wake call takes a few atomic operations, or one push
     /// and a wake-up of another executor).
     fn await_joiner_cleared(&self) {
+        self.await_cleared(JOINER);
+    }
+
+    /// Waits (spinning, then yielding) until `bit` is clear.
+    fn await_cleared(&self, bit: u32) {
         let mut spins = 0u32;
-        while self.state.load(Ordering::Acquire) & JOINER != 0 {
+        while self.state.load(Ordering::Acquire) & bit != 0 {
             spins += 1;
             if spins < 128 {
                 std::hint::spin_loop();
