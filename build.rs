@@ -12,6 +12,10 @@
 //!   `OUT_DIR` and compared with the committed `src/sys/bindings.rs` (the
 //!   build fails if they differ); `MONAD_ASYNC_UPDATE_BINDINGS=1` writes the
 //!   fresh bindings into `src/sys/bindings.rs` instead.
+//! * With `DOCS_RS` set (docs.rs, or `DOCS_RS=1 cargo doc`) nothing is
+//!   compiled or linked and liburing is not looked for: docs.rs has no
+//!   liburing, and documentation needs only the committed bindings, never
+//!   the C library. Such a build cannot link a program.
 
 use std::env;
 use std::fs;
@@ -27,6 +31,13 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/src");
     println!("cargo:rerun-if-changed=src/sys/bindings.rs");
     println!("cargo:rerun-if-env-changed=MONAD_ASYNC_UPDATE_BINDINGS");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+
+    if env::var_os("DOCS_RS").is_some() {
+        // Documentation only: src/sys/bindings.rs is committed, so rustdoc
+        // needs no header, no compiler and no liburing.
+        return;
+    }
 
     let uring = probe_liburing();
 

@@ -17,7 +17,8 @@
 //!   spawning thread oversubscribe the machine). tokio has no
 //!   priorities: its high closure runs after the backlog.
 //!
-//! `cargo bench --bench pool` runs both; under `cargo test --benches` (no
+//! `cargo bench -p monad-async-benches --bench pool` runs both; under
+//! `cargo test -p monad-async-benches --benches` (no
 //! `--bench` argument) the latency part runs a few trials only, and
 //! MONAD_ASYNC_BENCH_TRIALS sets their number (0: none).
 

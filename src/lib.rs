@@ -1,22 +1,11 @@
-//! Safe Rust bindings to **monad-async**, a priority-based task executor
-//! written in C: tasks with their own stacks, three priority levels,
-//! cross-thread spawning, and CPU-tick time tracking throughout.
-//!
-//! ```
-//! use monad_async::{Executor, Priority};
-//! use std::time::Duration;
-//!
-//! let ex = Executor::new()?;
-//! let low = ex.spawn(Priority::Low, |_cx| "low");
-//! let high = ex.spawn(Priority::High, |cx| {
-//!     cx.sleep(Duration::from_millis(1))?; // suspends this task only
-//!     Ok::<_, std::io::Error>("high")
-//! });
-//! ex.run_until_idle()?;
-//! assert_eq!(low.join().unwrap(), "low");
-//! assert_eq!(high.join().unwrap()?, "high");
-//! # Ok::<(), std::io::Error>(())
-//! ```
+// The crate page is the README, so the two cannot drift; its Rust
+// examples run as doctests. The reference definitions below come first and
+// therefore win over the README's own (relative file links, for GitHub and
+// crates.io), sending the same links to pages inside these docs.
+//! [design note]: crate::design
+//! [CHANGELOG.md]: https://docs.rs/crate/monad-async/latest/source/CHANGELOG.md
+//! [BENCHMARKS.md]: https://github.com/monad-async/monad-async/blob/main/BENCHMARKS.md
+#![doc = include_str!("../README.md")]
 //!
 //! # A server
 //!
@@ -68,17 +57,19 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # Layers
+//! # Modules
 //!
 //! * [`sys`]: the raw bindings (bindgen output, committed) and the atomic
 //!   views of the C `_Atomic` fields.
 //! * [`error`]: errno values as [`std::io::Error`], and [`JoinError`].
 //! * [`executor`] and [`task`]: the safe types.
 //! * [`io`]: files and sockets through the executor's io_uring.
+//! * [`sync`]: task-aware locks, semaphores, notifications and channels.
 //! * [`pool`]: a priority-based [`ThreadPool`] of executors, on the C
 //!   work dispatcher.
+//! * [`design`]: the design note, how all of it fits together.
 //!
-//! # Invariants
+//! # Invariants of the whole crate
 //!
 //! * An [`Executor`] belongs to the thread that built it (it is neither
 //!   `Send` nor `Sync`); other threads reach it only through an
@@ -108,6 +99,13 @@ pub mod task;
 mod ticks;
 
 pub use dump::{Activity, Dump, IoWait, TaskInfo};
+/// The design note (`docs/DESIGN.md`): executors, tasks, switchers, the
+/// ring and the dispatcher; a task's states; the threading rules; the
+/// layering; how this crate maps onto the C core.
+pub mod design {
+    #![doc = include_str!("../docs/DESIGN.md")]
+}
+
 pub use error::{ErrorExt, JoinError, RingSetupError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle, ExecutorStats, IoStats, Switcher};
 pub use latency::{Histogram, LatencyStats};
