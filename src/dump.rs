@@ -50,6 +50,7 @@
 
 use crate::error::check;
 use crate::sys;
+use crate::task::Slot;
 use crate::ticks::{self, ticks_now};
 use crate::{LatencyStats, Priority};
 use std::fmt;
@@ -264,6 +265,8 @@ impl fmt::Display for IoWait {
 pub struct TaskInfo {
     raw: sys::monad_async_task_info,
     now: u64,
+    id: u64,
+    name: Option<Box<str>>,
 }
 
 // SAFETY: a TaskInfo is plain data: the task and user pointers in it are
@@ -273,6 +276,36 @@ unsafe impl Send for TaskInfo {}
 unsafe impl Sync for TaskInfo {}
 
 impl TaskInfo {
+    /// The task's id (as [`JoinHandle::id`](crate::JoinHandle::id)); 0
+    /// for a task whose closure has returned ([`Activity::Exiting`]).
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority};
+    /// let ex = Executor::new()?;
+    /// let h = ex.spawn(Priority::Normal, |_cx| ());
+    /// assert_eq!(ex.dump()?[0].id(), h.id());
+    /// # ex.run_until_idle()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The task's name, if it was given one (see
+    /// [`Executor::build_task`](crate::Executor::build_task)).
+    ///
+    /// ```
+    /// use monad_async::Executor;
+    /// let ex = Executor::new()?;
+    /// ex.build_task().name("conn-42").spawn(|_cx| ());
+    /// assert_eq!(ex.dump()?[0].name(), Some("conn-42"));
+    /// # ex.run_until_idle()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     /// What it is doing.
     ///
     /// ```
@@ -457,11 +490,6 @@ impl TaskInfo {
             .then(|| ticks::ticks_to_duration(d.saturating_sub(self.now)))
     }
 
-    /// The C task this record is about (compared, never dereferenced).
-    pub(crate) fn raw_task(&self) -> sys::monad_async_task {
-        self.raw.task
-    }
-
     fn since(&self, stamp: u64) -> Option<Duration> {
         (stamp != 0).then(|| ticks::ticks_to_duration(self.now.saturating_sub(stamp)))
     }
@@ -471,6 +499,10 @@ impl fmt::Display for TaskInfo {
     /// One line: activity (with the I/O operation and fd), priorities,
     /// age, time running, time waiting, suspensions, deadline.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "id {:<6} {:<12} ", self.id, format!("'{name}'"))?,
+            None => write!(f, "id {:<6} {:<12} ", self.id, "")?,
+        }
         let what = match (self.activity(), self.io()) {
             (Activity::Io | Activity::Sleeping, Some(io)) => format!("{} ({io})", self.activity()),
             (a, _) => a.to_string(),
@@ -604,8 +636,24 @@ pub(crate) unsafe fn take(
         latency,
         tasks: raw
             .into_iter()
-            .map(|raw| TaskInfo { raw, now })
-            .filter(|t| Some(t.raw_task()) != skip)
+            .filter(|raw| Some(raw.task) != skip)
+            .map(|raw| {
+                // A task whose closure has returned (its I/O draining)
+                // may have its name taken by its join meanwhile: no id or
+                // name for it. Any other is mid-work: its slot is held by
+                // that work, on this thread.
+                let (id, name) = if Activity::from_sys(raw.activity) == Activity::Exiting {
+                    (0, None)
+                } else {
+                    // SAFETY: every task of this crate's executors carries
+                    // a slot; its work is live (above), so the slot is
+                    // held for it and its name is not being taken.
+                    let slot = unsafe { Slot::of(raw.task) };
+                    // SAFETY: as above.
+                    (slot.id(), unsafe { slot.name() }.map(Box::from))
+                };
+                TaskInfo { raw, now, id, name }
+            })
             .collect(),
     })
 }

@@ -56,7 +56,12 @@ fn a_dump_from_another_thread_lists_every_task_of_a_busy_executor() {
             .collect::<Vec<_>>()
     });
     let parked: Vec<_> = (0..PARKED)
-        .map(|_| ex.spawn(Priority::High, |cx| cx.park()))
+        .map(|i| {
+            ex.build_task()
+                .name(format!("parked-{i}"))
+                .priority(Priority::High)
+                .spawn(|cx| cx.park())
+        })
         .collect();
     let sleepers: Vec<_> = (0..SLEEPERS)
         .map(|_| ex.spawn(Priority::Low, |cx| cx.sleep(Duration::from_secs(60))))
@@ -147,10 +152,18 @@ fn a_dump_from_another_thread_lists_every_task_of_a_busy_executor() {
         }
     }
     assert_eq!(seen.len(), CONNECTIONS);
+    let parked_ids: std::collections::HashMap<u64, usize> = parked
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.id(), i))
+        .collect();
     for t in dump.iter().filter(|t| t.activity() == Activity::Parked) {
         assert_eq!(t.priority(), Priority::High);
         assert!(t.deadline().is_none());
+        let i = parked_ids[&t.id()];
+        assert_eq!(t.name(), Some(format!("parked-{i}").as_str()), "{t}");
     }
+    assert_eq!(dump.iter().filter(|t| t.name().is_some()).count(), PARKED);
     for t in dump.iter().filter(|t| t.activity() == Activity::Sleeping) {
         assert_eq!(t.io().unwrap().name(), "timeout");
         assert!(t.age().unwrap() >= t.waiting().unwrap());
