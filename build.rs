@@ -128,6 +128,10 @@ fn compile_c(csrc: &Path, uring: &pkg_config::Library) {
     for (name, value) in &uring.defines {
         base.define(name, value.as_deref());
     }
+    if env::var_os("CARGO_FEATURE_TRACING").is_some() {
+        // The run loop's trace hooks (csrc/include/monad_async/trace.h).
+        base.define("MONAD_ASYNC_TRACE_HOOKS", "1");
+    }
 
     let (sjlj, rest): (Vec<PathBuf>, Vec<PathBuf>) = c_files
         .into_iter()

@@ -311,6 +311,16 @@ impl ExecutorBuilder {
             let _ = unsafe { sys::monad_async_context_switcher_destroy(sw) };
             return Err(self.options.creation_error(err));
         }
+        #[cfg(feature = "tracing")]
+        // SAFETY: just created on this thread, and not running.
+        if let Err(err) = unsafe { crate::trace::install(ex) } {
+            // SAFETY: ours and unused: no task was ever attached.
+            unsafe {
+                let _ = sys::monad_async_executor_destroy(ex);
+                let _ = sys::monad_async_context_switcher_destroy(sw);
+            }
+            return Err(err);
+        }
 
         let shared = Arc::new(Shared {
             ex,

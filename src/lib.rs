@@ -97,6 +97,8 @@ pub mod sync;
 pub mod sys;
 pub mod task;
 mod ticks;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use dump::{Activity, Dump, IoWait, TaskInfo};
 /// The design note (`docs/DESIGN.md`): executors, tasks, switchers, the

@@ -12,6 +12,7 @@
  *   monad_async/io.h        io_uring I/O from inside tasks
  *   monad_async/dispatcher.h  work dispatchers: a priority thread pool
  *   monad_async/dump.h      task dumps: what every task is doing now
+ *   monad_async/trace.h     trace hooks around every slice (opt-in build)
  *
  * Every function returns monad_async_result; bad input gives an errno
  * value, never a crash. */
@@ -28,6 +29,7 @@
 #include "monad_async/io.h"
 #include "monad_async/dispatcher.h"
 #include "monad_async/dump.h"
+#include "monad_async/trace.h"
 
 /* Sizes and offsets of the public structs, for bindings to check their
  * view of the layout (the Rust crate's layout test reads these). */

@@ -19,18 +19,50 @@ static struct monad_async_io_status const *ma_dump_waited_op(struct ma_task cons
     return t->io_inflight_head;
 }
 
-static void ma_dump_io(struct monad_async_task_info *info, struct ma_task const *t)
+uint32_t ma_task_activity(struct ma_executor const *ex, struct ma_task const *t,
+                          int32_t *io_opcode, int32_t *io_fd)
 {
-    struct monad_async_io_status const *const st = ma_dump_waited_op(t);
-    info->activity = MONAD_ASYNC_TASK_ACTIVITY_IO;
-    if (st == NULL) {
-        return;
-    }
-    info->io_opcode = (int32_t)(st->flags >> MA_IO_ST_OPCODE_SHIFT);
-    info->io_fd = st->fd;
-    if (info->io_opcode == IORING_OP_TIMEOUT) {
+    *io_opcode = -1;
+    *io_fd = -1;
+    switch (t->where) {
+    case MA_TASK_READY:
+        return (ma_task_state(t) & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH)
+                   ? MONAD_ASYNC_TASK_ACTIVITY_PENDING_LAUNCH
+                   : MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE;
+    case MA_TASK_TIMERS:
+        return MONAD_ASYNC_TASK_ACTIVITY_SLEEPING;
+    case MA_TASK_SQE_WAIT:
+        return MONAD_ASYNC_TASK_ACTIVITY_IO_QUEUED;
+    case MA_TASK_IO_WAIT: {
+        if (t->io_draining) {
+            return MONAD_ASYNC_TASK_ACTIVITY_EXITING;
+        }
+        struct monad_async_io_status const *const st = ma_dump_waited_op(t);
+        if (st == NULL) {
+            return MONAD_ASYNC_TASK_ACTIVITY_IO;
+        }
+        *io_opcode = (int32_t)(st->flags >> MA_IO_ST_OPCODE_SHIFT);
+        *io_fd = st->fd;
         /* A sleep on an executor with a ring is a kernel timeout. */
-        info->activity = MONAD_ASYNC_TASK_ACTIVITY_SLEEPING;
+        return *io_opcode == IORING_OP_TIMEOUT ? MONAD_ASYNC_TASK_ACTIVITY_SLEEPING
+                                               : MONAD_ASYNC_TASK_ACTIVITY_IO;
+    }
+    case MA_TASK_BUF_WAIT:
+        return MONAD_ASYNC_TASK_ACTIVITY_BUFFER;
+    case MA_TASK_PARKED:
+        return MONAD_ASYNC_TASK_ACTIVITY_PARKED;
+    case MA_TASK_WAKE_PENDING:
+        /* Woken from another thread; the wake is in the inbox. */
+        return MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE;
+    case MA_TASK_NOWHERE:
+    default:
+        /* Off every list: the running task (the dump's caller), or one
+         * the run loop holds between two steps. */
+        return atomic_load_explicit(
+                   &((struct ma_executor *)ex)->head.current_task,
+                   memory_order_relaxed) == &t->head
+                   ? MONAD_ASYNC_TASK_ACTIVITY_RUNNING
+                   : MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE;
     }
 }
 
@@ -43,8 +75,6 @@ static void ma_dump_task(struct ma_executor const *ex, struct ma_task const *t,
         .user_ptr = t->head.user_ptr,
         .cpu_priority = t->queue,
         .io_priority = ma_io_prio(t),
-        .io_opcode = -1,
-        .io_fd = -1,
         .io_inflight = t->io_inflight,
         .cancelled = (state & MONAD_ASYNC_TASK_STATE_CANCELLED) != 0,
         .suspensions = t->head.suspensions,
@@ -53,52 +83,11 @@ static void ma_dump_task(struct ma_executor const *ex, struct ma_task const *t,
         .ticks_executing = t->head.ticks.executing,
         .deadline = t->deadline,
     };
+    info->activity = ma_task_activity(ex, t, &info->io_opcode, &info->io_fd);
     uint64_t timer = 0;
-    switch (t->where) {
-    case MA_TASK_READY:
-        info->activity = (state & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH)
-                             ? MONAD_ASYNC_TASK_ACTIVITY_PENDING_LAUNCH
-                             : MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE;
-        break;
-    case MA_TASK_TIMERS:
-        info->activity = MONAD_ASYNC_TASK_ACTIVITY_SLEEPING;
+    if (t->where == MA_TASK_TIMERS ||
+        (t->where == MA_TASK_PARKED && t->timer_deadline != UINT64_MAX)) {
         timer = t->timer_deadline;
-        break;
-    case MA_TASK_SQE_WAIT:
-        info->activity = MONAD_ASYNC_TASK_ACTIVITY_IO_QUEUED;
-        break;
-    case MA_TASK_IO_WAIT:
-        if (t->io_draining) {
-            info->activity = MONAD_ASYNC_TASK_ACTIVITY_EXITING;
-        }
-        else {
-            ma_dump_io(info, t);
-        }
-        break;
-    case MA_TASK_BUF_WAIT:
-        info->activity = MONAD_ASYNC_TASK_ACTIVITY_BUFFER;
-        break;
-    case MA_TASK_PARKED:
-        info->activity = MONAD_ASYNC_TASK_ACTIVITY_PARKED;
-        if (t->timer_deadline != UINT64_MAX) {
-            timer = t->timer_deadline;
-        }
-        break;
-    case MA_TASK_WAKE_PENDING:
-        /* Woken from another thread; the wake is in the inbox. */
-        info->activity = MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE;
-        break;
-    case MA_TASK_NOWHERE:
-    default:
-        /* Off every list: the running task (the dump's caller), or one
-         * the run loop holds between two steps. */
-        info->activity =
-            atomic_load_explicit(
-                &((struct ma_executor *)ex)->head.current_task,
-                memory_order_relaxed) == &t->head
-                ? MONAD_ASYNC_TASK_ACTIVITY_RUNNING
-                : MONAD_ASYNC_TASK_ACTIVITY_RUNNABLE;
-        break;
     }
     if (timer != 0 && (info->deadline == 0 || timer < info->deadline)) {
         info->deadline = timer;

@@ -5,6 +5,7 @@
 #define MONAD_ASYNC_EXECUTOR_IMPL_H
 
 #include <monad_async/executor.h>
+#include <monad_async/trace.h>
 
 #include "inbox.h"
 #include "list.h"
@@ -32,6 +33,14 @@ struct ma_io_slot
  * higher-priority completion can wait behind lower-priority work to this
  * span plus one slice. */
 #define MA_PRIO_PUMP_NS 20000
+
+/* Trace hooks around every slice (trace.h): compiled in only when the
+ * library is built with MONAD_ASYNC_TRACE_HOOKS=1. */
+#if defined(MONAD_ASYNC_TRACE_HOOKS) && MONAD_ASYNC_TRACE_HOOKS
+#define MA_TRACE_HOOKS 1
+#else
+#define MA_TRACE_HOOKS 0
+#endif
 
 /* How a waiting executor sleeps, in `sleeping`. */
 #define MA_SLEEP_FUTEX 1u
@@ -127,6 +136,11 @@ struct ma_executor
     /* The latest time stamp the run loop took (0 without time tracking):
      * a wake's time for the resume-latency histogram (executor.h). */
     uint64_t last_stamp;
+#if MA_TRACE_HOOKS
+    /* Called around every slice when set (trace.h, run.c). */
+    monad_async_trace_hook trace_hook;
+    void *trace_arg;
+#endif
     /* Every attached task, through all_link, in attach order (dump.c):
      * a circular list, this its sentinel. */
     struct ma_link all_tasks;
@@ -350,6 +364,15 @@ static inline int ma_check_suspendable(monad_async_task task,
 void ma_executor_finish(struct ma_executor *ex, struct ma_task *t, uint64_t now);
 /* Owner thread: moves expired sleepers to the ready queues. */
 void ma_executor_fire_timers(struct ma_executor *ex, uint64_t now);
+
+/* What a task is doing (enum monad_async_task_activity), and for I/O the
+ * opcode and fd of the operation it waits for (-1 otherwise); dump.c. */
+uint32_t ma_task_activity(struct ma_executor const *ex, struct ma_task const *t,
+                          int32_t *io_opcode, int32_t *io_fd);
+#if MA_TRACE_HOOKS
+/* Tells the trace hook (set) that `t`'s slice has ended; trace.c. */
+void ma_trace_slice_end(struct ma_executor *ex, struct ma_task *t);
+#endif
 
 /* Waits for work until the tick deadline (UINT64_MAX: forever). */
 void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks);

@@ -176,10 +176,22 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     ma_task_set_state(
         t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_RUNNING);
     atomic_store_explicit(&ex->head.current_task, &t->head, memory_order_relaxed);
+#if MA_TRACE_HOOKS
+    if (__builtin_expect(ex->trace_hook != NULL, 0)) {
+        ex->trace_hook(ex->trace_arg, &t->head, MONAD_ASYNC_TRACE_SLICE_BEGIN,
+                       launch, -1);
+    }
+#endif
     ma_context_resume(&t->ctx);
     atomic_store_explicit(&ex->head.current_task, NULL, memory_order_relaxed);
     uint64_t const end = ma_executor_stamp(ex);
     ex->last_stamp = end;
+#if MA_TRACE_HOOKS
+    /* After the stamp: the tracer's time is not the task's. */
+    if (__builtin_expect(ex->trace_hook != NULL, 0)) {
+        ma_trace_slice_end(ex, t);
+    }
+#endif
     uint64_t const slice = end - now;
     t->head.ticks.executing += slice;
     if (launch) {

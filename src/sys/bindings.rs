@@ -13,6 +13,7 @@ pub const MONAD_ASYNC_IO_INFLIGHT_LIMIT_MAX: u32 = 16777216;
 pub const MONAD_ASYNC_IO_CQ_ENTRIES_DEFAULT: u32 = 4096;
 pub const MONAD_ASYNC_IO_CQ_ENTRIES_MAX: u32 = 65536;
 pub const MONAD_ASYNC_LATENCY_BUCKETS: u32 = 32;
+pub const MONAD_ASYNC_TRACE_EXITED: u32 = 4294967295;
 pub type __mode_t = ::std::os::raw::c_uint;
 /** The outcome of every public function.
 
@@ -1579,6 +1580,38 @@ impl Default for monad_async_task_info {
         }
     }
 }
+impl monad_async_trace_event {
+    /** The task is about to run a slice; `detail` is 1 for its first
+ (launch), 0 for a resumption.*/
+    pub const MONAD_ASYNC_TRACE_SLICE_BEGIN: monad_async_trace_event = monad_async_trace_event(
+        0,
+    );
+    /** Its slice has ended; `detail` is why: the enum
+ monad_async_task_activity it is in now (RUNNABLE after a yield,
+ SLEEPING, PARKED, IO with `io_opcode`, ...), or
+ MONAD_ASYNC_TRACE_EXITED when its work is over (the last event of
+ that work: the task may be reused after it).*/
+    pub const MONAD_ASYNC_TRACE_SLICE_END: monad_async_trace_event = monad_async_trace_event(
+        1,
+    );
+}
+#[repr(transparent)]
+/// monad_async_trace_hook's `event`.
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct monad_async_trace_event(pub ::std::os::raw::c_uint);
+/** Called on the executor's thread, between the run loop's steps: it must
+ not run the executor, suspend, or attach to or cancel `task`.
+ `io_opcode`: for a slice that ended waiting for I/O, the operation's
+ io_uring opcode, else -1.*/
+pub type monad_async_trace_hook = ::std::option::Option<
+    unsafe extern "C" fn(
+        arg: *mut ::std::os::raw::c_void,
+        task: monad_async_task,
+        event: u32,
+        detail: u32,
+        io_opcode: i32,
+    ),
+>;
 impl monad_async_layout_item {
     pub const MONAD_ASYNC_LAYOUT_TASK_SIZE: monad_async_layout_item = monad_async_layout_item(
         0,
@@ -2493,6 +2526,19 @@ unsafe extern "C" {
         out: *mut monad_async_task_info,
         capacity: usize,
     ) -> monad_async_result;
+    #[must_use]
+    /** Sets (or with NULL clears) `ex`'s trace hook, on its thread. EINVAL:
+ NULL `ex`. EPERM: another thread. EBUSY: inside a task of `ex` (set it
+ between runs). ENOTSUP: the library was built without
+ MONAD_ASYNC_TRACE_HOOKS.*/
+    pub fn monad_async_executor_set_trace_hook(
+        ex: monad_async_executor,
+        hook: monad_async_trace_hook,
+        arg: *mut ::std::os::raw::c_void,
+    ) -> monad_async_result;
+    #[must_use]
+    /// 1 if this library was built with trace hooks, else 0 (value).
+    pub fn monad_async_trace_hooks_built() -> monad_async_result;
     #[must_use]
     /// `value` is the figure `item` names; EINVAL for an unknown item.
     pub fn monad_async_layout(item: monad_async_layout_item) -> monad_async_result;

@@ -227,6 +227,11 @@ pub(crate) struct Slot {
     /// runs or the handle holds the slot; taken by a join.
     name: UnsafeCell<Option<Box<str>>>,
     name_gen: UnsafeCell<u64>,
+    /// The work's span (feature `tracing`): made at its launch, entered
+    /// for each slice and dropped at its exit, all by the trace hook on
+    /// the executor's thread (src/trace.rs).
+    #[cfg(feature = "tracing")]
+    pub(crate) span: UnsafeCell<Option<tracing::Span>>,
 }
 
 /// A thread pool's way back for its idle slots (see [`Slot::foreign`]):
@@ -254,7 +259,8 @@ const _: () = {
     assert!(size_of::<Option<ThreadId>>() == 8);
     assert!(size_of::<Option<Arc<Shared>>>() == 8);
     assert!(size_of::<Option<Foreign>>() == 16);
-    assert!(size_of::<Slot>() == 256);
+    // Four cache lines (five with the `tracing` feature's span).
+    assert!(size_of::<Slot>() == if cfg!(feature = "tracing") { 320 } else { 256 });
     assert!(size_of::<std::task::Waker>() == 16);
     assert!(std::mem::offset_of!(Slot, waker) == 192);
     assert!(std::mem::offset_of!(Slot, joiner_token) == 184);
@@ -349,6 +355,8 @@ impl Slot {
             id_gen: AtomicU64::new(0),
             name: UnsafeCell::new(None),
             name_gen: UnsafeCell::new(0),
+            #[cfg(feature = "tracing")]
+            span: UnsafeCell::new(None),
         })));
         // SAFETY: the caller owns the unattached task; user_ptr is ours.
         unsafe { (*task).user_ptr = slot.as_ptr().cast() };
