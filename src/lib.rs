@@ -134,7 +134,7 @@ mod assertions {
     assert_impl_all!(RingSetupError: Send, Sync, Clone, std::error::Error);
     assert_impl_all!(ExecutorBuilder: Send, Sync, Clone);
     assert_impl_all!(ExecutorStats: Send, Sync, Copy);
-    assert_impl_all!(TaskStats: Send, Sync, Copy);
+    assert_impl_all!(TaskStats: Send, Sync, Clone);
     assert_impl_all!(Priority: Send, Sync, Copy);
     assert_impl_all!(Switcher: Send, Sync, Copy);
     assert_impl_all!(io::File: Send, Sync);

@@ -143,7 +143,7 @@ impl Priority {
 /// assert!(stats.executing < stats.total);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TaskStats {
     /// From attach (spawn) to the first instruction of the closure. Zero
@@ -155,9 +155,10 @@ pub struct TaskStats {
     pub total: Duration,
     /// How many times the task suspended (yields and sleeps).
     pub suspensions: u64,
-    /// The work's [id](JoinHandle::id). (Its name is not here, to keep
-    /// the figures `Copy`: see [`JoinHandle::name`].)
+    /// The work's [id](JoinHandle::id).
     pub id: u64,
+    /// The work's [name](JoinHandle::name), if it was given one.
+    pub name: Option<std::sync::Arc<str>>,
 }
 
 /// The raw figures of a finished piece of work, captured at its exit: a
@@ -200,6 +201,7 @@ impl RawStats {
             total: ticks::span(self.attached, self.exited),
             suspensions: self.suspensions,
             id: 0,
+            name: None,
         }
     }
 }
@@ -214,11 +216,15 @@ impl TaskStats {
         let (t, suspensions) = unsafe { ((*task).ticks, (*task).suspensions) };
         // SAFETY: every task of this crate carries a slot, held by its
         // running work.
-        let id = unsafe { Slot::of(task) }.id();
+        let slot = unsafe { Slot::of(task) };
+        let id = slot.id();
+        // SAFETY: as above; a running work's name is not being taken.
+        let name = unsafe { slot.name() }.map(std::sync::Arc::from);
         if t.attached == 0 {
             return TaskStats {
                 suspensions,
                 id,
+                name,
                 ..TaskStats::default()
             };
         }
@@ -230,6 +236,7 @@ impl TaskStats {
             total: ticks::span(t.attached, now),
             suspensions,
             id,
+            name,
         }
     }
 }
@@ -1228,6 +1235,9 @@ impl<T: 'static> JoinHandle<T> {
             // SAFETY: DONE observed (acquire); the handle holds the slot.
             Some(TaskStats {
                 id: slot.id(),
+                // SAFETY: the handle holds the slot and is not taking the
+                // name (only its join does, by value).
+                name: unsafe { slot.name() }.map(std::sync::Arc::from),
                 // SAFETY: DONE observed (acquire); the handle holds the slot.
                 ..unsafe { slot.stats() }.to_stats()
             })

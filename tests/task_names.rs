@@ -116,13 +116,21 @@ fn ids_are_unique_across_threads_and_executors() {
 }
 
 #[test]
-fn stats_carry_the_id() {
+fn stats_carry_the_id_and_the_name() {
     let ex = Executor::new().unwrap();
-    let h = ex.build_task().name("s").spawn(|cx| cx.stats().id);
+    let h = ex.build_task().name("s").spawn(|cx| {
+        let s = cx.stats();
+        (s.id, s.name)
+    });
+    let unnamed = ex.spawn(Priority::Normal, |cx| cx.stats().name);
     ex.run_until_idle().unwrap();
     let id = h.id();
-    assert_eq!(h.stats().unwrap().id, id);
-    assert_eq!(h.join().unwrap(), id);
+    let stats = h.stats().unwrap();
+    assert_eq!(stats.id, id);
+    assert_eq!(stats.name.as_deref(), Some("s"));
+    assert_eq!(h.join().unwrap(), (id, Some("s".into())));
+    assert_eq!(unnamed.stats().unwrap().name, None);
+    assert_eq!(unnamed.join().unwrap(), None);
 }
 
 #[test]
