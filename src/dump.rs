@@ -1,9 +1,10 @@
 //! Task dumps: what every task of an executor is doing right now.
 //!
 //! A suspended stackful task is invisible to tools that walk threads.
-//! [`Executor::dump`](crate::Executor::dump) (on the executor's thread)
-//! and [`ExecutorHandle::dump`](crate::ExecutorHandle::dump) (from any
-//! thread) list the executor's tasks: what each is doing
+//! [`Executor::dump`](crate::Executor::dump) (on the executor's thread),
+//! [`ExecutorHandle::dump`](crate::ExecutorHandle::dump) (from any
+//! thread) and [`ThreadPool::dump`](crate::ThreadPool::dump) (one per
+//! worker) list the tasks: what each is doing
 //! ([`Activity`]: runnable, parked, sleeping, waiting for which I/O on
 //! which fd, ...), its priorities, and its time figures.
 //!
@@ -20,10 +21,38 @@
 //! # Printing a dump on demand
 //!
 //! A service that wants a dump on `SIGQUIT` (as the JVM prints its
-//! threads) can catch the signal with any signal crate, or a thread
-//! blocked in `sigwait`, and print
+//! threads) blocks the signal in every thread, waits for it on a thread
+//! of its own with `sigwait`, and prints
 //! [`ExecutorHandle::dump`](crate::ExecutorHandle::dump) from there: the
 //! executor answers between two slices.
+//!
+//! ```no_run
+//! use monad_async::Executor;
+//!
+//! // First thing in main, before any thread starts (they inherit the mask).
+//! // SAFETY: plain libc calls on a local signal set.
+//! let set = unsafe {
+//!     let mut set: libc::sigset_t = std::mem::zeroed();
+//!     libc::sigemptyset(&mut set);
+//!     libc::sigaddset(&mut set, libc::SIGQUIT);
+//!     libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+//!     set
+//! };
+//! let ex = Executor::new()?;
+//! let handle = ex.handle();
+//! std::thread::spawn(move || loop {
+//!     let mut sig = 0;
+//!     // SAFETY: `set` is a valid signal set; `sig` a valid out-pointer.
+//!     unsafe { libc::sigwait(&set, &mut sig) };
+//!     match handle.dump() {
+//!         Ok(dump) => eprintln!("{dump}"), // `kill -QUIT <pid>` prints it
+//!         Err(_) => break,                 // the executor is gone
+//!     }
+//! });
+//! // ... spawn the service's tasks, then run the executor:
+//! ex.run_until_idle()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! ```
 //! use monad_async::{Activity, Executor, Priority};
@@ -656,4 +685,134 @@ pub(crate) unsafe fn take(
             })
             .collect(),
     })
+}
+
+/// One dump request to an executor running on another thread (a thread
+/// pool's worker): a bare C task, not one of this crate's slots, runs the
+/// dump on the executor's thread and hands it back.
+struct RemoteDump {
+    ex: sys::monad_async_executor,
+    result: std::sync::Mutex<Option<io::Result<Dump>>>,
+    done: std::sync::atomic::AtomicBool,
+    waiter: std::thread::Thread,
+}
+
+/// The bare task's code: takes the dump, leaving itself out.
+unsafe extern "C" fn remote_dump_entry(task: sys::monad_async_task) -> sys::monad_async_result {
+    // SAFETY: user_ptr is the RemoteDump (tagged, see REMOTE_TAG) that
+    // `remote` keeps alive until it has seen `done` and the task's exit.
+    let req = unsafe { &*(((*task).user_ptr as usize & !REMOTE_TAG) as *const RemoteDump) };
+    let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: this task runs on the executor's thread, between its
+        // steps; the executor is alive while it runs a task.
+        unsafe { take(req.ex, Some(task)) }
+    }))
+    .unwrap_or_else(|_| Err(io::Error::other("the task dump panicked")));
+    *req.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+    req.done.store(true, std::sync::atomic::Ordering::Release);
+    req.waiter.unpark();
+    sys::monad_async_result { value: 0, error: 0 }
+}
+
+/// The low bit of a remote dump task's `user_ptr`: a slot is 64-byte
+/// aligned, so this tells the bare task apart from this crate's tasks.
+const REMOTE_TAG: usize = 1;
+
+/// True for the bare task of a remote dump (it carries no slot: the trace
+/// hook must leave it alone).
+///
+/// # Safety
+/// `task` is a live task of one of this crate's executors.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) unsafe fn is_remote_dump_task(task: sys::monad_async_task) -> bool {
+    // SAFETY: per the contract; user_ptr is set before the attach and
+    // read-only while attached.
+    unsafe { (*task).user_ptr as usize & REMOTE_TAG != 0 }
+}
+
+/// Dumps each executor of `exs` on its own thread (they are running, or
+/// will run, on other threads): attaches a High bare task to each, then
+/// waits (blocking this thread) for all of them.
+///
+/// # Safety
+/// Every executor in `exs` stays alive until this returns, and none runs
+/// on this thread.
+pub(crate) unsafe fn remote(exs: &[sys::monad_async_executor]) -> io::Result<Vec<Dump>> {
+    use std::sync::atomic::Ordering;
+    let mut sw: sys::monad_async_context_switcher = std::ptr::null_mut();
+    // SAFETY: a valid out-pointer.
+    check(unsafe { sys::monad_async_context_switcher_none_create(&mut sw) })?;
+    let reqs: Vec<Box<RemoteDump>> = exs
+        .iter()
+        .map(|&ex| {
+            Box::new(RemoteDump {
+                ex,
+                result: std::sync::Mutex::new(None),
+                done: std::sync::atomic::AtomicBool::new(false),
+                waiter: std::thread::current(),
+            })
+        })
+        .collect();
+    let mut tasks = Vec::with_capacity(exs.len());
+    let mut failure = None;
+    for req in &reqs {
+        let mut t: sys::monad_async_task = std::ptr::null_mut();
+        let attr = sys::monad_async_task_attr::default();
+        // SAFETY: valid out-pointer, switcher and attr.
+        if let Err(e) = check(unsafe { sys::monad_async_task_create(&mut t, sw, &attr) }) {
+            failure = Some(e);
+            break;
+        }
+        // SAFETY: a fresh task, ours until attached.
+        unsafe {
+            (*t).priority.cpu = sys::monad_async_priority::monad_async_priority_high;
+            (*t).user_code = Some(remote_dump_entry);
+            (*t).user_ptr = ((&**req as *const RemoteDump) as usize | REMOTE_TAG) as *mut _;
+        }
+        // SAFETY: the executor is alive (contract); attach is thread-safe.
+        match check(unsafe { sys::monad_async_task_attach(req.ex, t, std::ptr::null_mut()) }) {
+            Ok(_) => tasks.push((t, true)),
+            Err(e) => {
+                tasks.push((t, false));
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // Wait for every attached one, whatever happened to the others: its
+    // task points at its request.
+    for (i, &(t, attached)) in tasks.iter().enumerate() {
+        if !attached {
+            continue;
+        }
+        while !reqs[i].done.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        // Its exit is recorded just after the code returns: wait for it
+        // before the task can be destroyed.
+        // SAFETY: a live task of ours.
+        while unsafe { crate::sys::atomics::task_state(t) }.load(Ordering::Acquire)
+            & sys::monad_async_task_state_flag::MONAD_ASYNC_TASK_STATE_ATTACHED.0
+            != 0
+        {
+            std::thread::yield_now();
+        }
+    }
+    for &(t, _) in &tasks {
+        // SAFETY: not attached (never, or exited above).
+        let _ = unsafe { sys::monad_async_task_destroy(t) };
+    }
+    // SAFETY: its tasks are destroyed.
+    let _ = unsafe { sys::monad_async_context_switcher_destroy(sw) };
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    reqs.into_iter()
+        .map(|r| {
+            r.result
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err(io::Error::other("no dump")))
+        })
+        .collect()
 }

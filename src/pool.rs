@@ -438,6 +438,12 @@ fn worker_main(
     let created =
         check(unsafe { sys::monad_async_work_dispatcher_executor_create(&mut ex, wd.0, &attr) });
     let failed = created.is_err();
+    #[cfg(feature = "tracing")]
+    if !failed {
+        // A span per pool task too. SAFETY: the executor underneath was
+        // just created on this thread and is not running.
+        let _ = unsafe { crate::trace::install((*ex).executor) };
+    }
     let _ = ready.send((index, created.map(|_| ExPtr(ex))));
     if failed {
         return;
@@ -899,6 +905,57 @@ impl ThreadPool {
                 }
             })
             .collect()
+    }
+}
+
+impl ThreadPool {
+    /// What every task on the pool's workers is doing now: one
+    /// [`Dump`](crate::Dump) per worker thread, in thread order (see
+    /// [`Executor::dump`](crate::Executor::dump)). Each worker answers
+    /// between two of its tasks' slices, so this waits (blocking the
+    /// calling thread) for every worker to reach the end of the slice it
+    /// is in. Work still queued in the pool, not yet taken by a worker,
+    /// is not listed: [`stats`](ThreadPool::stats) counts it.
+    ///
+    /// ```
+    /// use monad_async::{Activity, Priority, Switcher, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().threads(2).switcher(Switcher::Asm).build()?;
+    /// let sleeper = pool.spawn(Priority::Low, |cx| cx.sleep(Duration::from_millis(200)));
+    /// std::thread::sleep(Duration::from_millis(50)); // it starts its sleep
+    /// let dumps = pool.dump()?;
+    /// assert_eq!(dumps.len(), 2);
+    /// let sleeping = dumps.iter().flat_map(|d| d.iter()).filter(|t| t.activity() == Activity::Sleeping);
+    /// assert_eq!(sleeping.count(), 1);
+    /// sleeper.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `EDEADLK` from inside one of the pool's own closures (its worker
+    /// could not answer while it waits); `ESHUTDOWN` while the pool is
+    /// being dropped.
+    pub fn dump(&self) -> io::Result<Vec<crate::Dump>> {
+        let me = thread::current().id();
+        if self
+            .workers
+            .iter()
+            .any(|w| w.thread.as_ref().is_some_and(|t| t.thread().id() == me))
+        {
+            return Err(crate::error::errno(libc::EDEADLK));
+        }
+        let exs: Vec<sys::monad_async_executor> = self
+            .workers
+            .iter()
+            // SAFETY: the worker's executor lives until drop joins its
+            // thread; the head's `executor` is read-only.
+            .map(|w| unsafe { (*w.ex).executor })
+            .collect();
+        // SAFETY: the executors live until drop (which needs &mut self);
+        // none runs on this thread (checked above).
+        unsafe { crate::dump::remote(&exs) }
     }
 }
 

@@ -18,8 +18,9 @@
 //!   the span lives in the task's slot and only the hook touches it.
 //! * Without the feature no hook is compiled into the C core: the run
 //!   loop is the same instruction for instruction.
-//! * Spans are made for the tasks of [`Executor`](crate::Executor)s; a
-//!   [`ThreadPool`](crate::ThreadPool)'s tasks have none yet.
+//! * Spans are made for the tasks of [`Executor`](crate::Executor)s and
+//!   of [`ThreadPool`](crate::ThreadPool)s (each worker's executor has
+//!   the hook).
 
 use crate::sys;
 use crate::task::Slot;
@@ -68,6 +69,10 @@ unsafe extern "C" fn hook(
     detail: u32,
     opcode: i32,
 ) {
+    // SAFETY: a live task of this executor.
+    if unsafe { crate::dump::is_remote_dump_task(task) } {
+        return; // a thread pool's dump task: no slot, no span
+    }
     // A panic must not cross into C: a subscriber that panics aborts
     // the process here rather than unwinding through the run loop.
     let _abort = AbortOnUnwind;
