@@ -48,6 +48,19 @@ fn spawn_one(c: &mut Criterion) {
             })
         })
     });
+    g.bench_function("may/one_worker", |b| {
+        b.iter_custom(|iters| {
+            contenders::in_may(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    // SAFETY: as in contenders::in_may.
+                    let h = unsafe { may::coroutine::spawn(|| black_box(1u64)) };
+                    black_box(h.join().unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
     let mut floor = floor::SwitchFloor::new();
     g.bench_function("floor/bare_switch_round_trip", |b| {
         b.iter(|| floor.round_trip())
@@ -85,6 +98,24 @@ fn spawn_batch(c: &mut Criterion) {
                     }
                     for h in handles.drain(..) {
                         black_box(h.await.unwrap());
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("may/one_worker", |b| {
+        b.iter_custom(|iters| {
+            contenders::in_may(move || {
+                let mut handles = Vec::with_capacity(N);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for i in 0..N {
+                        // SAFETY: as in contenders::in_may.
+                        handles.push(unsafe { may::coroutine::spawn(move || black_box(i)) });
+                    }
+                    for h in handles.drain(..) {
+                        black_box(h.join().unwrap());
                     }
                 }
                 start.elapsed()

@@ -105,10 +105,11 @@ fn pingpong_same(c: &mut Criterion) {
     g.finish();
 }
 
-/// may's coroutines on its one worker thread (see [`may_setup`]), with
+/// may's coroutines on its one worker thread (see
+/// `contenders::may_one_worker`), with
 /// its coroutine-aware unbounded channels.
 fn may_same(iters: u64) -> Duration {
-    may_setup();
+    contenders::may_one_worker();
     let (tx_a, rx_a) = may::sync::mpsc::channel::<u64>();
     let (tx_b, rx_b) = may::sync::mpsc::channel::<u64>();
     // SAFETY (may's contract for spawn): the coroutines use no
@@ -134,14 +135,6 @@ fn may_same(iters: u64) -> Duration {
     let t = h.join().unwrap();
     echo.join().unwrap();
     t
-}
-
-/// One may worker, so that its coroutines share a thread as ours do.
-fn may_setup() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        may::config().set_workers(1);
-    });
 }
 
 fn pingpong_cross(c: &mut Criterion) {
@@ -247,7 +240,7 @@ fn mutex_1000(c: &mut Criterion) {
             })
         })
     });
-    may_setup();
+    contenders::may_one_worker();
     g.bench_function("may", |b| {
         b.iter(|| {
             let m = Arc::new(may::sync::Mutex::new(0u64));

@@ -1,6 +1,7 @@
 //! Suspend and resume: a task yielding in a loop. monad-async (asm and
 //! sjlj switchers) against tokio's `yield_now` on a current-thread
-//! runtime, with a bare register-switch round trip as the floor.
+//! runtime and may's coroutine `yield_now` on one worker, with a bare
+//! register-switch round trip as the floor.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::{ExecutorBuilder, Priority, Switcher};
@@ -36,6 +37,9 @@ fn yield_loop(c: &mut Criterion) {
     let rt = contenders::current_thread();
     g.bench_function("tokio/yield_now", |b| {
         b.iter_custom(|iters| contenders::yield_loop(&rt, iters))
+    });
+    g.bench_function("may/yield_now", |b| {
+        b.iter_custom(contenders::may_yield_loop)
     });
     let mut floor = floor::SwitchFloor::new();
     g.bench_function("floor/bare_switch_round_trip", |b| {

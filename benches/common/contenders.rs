@@ -52,3 +52,34 @@ pub fn yield_loop(rt: &Runtime, iters: u64) -> Duration {
         start.elapsed()
     })
 }
+
+/// may (stackful Rust coroutines) with one worker thread, so that its
+/// coroutines share a thread as ours do. Set once per process, before
+/// may's first coroutine.
+pub fn may_one_worker() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        may::config().set_workers(1);
+    });
+}
+
+/// Runs `f` in a may coroutine on its one worker; its result.
+pub fn in_may<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    may_one_worker();
+    // SAFETY (may's contract for spawn): the contenders' coroutines use
+    // no thread-local storage and never block their worker thread.
+    let h = unsafe { may::coroutine::spawn(f) };
+    h.join().unwrap()
+}
+
+/// may's yield loop: one coroutine yielding `iters` times; the loop's
+/// time.
+pub fn may_yield_loop(iters: u64) -> Duration {
+    in_may(move || {
+        let start = Instant::now();
+        for _ in 0..iters {
+            may::coroutine::yield_now();
+        }
+        start.elapsed()
+    })
+}
