@@ -4,7 +4,7 @@
 
 use monad_async::sync::Mutex;
 use monad_async::{Executor, Priority, ThreadPool};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -427,11 +427,17 @@ fn nested_locks_released_in_reverse_order_restore_every_level() {
     let ex = Executor::new().unwrap();
     let (a, b) = (Rc::new(Mutex::new(())), Rc::new(Mutex::new(())));
     let levels = Rc::new(RefCell::new(Vec::new()));
-    let (a1, b1, lv) = (a.clone(), b.clone(), levels.clone());
+    // Set by the High waiter in the slice in which it queues on `a`, so the
+    // holder goes on only once both waiters are queued, however late the
+    // machine runs the test (a fixed sleep raced a loaded machine).
+    let high_queued = Rc::new(Cell::new(false));
+    let (a1, b1, lv, hq) = (a.clone(), b.clone(), levels.clone(), high_queued.clone());
     let holder = ex.spawn(Priority::Low, move |cx| {
         let ga = a1.lock().unwrap();
         let gb = b1.lock().unwrap();
-        cx.sleep(Duration::from_millis(2)).unwrap(); // waiters queue
+        while !hq.get() {
+            cx.sleep(Duration::from_millis(1)).unwrap(); // waiters queue
+        }
         lv.borrow_mut().push(cx.priority()); // High (from a's waiter)
         drop(gb);
         lv.borrow_mut().push(cx.priority()); // still High: a is held
@@ -443,7 +449,10 @@ fn nested_locks_released_in_reverse_order_restore_every_level() {
     ex.spawn(Priority::Normal, move |_cx| drop(b2.lock().unwrap()));
     settle(&ex);
     let a2 = a.clone();
-    ex.spawn(Priority::High, move |_cx| drop(a2.lock().unwrap()));
+    ex.spawn(Priority::High, move |_cx| {
+        high_queued.set(true);
+        drop(a2.lock().unwrap())
+    });
     ex.run_until_idle().unwrap();
     holder.join().unwrap();
     assert_eq!(
