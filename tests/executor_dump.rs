@@ -6,6 +6,8 @@
 //! leaves out the task that took it; a task can ask for one (it waits,
 //! parked). Without time tracking, the times are absent.
 
+mod common;
+
 use monad_async::io::TcpListener;
 use monad_async::{Activity, Executor, Priority};
 use std::cell::RefCell;
@@ -87,14 +89,7 @@ fn a_dump_from_another_thread_lists_every_task_of_a_busy_executor() {
         .map(|_| {
             let stop = stop.clone();
             ex.spawn(Priority::Low, move |cx| {
-                while !stop.load(Ordering::Relaxed) {
-                    let until = Instant::now() + Duration::from_millis(1);
-                    while Instant::now() < until {
-                        std::hint::spin_loop();
-                    }
-                    cx.yield_now()?;
-                }
-                Ok::<_, std::io::Error>(())
+                common::slice_until(cx, &stop, Duration::from_millis(1))
             })
         })
         .collect();

@@ -5,6 +5,8 @@
 //! stays within a few slices: the histogram a service would watch to
 //! verify the priority promise.
 
+mod common;
+
 use monad_async::{Executor, Histogram, Priority, TaskWaker};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
@@ -18,14 +20,7 @@ fn counts_are_exact_per_priority_and_high_wakeups_wait_a_slice_at_most() {
         .map(|_| {
             let stop = stop.clone();
             ex.spawn(Priority::Low, move |cx| {
-                while !stop.load(Ordering::Relaxed) {
-                    let until = Instant::now() + Duration::from_millis(1);
-                    while Instant::now() < until {
-                        std::hint::spin_loop();
-                    }
-                    cx.yield_now()?;
-                }
-                Ok::<_, std::io::Error>(())
+                common::slice_until(cx, &stop, Duration::from_millis(1))
             })
         })
         .collect();

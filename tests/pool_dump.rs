@@ -4,6 +4,8 @@
 //! them, with their names; a dump from inside a pool closure is refused
 //! (its worker could not answer) instead of deadlocking.
 
+mod common;
+
 use monad_async::error::ErrorExt;
 use monad_async::io::UnixStream;
 use monad_async::{Activity, Priority, Switcher, TaskWaker, ThreadPool};
@@ -37,14 +39,7 @@ fn every_worker_lists_its_tasks_while_busy() {
         .map(|_| {
             let stop = stop.clone();
             pool.spawn(Priority::Low, move |cx| {
-                while !stop.load(Ordering::Relaxed) {
-                    let until = Instant::now() + Duration::from_millis(1);
-                    while Instant::now() < until {
-                        std::hint::spin_loop();
-                    }
-                    cx.yield_now()?;
-                }
-                Ok::<_, std::io::Error>(())
+                common::slice_until(cx, &stop, Duration::from_millis(1))
             })
         })
         .collect();

@@ -2,6 +2,8 @@
 //! across executors, a thread pool, plain threads and async code; a
 //! cancelled waiter leaves the lock consistent.
 
+mod common;
+
 use monad_async::sync::Mutex;
 use monad_async::{Executor, Priority, ThreadPool};
 use std::cell::{Cell, RefCell};
@@ -357,14 +359,6 @@ fn dropping_the_executor_of_waiting_tasks_leaves_the_mutex_consistent() {
     assert!(format!("{:?}", m).contains("value: 0"));
 }
 
-/// Burns about `d` of CPU.
-fn burn(d: Duration) {
-    let start = std::time::Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
-
 #[test]
 fn priority_inversion_a_high_waiter_raises_the_low_holder_past_normal_work() {
     // Low holds the lock; Normal tasks burn CPU in 1 ms slices; High
@@ -394,7 +388,7 @@ fn priority_inversion_a_high_waiter_raises_the_low_holder_past_normal_work() {
         let s = slices.clone();
         ex.spawn(Priority::Normal, move |cx| {
             for _ in 0..SLICES {
-                burn(Duration::from_millis(1));
+                common::burn(Duration::from_millis(1));
                 s.set(s.get() + 1);
                 cx.yield_now().unwrap();
             }

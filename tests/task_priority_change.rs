@@ -5,20 +5,14 @@
 //! does it, with the High task's wait measured against the version without
 //! the raise; stale wakers change nothing.
 
+mod common;
+
 use monad_async::{Executor, Priority, TaskWaker};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-
-/// About `d` of CPU, without suspending.
-fn burn(d: Duration) {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        std::hint::spin_loop();
-    }
-}
 
 type Log = Rc<RefCell<Vec<&'static str>>>;
 
@@ -47,7 +41,7 @@ fn overtake(raise: bool, normals: usize, slices: usize, steps: usize) -> Vec<&'s
         let l = log.clone();
         handles.push(ex.spawn(Priority::Normal, move |cx| {
             for _ in 0..slices {
-                burn(Duration::from_micros(20));
+                common::burn(Duration::from_micros(20));
                 cx.yield_now().unwrap();
             }
             l.borrow_mut().push("normal done");
@@ -118,7 +112,7 @@ fn cross_thread_raise_reaches_a_busy_executor_before_its_next_slice() {
             let give_up = Instant::now() + Duration::from_secs(10);
             let mut slices = 0u64;
             while !s.load(Ordering::SeqCst) && Instant::now() < give_up {
-                burn(Duration::from_micros(50));
+                common::burn(Duration::from_micros(50));
                 cx.yield_now().unwrap();
                 slices += 1;
             }
@@ -167,7 +161,7 @@ fn inversion(inherit: bool, normals: usize) -> (Duration, usize) {
         lk.set(true);
         *ho.borrow_mut() = Some(cx.waker());
         for _ in 0..SECTION_STEPS {
-            burn(Duration::from_micros(10));
+            common::burn(Duration::from_micros(10));
             cx.yield_now().unwrap();
         }
         lk.set(false);
@@ -186,7 +180,7 @@ fn inversion(inherit: bool, normals: usize) -> (Duration, usize) {
         let d = normals_done.clone();
         handles.push(ex.spawn(Priority::Normal, move |cx| {
             for _ in 0..100 {
-                burn(Duration::from_micros(20));
+                common::burn(Duration::from_micros(20));
                 cx.yield_now().unwrap();
             }
             d.set(d.get() + 1);
@@ -310,7 +304,7 @@ fn changes_from_threads_under_load_with_shutdown_in_the_middle() {
             for _ in 0..200 {
                 let r = match p {
                     Priority::Low => {
-                        burn(Duration::from_micros(5));
+                        common::burn(Duration::from_micros(5));
                         cx.yield_now()
                     }
                     Priority::Normal => cx.park_timeout(Duration::from_micros(200)).map(|_| ()),
@@ -407,7 +401,7 @@ fn serve(wait_high: bool) -> Waits {
             ex.spawn(Priority::Normal, move |cx| {
                 let mut mine = 0;
                 while !s.load(Ordering::Relaxed) && mine < MAX_SLICES {
-                    burn(Duration::from_micros(100));
+                    common::burn(Duration::from_micros(100));
                     n.fetch_add(1, Ordering::Relaxed);
                     mine += 1;
                     cx.yield_now().unwrap();
@@ -445,7 +439,7 @@ fn serve(wait_high: bool) -> Waits {
                     Priority::Normal
                 });
                 for _ in 0..STEPS {
-                    burn(Duration::from_micros(100));
+                    common::burn(Duration::from_micros(100));
                     cx.yield_now()?;
                 }
                 stream.write_all(cx, &req)?;

@@ -16,7 +16,30 @@
 pub mod driven;
 pub mod gate;
 
+use monad_async::TaskContext;
+use std::io;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Burns about `d` of CPU without suspending.
+pub fn burn(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// The body of a CPU-bound task, the Low work a service runs beside its
+/// latency-sensitive tasks: slices of about `slice` of CPU with a yield
+/// after each, until `stop` is set.
+pub fn slice_until(cx: &mut TaskContext<'_>, stop: &AtomicBool, slice: Duration) -> io::Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        burn(slice);
+        cx.yield_now()?;
+    }
+    Ok(())
+}
 
 /// Runs one case of a test in a child process: the test binary again,
 /// with only `test_name` selected and the environment variable `env` set
