@@ -238,6 +238,39 @@ static void ma_io_unlink_done(struct ma_task *t, struct monad_async_io_status *s
     st->prev = st->next = NULL;
 }
 
+/* The end of ma_io_complete for an initiated operation: off the task's
+ * in-flight list, onto its done list, and the task resumed if it waits
+ * for it. Out of line: the reap loop then keeps its few live values in
+ * registers for the blocking form, which is what the std-like API uses. */
+static __attribute__((noinline)) void
+ma_io_complete_initiated(struct ma_executor *ex, struct ma_task *t,
+                         struct monad_async_io_status *st)
+{
+    ma_io_unlink_inflight(t, st);
+    if (t->io_draining) {
+        /* Its work returned with this in flight: nobody reaps it. */
+        if (t->io_inflight == 0) {
+            t->io_draining = false;
+            ma_executor_finish(ex, t, ma_executor_stamp(ex));
+        }
+        return;
+    }
+    st->next = NULL;
+    st->prev = t->io_done_tail;
+    if (t->io_done_tail != NULL) {
+        t->io_done_tail->next = st;
+    }
+    else {
+        t->io_done_head = st;
+    }
+    t->io_done_tail = st;
+    if (t->where == MA_TASK_IO_WAIT &&
+        (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
+        t->io_waiting_for = NULL;
+        ma_executor_make_ready_woken(ex, t);
+    }
+}
+
 /* Handles one operation's CQE (ma_io_reap_cqes, inlined there). */
 static inline __attribute__((always_inline)) void
 ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
@@ -300,29 +333,7 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
         ma_executor_make_ready_woken(ex, t);
         return;
     }
-    ma_io_unlink_inflight(t, st);
-    if (t->io_draining) {
-        /* Its work returned with this in flight: nobody reaps it. */
-        if (t->io_inflight == 0) {
-            t->io_draining = false;
-            ma_executor_finish(ex, t, ma_executor_stamp(ex));
-        }
-        return;
-    }
-    st->next = NULL;
-    st->prev = t->io_done_tail;
-    if (t->io_done_tail != NULL) {
-        t->io_done_tail->next = st;
-    }
-    else {
-        t->io_done_head = st;
-    }
-    t->io_done_tail = st;
-    if (t->where == MA_TASK_IO_WAIT &&
-        (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
-        t->io_waiting_for = NULL;
-        ma_executor_make_ready_woken(ex, t);
-    }
+    ma_io_complete_initiated(ex, t, st);
 }
 
 /* ---- reaping (the run loop, io_pump.c) ---- */
@@ -331,29 +342,37 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
 void ma_io_reap_cqes(struct ma_executor *ex)
 {
     struct io_uring *const ring = &ex->ring;
-    if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
-        /* Completions wait in the kernel's overflow list: nothing is lost
-         * (IORING_FEAT_NODROP, checked at set-up); flushed below. */
-        ex->head.io.cq_overflows++;
-    }
-    /* In bulk, straight from the ring: take up to a batch of entries,
-     * copy them out and free them with one store to the CQ head (before
-     * handling: handlers may queue more), then handle them. When the CQ
-     * is empty and the kernel reports an overflow, a GETEVENTS enter
-     * moves as much of its backlog as fits into the CQ; repeated while
-     * that yields entries, so the whole backlog is collected in this
-     * pass, and never spun on when it yields none. */
-    enum { MA_REAP_BATCH = 32 };
+    /* Straight from the ring, one pass: each entry is copied out and
+     * freed (a plain store to the CQ head: the kernel only reads it)
+     * before it is handled, since a handler may queue more and so enter
+     * the kernel, which must find the entry free. When the CQ is empty
+     * and the kernel reports an overflow, a GETEVENTS enter moves as much
+     * of its backlog as fits into the CQ; repeated while that yields
+     * entries, so the whole backlog is collected in this pass, and never
+     * spun on when it yields none. `head` stays in a register across the
+     * handlers: none of them reaps (this runs only inside
+     * monad_async_executor_run, which a hook calling it again gets EBUSY
+     * from), so nobody else moves the CQ head meanwhile. */
     unsigned const mask = ring->cq.ring_mask;
     unsigned const shift = io_uring_cqe_shift(ring);
+    struct io_uring_cqe const *const cqes = ring->cq.cqes;
+    unsigned *const khead = ring->cq.khead;
     bool flushed = false;
+    bool overflowed = false;
     for (;;) {
-        unsigned const head = *ring->cq.khead;
-        unsigned n = io_uring_smp_load_acquire(ring->cq.ktail) - head;
-        if (n == 0) {
+        unsigned head = *khead;
+        unsigned const tail = io_uring_smp_load_acquire(ring->cq.ktail);
+        if (head == tail) {
             if (flushed ||
                 !(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
                 break;
+            }
+            /* Completions wait in the kernel's overflow list: nothing is
+             * lost (IORING_FEAT_NODROP, checked at set-up). Counted once
+             * per pass. */
+            if (!overflowed) {
+                overflowed = true;
+                ex->head.io.cq_overflows++;
             }
             flushed = true;
             (void)io_uring_get_events(ring);
@@ -361,30 +380,22 @@ void ma_io_reap_cqes(struct ma_executor *ex)
             continue;
         }
         flushed = false;
-        if (n > MA_REAP_BATCH) {
-            n = MA_REAP_BATCH;
-        }
-        uint64_t ud[MA_REAP_BATCH];
-        int res[MA_REAP_BATCH];
-        uint32_t flags[MA_REAP_BATCH];
-        for (unsigned i = 0; i < n; i++) {
-            struct io_uring_cqe const *const cqe =
-                &ring->cq.cqes[((head + i) & mask) << shift];
-            ud[i] = cqe->user_data;
-            res[i] = cqe->res;
-            flags[i] = cqe->flags;
-        }
-        io_uring_cq_advance(ring, n);
-        for (unsigned i = 0; i < n; i++) {
-            if (__builtin_expect(!(ud[i] & MA_UD_INTERNAL), 1)) {
-                ma_io_complete(ex, ud[i], res[i], flags[i]);
+        do {
+            struct io_uring_cqe const *const cqe = &cqes[(head & mask) << shift];
+            uint64_t const ud = cqe->user_data;
+            int const res = cqe->res;
+            uint32_t const flags = cqe->flags;
+            head++;
+            io_uring_smp_store_release(khead, head);
+            if (__builtin_expect(!(ud & MA_UD_INTERNAL), 1)) {
+                ma_io_complete(ex, ud, res, flags);
             }
-            else if (ud[i] == MA_UD_WAKE) {
+            else if (ud == MA_UD_WAKE) {
                 ex->wake_armed = false;
                 ma_io_arm_wake(ex);
             }
             /* MA_UD_CANCEL, LIBURING_UDATA_TIMEOUT: nothing to do. */
-        }
+        } while (head != tail);
     }
 }
 
