@@ -46,7 +46,10 @@ fn main() -> std::io::Result<()> {
 
     let conns = Rc::new(Conns::default());
     let c = Rc::clone(&conns);
-    let acceptor = ex.spawn(Priority::High, move |cx| -> std::io::Result<()> {
+    // The acceptor and the signal waiter wait for long: at High they would
+    // make every Normal slice check the ring first (a system call), so they
+    // run at the connections' own priority.
+    let acceptor = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
         loop {
             let (s, _peer) = listener.accept(cx)?; // ECANCELED at shutdown
             s.set_nodelay(true)?;
@@ -56,7 +59,7 @@ fn main() -> std::io::Result<()> {
         }
     });
     let c = Rc::clone(&conns);
-    ex.spawn(Priority::High, move |cx| -> std::io::Result<()> {
+    ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
         signal::wait(cx, &signals)?;
         println!("signal: shutting down ({} connections open)", c.open());
         acceptor.cancel()?;

@@ -124,7 +124,9 @@ fn main() -> std::io::Result<()> {
         }
     });
     let s = Rc::clone(&srv);
-    let signal_waiter = ex.spawn(Priority::High, move |cx| -> std::io::Result<()> {
+    // Waits for long: at High it would make every Normal slice check the
+    // ring first (a system call); a shutdown can start a slice later.
+    let signal_waiter = ex.spawn(Priority::Normal, move |cx| -> std::io::Result<()> {
         signal::wait(cx, &signals)?;
         println!("signal: shutting down");
         s.shutdown.notify_one();
