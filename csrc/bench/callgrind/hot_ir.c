@@ -3,6 +3,8 @@
  *
  *   hot_ir y N   N yields of one task
  *   hot_ir a N   N attach + run(1) + exit of one task
+ *   hot_ir p N   N park/wake round trips of two tasks passing a turn
+ *                (each wakes the other, then parks: two wakes, two parks)
  *
  * One executor without time tracking, the asm switcher. Only the loop is
  * counted (CALLGRIND_ZERO_STATS .. CALLGRIND_DUMP_STATS), so set-up such
@@ -10,6 +12,7 @@
  * the difference by N, which also cancels the first-iteration costs. */
 #include <monad_async.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,32 @@ static monad_async_result yield_fn(monad_async_task t)
     while (g_left > 0) {
         g_left--;
         g_errors |= monad_async_task_yield(t).error;
+    }
+    return monad_async_make_success(0);
+}
+
+/* Mode p: whose turn it is, the two tasks and their wake tokens. */
+static unsigned g_turn;
+static monad_async_task g_pp[2];
+static uint64_t g_token[2];
+
+static monad_async_result pingpong_fn(monad_async_task t)
+{
+    unsigned const me = t == g_pp[1];
+    g_errors |= monad_async_task_wake_token(t, &g_token[me]).error;
+    while (g_left > 0) {
+        while (g_turn != me) {
+            g_errors |= monad_async_task_park(t, UINT64_MAX).error;
+        }
+        if (me == 1) {
+            g_left--; /* one round trip per pass of the second task */
+        }
+        g_turn = 1 - me;
+        if (g_token[1 - me] != 0) {
+            monad_async_result const w =
+                monad_async_task_wake(g_pp[1 - me], g_token[1 - me]);
+            g_errors |= w.error != ESRCH ? w.error : 0; /* it exited */
+        }
     }
     return monad_async_make_success(0);
 }
@@ -44,8 +73,9 @@ static void check(monad_async_result r, char const *what)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (argv[1][0] != 'y' && argv[1][0] != 'a')) {
-        fprintf(stderr, "usage: hot_ir y|a N (under valgrind --tool=callgrind)\n");
+    if (argc != 3 ||
+        (argv[1][0] != 'y' && argv[1][0] != 'a' && argv[1][0] != 'p')) {
+        fprintf(stderr, "usage: hot_ir y|a|p N (under valgrind --tool=callgrind)\n");
         return 2;
     }
     unsigned long const n = strtoul(argv[2], NULL, 10);
@@ -68,6 +98,20 @@ int main(int argc, char **argv)
         while (ex->tasks_attached) {
             g_errors |= monad_async_executor_run(ex, 1000000, NULL).error;
         }
+    }
+    else if (argv[1][0] == 'p') {
+        monad_async_task u;
+        check(monad_async_task_create(&u, sw, &ta), "task_create");
+        g_pp[0] = t;
+        g_pp[1] = u;
+        t->user_code = u->user_code = pingpong_fn;
+        g_left = n;
+        check(monad_async_task_attach(ex, t, NULL), "attach");
+        check(monad_async_task_attach(ex, u, NULL), "attach");
+        while (ex->tasks_attached) {
+            g_errors |= monad_async_executor_run(ex, 1000000, NULL).error;
+        }
+        check(monad_async_task_destroy(u), "task_destroy");
     }
     else {
         t->user_code = nothing_fn;

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Prints instructions per yield and per attach+run+exit (see hot_ir.c):
+# Prints instructions per yield, per attach+run+exit and per park/wake
+# round trip of two tasks (see hot_ir.c):
 # callgrind counts of N and 2N operations, difference / N.
 set -eu
 bin=$1
@@ -12,13 +13,14 @@ count() {
     # The dump taken by CALLGRIND_DUMP_STATS is the file ending in .1.
     sed -n 's/^summary: //p' "$tmp"/cg."$1"."$2".*.1
 }
-for mode in y a; do
+for mode in y a p; do
     one=$(count $mode "$n")
     two=$(count $mode $((2 * n)))
     per=$(( (two - one) / n ))
     case $mode in
     y) what="yield (suspend + resume)" ;;
     a) what="attach + run + exit" ;;
+    p) what="park/wake round trip" ;;
     esac
     printf '%-28s %5d instructions\n' "$what" "$per"
 done
