@@ -10,6 +10,9 @@
 //! done
 //! ```
 //!
+//! With `IR_PROBE_TIME` set it also prints the wall time per iteration
+//! (`benches/examples/wall.sh` takes the minimum of many runs).
+//!
 //! Modes (one default executor: a ring, the asm switcher, ticks on):
 //! * `yield`: one task yields N times.
 //! * `spawn`: a task spawns N Normal children and joins each after it ran
@@ -91,5 +94,14 @@ fn main() {
         }
         m => panic!("ir_probe: unknown mode {m}"),
     }
+    let start = std::time::Instant::now();
     ex.run_until_idle().unwrap();
+    // Wall time per iteration, for min-of-many runs on a loaded machine
+    // (the instruction counts are the repeatable figure).
+    if std::env::var_os("IR_PROBE_TIME").is_some() {
+        println!(
+            "{mode} {:.1} ns",
+            start.elapsed().as_nanos() as f64 / n as f64
+        );
+    }
 }
