@@ -1,5 +1,6 @@
-/* The same-thread hot path (attach, run, yield, exit; park and wake, and
- * CPU priority changes, from the owner thread) makes no system call
+/* The same-thread hot path (attach, run, yield, exit; park and wake, the
+ * hand-off between tasks that wake each other and park, and CPU priority
+ * changes, from the owner thread) makes no system call
  * and no heap allocation (spec: "100% deterministic in the hot path ... no
  * thread synchronisation, no malloc"; task.h: same-thread attach is "O(1),
  * no lock, no malloc, no system call"; ARCHITECTURE.md: each arrow of the
