@@ -77,6 +77,25 @@ static void ma_asm_suspend_fp(struct ma_context *ctx)
     monad_async_switch_fp(&ctx->task_sp, ctx->resumer_sp);
 }
 
+/* A task hands the thread straight to a sibling: `to` takes over the
+ * resumer (and, under TSan, the resumer's fiber) of `from`. A context
+ * never run starts its entry loop on a fresh frame, as first_resume. */
+static void ma_asm_transfer_fp(struct ma_context *from, struct ma_context *to)
+{
+    to->resumer_sp = from->resumer_sp;
+#if MA_TSAN
+    to->tsan_resumer_fiber = from->tsan_resumer_fiber;
+    __tsan_switch_to_fiber(to->tsan_task_fiber, 0);
+#endif
+    void *sp = to->task_sp;
+    if (!to->started) { /* its first launch: a fresh frame */
+        to->started = true;
+        sp = monad_async_switch_make_frame(
+            to->stack.top, (void (*)(void *))ma_context_main, to, 1);
+    }
+    monad_async_switch_fp(&from->task_sp, sp);
+}
+
 static void ma_asm_first_resume_nofp(struct ma_context *ctx)
 {
     void *const sp = monad_async_switch_make_frame(
@@ -100,16 +119,34 @@ static void ma_asm_suspend_nofp(struct ma_context *ctx)
     monad_async_switch_nofp(&ctx->task_sp, ctx->resumer_sp);
 }
 
+static void ma_asm_transfer_nofp(struct ma_context *from, struct ma_context *to)
+{
+    to->resumer_sp = from->resumer_sp;
+#if MA_TSAN
+    to->tsan_resumer_fiber = from->tsan_resumer_fiber;
+    __tsan_switch_to_fiber(to->tsan_task_fiber, 0);
+#endif
+    void *sp = to->task_sp;
+    if (!to->started) { /* its first launch: a fresh frame */
+        to->started = true;
+        sp = monad_async_switch_make_frame(
+            to->stack.top, (void (*)(void *))ma_context_main, to, 0);
+    }
+    monad_async_switch_nofp(&from->task_sp, sp);
+}
+
 static struct ma_switcher_ops const ma_asm_fp_ops = {
     .first_resume = ma_asm_first_resume_fp,
     .resume = ma_asm_resume_fp,
     .suspend = ma_asm_suspend_fp,
+    .transfer = ma_asm_transfer_fp,
 };
 
 static struct ma_switcher_ops const ma_asm_nofp_ops = {
     .first_resume = ma_asm_first_resume_nofp,
     .resume = ma_asm_resume_nofp,
     .suspend = ma_asm_suspend_nofp,
+    .transfer = ma_asm_transfer_nofp,
 };
 
 #endif

@@ -35,6 +35,12 @@ struct ma_switcher_ops
     void (*resume)(struct ma_context *ctx);
     /* Switch from inside the context back to its resumer. */
     void (*suspend)(struct ma_context *ctx);
+    /* Switch from inside `from` straight into the context `to` of the
+     * same switcher (suspended, or never run), which takes over `from`'s
+     * resumer: its next suspend returns to whoever resumed `from`. NULL
+     * where the switcher cannot (sjlj, none): the task goes through its
+     * resumer instead (see ma_context_transfer). */
+    void (*transfer)(struct ma_context *from, struct ma_context *to);
 };
 
 struct monad_async_context_switcher_head
@@ -68,6 +74,9 @@ struct ma_context
     void *asan_resumer_fake_stack;
     void const *asan_resumer_bottom;
     size_t asan_resumer_size;
+    /* Entered by a transfer, which set asan_resumer_* to the resumer's:
+     * the stack ASan reports we came from is the transferring task's. */
+    bool asan_transferred_in;
 #endif
 #if MA_TSAN
     void *tsan_task_fiber;
@@ -119,10 +128,16 @@ __attribute__((always_inline)) static inline void ma_context_before_suspend(stru
 __attribute__((always_inline)) static inline void ma_context_after_suspend(struct ma_context *ctx)
 {
 #if MA_ASAN
-    __sanitizer_finish_switch_fiber(
-        ctx->asan_task_fake_stack,
-        &ctx->asan_resumer_bottom,
-        &ctx->asan_resumer_size);
+    void const *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(ctx->asan_task_fake_stack, &bottom, &size);
+    if (ctx->asan_transferred_in) {
+        ctx->asan_transferred_in = false; /* came from a sibling task */
+    }
+    else {
+        ctx->asan_resumer_bottom = bottom;
+        ctx->asan_resumer_size = size;
+    }
 #endif
     (void)ctx;
 }
@@ -177,6 +192,24 @@ __attribute__((always_inline)) static inline void ma_context_suspend(struct ma_c
     ma_context_before_suspend(ctx);
     ctx->sw->ops->suspend(ctx);
     ma_context_after_suspend(ctx);
+}
+
+/* Task side: switch from `from` straight into `to` (same switcher ops,
+ * which have a transfer; `to` suspended or never run), which inherits
+ * `from`'s resumer. Returns when `from` is next resumed, by its resumer
+ * or by another transfer. */
+__attribute__((always_inline)) static inline void
+ma_context_transfer(struct ma_context *from, struct ma_context *to)
+{
+#if MA_ASAN
+    __sanitizer_start_switch_fiber(
+        &from->asan_task_fake_stack, to->stack.base, to->stack.size);
+    to->asan_resumer_bottom = from->asan_resumer_bottom;
+    to->asan_resumer_size = from->asan_resumer_size;
+    to->asan_transferred_in = true;
+#endif
+    from->sw->ops->transfer(from, to);
+    ma_context_after_suspend(from);
 }
 
 /* Shared by the switcher constructors. */

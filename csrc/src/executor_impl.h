@@ -91,6 +91,11 @@ struct ma_executor
     uint32_t io_inflight_above[monad_async_priority_max];
     /* Slices run since the ring was last pumped. */
     uint32_t slices_since_pump;
+    /* Slices the run under way may still start without its loop: a
+     * parking task hands the thread straight to the next ready one
+     * (handoff.c) only while this is non-zero, so run's max_items holds.
+     * run sets it before each slice and counts what was used after. */
+    size_t direct_left;
     struct io_uring ring;
 
     /* I/O (io_op.c, io_pump.c). Each operation in flight holds a slot;
@@ -410,6 +415,16 @@ int ma_io_submit(struct ma_executor *ex);
  * what the resumption brought (suspend.c). With a deadline set it goes
  * through ma_deadline_suspend. */
 monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
+/* ma_task_suspend for a task that parks (handoff.c): when the run loop
+ * would do nothing before running the next ready task, switches straight
+ * to it instead of through the loop. */
+monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
+                                           struct ma_task *t);
+/* The ring is pumped (one system call) when there is I/O queued or in
+ * flight and either nothing is ready to run or this many slices have run
+ * since the last pump, so that completions reach their tasks while other
+ * tasks keep the executor busy (run.c, handoff.c). */
+#define MA_IO_PUMP_INTERVAL 32
 /* The suspension itself, deadline or not (suspend.c). */
 monad_async_result ma_task_switch_out(struct ma_executor *ex, struct ma_task *t);
 

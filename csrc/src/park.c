@@ -19,6 +19,10 @@
  * no lost wake-up: a wake that finds no PARKED leaves PERMIT, which the
  * next park consumes without suspending.
  *
+ * A task that parks hands the thread straight to the next ready task
+ * when the run loop has nothing else to do first (handoff.c): the task a
+ * same-thread wake just readied, typically.
+ *
  * A remote waker that won the task keeps its executor alive while it
  * pushes and notifies with `remote_inflight`: the executor cannot finish
  * destroying while a parked task is attached, and destroy waits for
@@ -166,7 +170,7 @@ monad_async_result monad_async_task_park(monad_async_task task, uint64_t timeout
             return monad_async_make_success(0);
         }
     }
-    return ma_task_suspend(ex, t);
+    return ma_task_suspend_handoff(ex, t);
 }
 
 monad_async_result monad_async_task_wake(monad_async_task task, uint64_t token)

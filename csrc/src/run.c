@@ -154,8 +154,7 @@ static void ma_executor_drain_exited(struct ma_executor *ex, struct ma_task *t)
 static inline uint64_t
 ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 {
-    bool const launch =
-        ma_task_state(t) & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH;
+    bool launch = ma_task_state(t) & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH;
     /* `where` is MA_TASK_NOWHERE since it left its ready queue. */
     if (launch) {
         t->head.ticks.launched = now;
@@ -182,7 +181,20 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
                        launch, -1);
     }
 #endif
+    size_t const direct_left = ex->direct_left;
     ma_context_resume(&t->ctx);
+    if (__builtin_expect(ex->direct_left != direct_left, 0)) {
+        /* t parked and handed the thread on (handoff.c), maybe along a
+         * chain (which may have come back to t): the task that came back
+         * is the last of it, whose slice began when it was handed the
+         * thread. That slice launched it if the task has not suspended
+         * before it: it has now suspended once, or exited never having
+         * suspended. */
+        t = ma_task_from(
+            atomic_load_explicit(&ex->head.current_task, memory_order_relaxed));
+        launch = t->head.suspensions == (t->exiting ? 0u : 1u);
+        now = launch ? t->head.ticks.launched : t->head.ticks.resumed;
+    }
     atomic_store_explicit(&ex->head.current_task, NULL, memory_order_relaxed);
     uint64_t const end = ma_executor_stamp(ex);
     ex->last_stamp = end;
@@ -216,12 +228,6 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
     }
     return end;
 }
-
-/* The ring is pumped (one system call) when there is I/O queued or in
- * flight and either nothing is ready to run or this many slices have run
- * since the last pump, so that completions reach their tasks while other
- * tasks keep the executor busy. */
-#define MA_IO_PUMP_INTERVAL 32
 
 /* Pumps the ring; returns the stamp the next slice starts at. */
 static inline uint64_t ma_executor_pump(struct ma_executor *ex, uint64_t now)
@@ -374,8 +380,12 @@ monad_async_result monad_async_executor_run(
         }
         if (t != NULL) {
             ex->slices_since_pump++;
+            /* Parks may hand the thread on for the rest of max_items
+             * (handoff.c); what they used counts as slices run. */
+            ex->direct_left = max_items - done - 1;
             now = ma_executor_run_slice(ex, t, now);
-            if (++done >= max_items) {
+            done = max_items - ex->direct_left;
+            if (done >= max_items) {
                 break;
             }
             continue;

@@ -1,5 +1,6 @@
-/* The same-thread hot path (attach, run, yield, exit; park and wake, and
- * CPU priority changes, from the owner thread) makes no system call
+/* The same-thread hot path (attach, run, yield, exit; park and wake, the
+ * hand-off between tasks that wake each other and park, and CPU priority
+ * changes, from the owner thread) makes no system call
  * and no heap allocation (spec: "100% deterministic in the hot path ... no
  * thread synchronisation, no malloc"; task.h: same-thread attach is "O(1),
  * no lock, no malloc, no system call"; ARCHITECTURE.md: each arrow of the
@@ -307,6 +308,8 @@ enum mode
                     the run leaves a permit first), both exit */
     MODE_PRIORITY, /* a Low task is raised by a task (or from outside the
                       run), yields, exits */
+    MODE_PINGPONG, /* two tasks pass a turn by wake and park: the parks
+                      hand the thread straight to each other (handoff.c) */
     MODE_CONTROL_SYSCALL, /* control: getpid() in the filtered region */
     MODE_CONTROL_MALLOC   /* control: malloc()/free() in the window */
 };
@@ -316,6 +319,7 @@ static char const *const mode_names[] = {"attach-run-exit",
                                          "attach 6, run 6",
                                          "park + same-thread wake",
                                          "same-thread priority change",
+                                         "ping-pong park/wake (hand-off)",
                                          "control: getpid()",
                                          "control: malloc()+free()"};
 
@@ -370,6 +374,37 @@ static monad_async_result raise_fn(monad_async_task task)
     if (r.error == 0) {
         r = monad_async_task_set_cpu_priority(prio_target, token,
                                               monad_async_priority_high);
+    }
+    if (r.error != 0) {
+        return r;
+    }
+    return monad_async_make_success((intptr_t)task->user_ptr + 1);
+}
+
+/* MODE_PINGPONG: whose turn it is, the two tasks and their tokens. */
+#define PINGPONG_ROUNDS 4
+static unsigned pp_turn;
+static monad_async_task pp_task[2];
+static uint64_t pp_token[2];
+static unsigned pp_passes[2];
+
+static monad_async_result pingpong_fn(monad_async_task task)
+{
+    unsigned const me = task == pp_task[1];
+    monad_async_result r = monad_async_task_wake_token(task, &pp_token[me]);
+    for (unsigned k = 0; r.error == 0 && k < PINGPONG_ROUNDS; k++) {
+        while (r.error == 0 && pp_turn != me) {
+            r = monad_async_task_park(task, UINT64_MAX);
+        }
+        pp_passes[me]++;
+        pp_turn = 1 - me;
+        if (pp_token[1 - me] != 0) {
+            monad_async_result const w =
+                monad_async_task_wake(pp_task[1 - me], pp_token[1 - me]);
+            if (w.error != 0 && w.error != ESRCH) {
+                return w;
+            }
+        }
     }
     if (r.error != 0) {
         return r;
@@ -488,6 +523,26 @@ static void cycles(monad_async_executor ex, monad_async_task *tasks,
                           tasks[0]->priority.cpu == monad_async_priority_high,
                       i, tasks[0]->result.error);
             break;
+        case MODE_PINGPONG:
+            pp_turn = 0;
+            for (int k = 0; k < 2; k++) {
+                pp_token[k] = 0;
+                pp_passes[k] = 0;
+                tasks[k]->user_ptr = (void *)(uintptr_t)i;
+                r = monad_async_task_attach(ex, tasks[k], NULL);
+                HOT_CHECK(r.error == 0, k, r.error);
+            }
+            /* Launch a (parks), launch b (wakes a, hands off to it), then
+             * hand-offs until both exit: in one run. */
+            r = monad_async_executor_run(ex, 64, &zero);
+            HOT_CHECK(r.error == 0 && r.value == 2 * PINGPONG_ROUNDS,
+                      r.error, r.value);
+            for (int k = 0; k < 2; k++) {
+                HOT_CHECK(tasks[k]->result.value == (intptr_t)i + 1, k,
+                          tasks[k]->result.error);
+                HOT_CHECK(pp_passes[k] == PINGPONG_ROUNDS, k, pp_passes[k]);
+            }
+            break;
         case MODE_CONTROL_SYSCALL:
             if (i == n / 2) {
                 /* must be caught */
@@ -522,6 +577,12 @@ static void child(enum test_switcher_kind kind, unsigned entries,
         tasks[0]->user_code = park_fn;
         tasks[1]->user_code = wake_fn;
         park_target = tasks[0];
+    }
+    if (mode == MODE_PINGPONG) {
+        for (int k = 0; k < 2; k++) {
+            tasks[k]->user_code = pingpong_fn;
+            pp_task[k] = tasks[k];
+        }
     }
     if (mode == MODE_PRIORITY) {
         tasks[0]->user_code = yield_fn;
@@ -799,6 +860,7 @@ int main(void)
                 failures += run_child(kind, entries, MODE_YIELD, n);
                 failures += run_child(kind, entries, MODE_PARK, n);
                 failures += run_child(kind, entries, MODE_PRIORITY, n);
+                failures += run_child(kind, entries, MODE_PINGPONG, n);
             }
         }
         failures += run_child(kind, 64, MODE_BATCH, n / BATCH + 1);

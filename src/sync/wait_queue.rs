@@ -538,7 +538,20 @@ impl Wakes {
     /// Dropping `Wakes` delivers them too, so that an unwinding caller
     /// cannot strand a granted waiter (or a pinned executor).
     #[inline]
-    pub(crate) fn wake_all(self) {
+    pub(crate) fn wake_all(mut self) {
+        // The common case, one wake-up or none, without the general drop
+        // (which checks `rest` and drops both fields again): a channel's
+        // send to a waiting receiver, a lock's hand-over.
+        if self.rest.is_empty() {
+            let first = self.first.take();
+            // Nothing is left to drop: `first` is taken, and an empty
+            // `Vec` owns no memory.
+            std::mem::forget(self);
+            if let Some(w) = first {
+                w.wake();
+            }
+            return;
+        }
         drop(self);
     }
 }

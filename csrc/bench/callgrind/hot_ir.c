@@ -11,6 +11,8 @@
  *   hot_ir f N   the floor: N NOPs with plain liburing, one per enter
  *   hot_ir g N   the floor: N NOPs with plain liburing, 32 per enter
  *   hot_ir N|M N as n and m with time tracking on
+ *   hot_ir w N   N park/wake round trips of two tasks passing a turn
+ *                (each wakes the other, then parks: two wakes, two parks)
  *
  * One executor, the asm switcher, without time tracking unless asked
  * (N, M); the NOP modes use a ring of 64 entries; the floor's ring has
@@ -21,6 +23,7 @@
  * costs. User space only: callgrind does not see the kernel. */
 #include <monad_async.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,32 @@ static monad_async_result nop_fn(monad_async_task t)
     while (g_left > 0) {
         g_left--;
         g_errors |= monad_async_io_nop(t, NULL).error;
+    }
+    return monad_async_make_success(0);
+}
+
+/* Mode w: whose turn it is, the two tasks and their wake tokens. */
+static unsigned g_turn;
+static monad_async_task g_pp[2];
+static uint64_t g_token[2];
+
+static monad_async_result pingpong_fn(monad_async_task t)
+{
+    unsigned const me = t == g_pp[1];
+    g_errors |= monad_async_task_wake_token(t, &g_token[me]).error;
+    while (g_left > 0) {
+        while (g_turn != me) {
+            g_errors |= monad_async_task_park(t, UINT64_MAX).error;
+        }
+        if (me == 1) {
+            g_left--; /* one round trip per pass of the second task */
+        }
+        g_turn = 1 - me;
+        if (g_token[1 - me] != 0) {
+            monad_async_result const w =
+                monad_async_task_wake(g_pp[1 - me], g_token[1 - me]);
+            g_errors |= w.error != ESRCH ? w.error : 0; /* it exited */
+        }
     }
     return monad_async_make_success(0);
 }
@@ -145,8 +174,8 @@ static void check(monad_async_result r, char const *what)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || argv[1][0] == 0 || strchr("yanNmMfgip", argv[1][0]) == NULL) {
-        fprintf(stderr, "usage: hot_ir y|a|n|N|m|M|f|g|i|p N (under valgrind --tool=callgrind)\n");
+    if (argc != 3 || argv[1][0] == 0 || strchr("yanNmMfgipw", argv[1][0]) == NULL) {
+        fprintf(stderr, "usage: hot_ir y|a|n|N|m|M|f|g|i|p|w N (under valgrind --tool=callgrind)\n");
         return 2;
     }
     char const mode = argv[1][0];
@@ -160,7 +189,7 @@ int main(int argc, char **argv)
     if (mode != 'N' && mode != 'M') {
         ea.flags = MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING;
     }
-    if (mode != 'y' && mode != 'a') {
+    if (mode != 'y' && mode != 'a' && mode != 'w') {
         ea.io_uring_ring.entries = 64;
     }
     monad_async_executor ex;
@@ -182,7 +211,7 @@ int main(int argc, char **argv)
         check(monad_async_task_create(&more[i], sw, &ta), "task_create");
     }
     CALLGRIND_ZERO_STATS;
-    if (mode != 'y' && mode != 'a') {
+    if (mode != 'y' && mode != 'a' && mode != 'w') {
         /* Each task loops until the shared count is used up; with 32
          * tasks every pump submits and reaps 32. */
         t->user_code = mode == 'i' ? nop_initiated_fn
@@ -205,6 +234,20 @@ int main(int argc, char **argv)
         while (ex->tasks_attached) {
             g_errors |= monad_async_executor_run(ex, 1000000, NULL).error;
         }
+    }
+    else if (mode == 'w') {
+        monad_async_task u;
+        check(monad_async_task_create(&u, sw, &ta), "task_create");
+        g_pp[0] = t;
+        g_pp[1] = u;
+        t->user_code = u->user_code = pingpong_fn;
+        g_left = n;
+        check(monad_async_task_attach(ex, t, NULL), "attach");
+        check(monad_async_task_attach(ex, u, NULL), "attach");
+        while (ex->tasks_attached) {
+            g_errors |= monad_async_executor_run(ex, 1000000, NULL).error;
+        }
+        check(monad_async_task_destroy(u), "task_destroy");
     }
     else {
         t->user_code = nothing_fn;

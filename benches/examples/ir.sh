@@ -1,0 +1,17 @@
+#!/bin/sh
+# Instructions per operation of each ir_probe mode: callgrind counts of N
+# and 2N iterations, difference / N. Usage: ir.sh PROBE_BINARY [MODE...]
+set -eu
+bin=$1
+shift
+modes=${*:-yield spawn park mpsc join}
+n=${IR_N:-20000}
+count() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no --toggle-collect="*run_until_idle*" "$bin" "$1" "$2" 2>&1 |
+        sed -n 's/.*Collected : *//p'
+}
+for m in $modes; do
+    one=$(count "$m" "$n")
+    two=$(count "$m" $((2 * n)))
+    printf '%-6s %6d instructions\n' "$m" $(( (two - one) / n ))
+done

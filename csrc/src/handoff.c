@@ -1,0 +1,147 @@
+/* Hand-off: a task that parks switches straight to the task the run loop
+ * would run next, instead of switching to the loop and the loop switching
+ * to that task.
+ *
+ * A same-executor wake-up (a channel's receiver woken by its sender, a
+ * lock's next holder by its releaser) is followed by the waker's park
+ * more often than not; through the loop that is two switches and a pass
+ * of the loop, here one switch. The loop is skipped only when it would
+ * have done nothing but pop that task:
+ *
+ *   - the task is the first of the highest non-empty ready level (so
+ *     priorities hold exactly as in the loop: a higher-priority ready
+ *     task, which would be that one, is never passed over);
+ *   - the inbox is empty (cross-thread attaches, wakes, cancels and
+ *     priority changes are taken by the loop first), no timer and no
+ *     deadline is due, no trace hook is set;
+ *   - the loop would not pump the ring first: neither the pump interval
+ *     with I/O busy, nor the pump before a lower-priority slice while a
+ *     higher priority has I/O in flight (issue 8 B);
+ *   - run's max_items leaves room for one more slice (direct_left);
+ *   - it is a task of the same switcher, and the switcher can transfer
+ *     (asm; sjlj and none cannot). A task pending launch is launched so
+ *     (a joined child, typically).
+ *
+ * The bookkeeping the loop does around a slice is done here instead, with
+ * one stamp shared by the end of the parking task's slice and the start
+ * of the next: time figures, counters, the resume-latency sample, the
+ * state bits, `current_task`. The next task takes over the parking
+ * task's resumer, so when it suspends the normal way control goes back to
+ * the loop, which reads `current_task` to learn which task came back
+ * (run.c). No lock, no malloc, no system call: a bounded number of loads
+ * and stores. */
+#include "executor_impl.h"
+
+#include <errno.h>
+
+/* The first task of the highest non-empty ready level, if the loop would
+ * run it next without doing anything else first and it can be switched
+ * to directly; its level in `*level`. Everything here but the timers and
+ * deadlines (which need a stamp) is a plain load. */
+static inline struct ma_task *
+ma_handoff_pick(struct ma_executor *ex, struct ma_task const *t, int *level)
+{
+    if (ex->direct_left == 0 || !ma_inbox_is_empty(&ex->inbox)) {
+        return NULL;
+    }
+#if MA_TRACE_HOOKS
+    if (ex->trace_hook != NULL) {
+        return NULL; /* every slice is traced by the loop */
+    }
+#endif
+    int p = 0;
+    struct ma_link *l;
+    while ((l = ex->ready[p].head) == NULL) {
+        if (++p == monad_async_priority_max) {
+            return NULL;
+        }
+    }
+    struct ma_task *const n = ma_task_from_link(l);
+    struct ma_switcher_ops const *const ops = t->ctx.sw->ops;
+    if (n->ctx.sw->ops != ops || ops->transfer == NULL) {
+        return NULL;
+    }
+    /* The loop's pumps: for a higher priority's I/O, and the interval. */
+    if (ex->io_inflight_above[p] != 0 ||
+        (ex->slices_since_pump >= MA_IO_PUMP_INTERVAL && ex->has_ring &&
+         ma_io_busy(ex))) {
+        return NULL;
+    }
+    *level = p;
+    return n;
+}
+
+monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
+                                           struct ma_task *t)
+{
+    if (__builtin_expect(t->deadline != 0, 0)) {
+        return ma_deadline_suspend(ex, t);
+    }
+    int p;
+    struct ma_task *const n = ma_handoff_pick(ex, t, &p);
+    if (n == NULL) {
+        return ma_task_switch_out(ex, t);
+    }
+    uint64_t const now = ma_executor_stamp(ex);
+    if (__builtin_expect(ex->timers.head != NULL || ex->deadlines.head != NULL, 0)) {
+        uint64_t const tk = ex->track_time ? now : ma_ticks_read();
+        if ((ex->timers.head != NULL &&
+             ma_task_from_link(ex->timers.head)->timer_deadline <= tk) ||
+            ma_executor_next_deadline(ex) <= tk) {
+            return ma_task_switch_out(ex, t); /* the loop fires them first */
+        }
+    }
+    (void)ma_executor_pop_level(ex, p); /* n */
+    n->where = MA_TASK_NOWHERE;
+    ex->direct_left--;
+    ex->slices_since_pump++;
+
+    /* The end of t's slice, as run_slice records it. Its first suspension
+     * of this work ends the slice that launched it (stamped in
+     * ticks.launched), any other one a slice that resumed it. */
+    uint64_t const suspensions = ++t->head.suspensions;
+    ex->head.counters.suspended++;
+    t->resume_error = 0;
+    t->wake_won = false;
+    ex->last_stamp = now;
+    uint64_t const slice =
+        now - (suspensions == 1 ? t->head.ticks.launched : t->head.ticks.resumed);
+    t->head.ticks.executing += slice;
+    if (suspensions == 1) {
+        ex->head.ticks.launching += slice;
+    }
+    else {
+        ex->head.ticks.resuming += slice;
+    }
+    t->head.ticks.suspended = now;
+    ma_task_set_state(
+        t, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_SUSPENDED);
+
+    /* The start of n's slice, as run_slice records it: its launch (a
+     * join's child, say), or a resumption. */
+    if (ma_task_state(n) & MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH) {
+        n->head.ticks.launched = now;
+        ex->head.counters.launched++;
+        if (now != 0) {
+            ma_latency_add(ex->head.latency.launch[n->queue],
+                           n->head.ticks.attached, now);
+        }
+    }
+    else {
+        n->head.ticks.resumed = now;
+        ex->head.counters.resumed++;
+        if (n->woken_at != 0) {
+            ma_latency_add(ex->head.latency.resume[n->queue], n->woken_at, now);
+            n->woken_at = 0;
+        }
+    }
+    ma_task_set_state(
+        n, MONAD_ASYNC_TASK_STATE_ATTACHED | MONAD_ASYNC_TASK_STATE_RUNNING);
+    atomic_store_explicit(&ex->head.current_task, &n->head, memory_order_relaxed);
+    ma_context_transfer(&t->ctx, &n->ctx);
+    /* Resumed, by the loop or by a sibling's hand-off, RUNNING again. */
+    if (t->resume_error != 0) {
+        return monad_async_make_failure(t->resume_error);
+    }
+    return monad_async_make_success(0);
+}
