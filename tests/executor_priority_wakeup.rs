@@ -170,7 +170,10 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
         let stream: Option<TcpStream> = listener.map(|l| l.accept(cx).unwrap().0);
         for i in 0..SAMPLES {
             let blocked0 = voluntary_switches();
-            let (t0, cpu0) = (Instant::now(), thread_cpu());
+            let cpu0 = thread_cpu();
+            // After the system calls, where a preemption that would delay
+            // the start of the wait (not its end) is likely to land.
+            let t0 = Instant::now();
             pr.event_cpu.store(0, Ordering::Relaxed);
             if !matches!(wait, Wait::Recv) {
                 let d = (t0 - epoch + SLICE).as_nanos() as u64;
