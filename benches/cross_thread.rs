@@ -1,7 +1,9 @@
 //! Cross-thread attach: the bench thread spawns onto an executor running
 //! on another thread and waits until the task has run. Against an
-//! executor that is awake (polling) and one that sleeps (blocked waiting
-//! for work, so every spawn must wake it). tokio: `Runtime::spawn` from
+//! executor that is awake (polling), one that sleeps (blocked waiting
+//! for work, so every spawn must wake it: `idle_spin(false)`), and one
+//! left to its default, which spins briefly before it sleeps while spawns
+//! keep coming soon after it goes idle (`idle`). tokio: `Runtime::spawn` from
 //! the bench thread onto a one-worker multi-thread runtime, whose worker
 //! is kept awake by a yielding task or left to park.
 //!
@@ -27,12 +29,12 @@ struct Remote {
 }
 
 impl Remote {
-    fn start(awake: bool) -> Remote {
+    fn start(awake: bool, idle_spin: bool) -> Remote {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let stop2 = stop.clone();
         let thread = thread::spawn(move || {
-            let ex = Executor::new().unwrap();
+            let ex = Executor::builder().idle_spin(idle_spin).build().unwrap();
             tx.send(ex.handle()).unwrap();
             let timeout = if awake { Some(Duration::ZERO) } else { None };
             while !stop2.load(Ordering::Relaxed) {
@@ -183,8 +185,12 @@ fn round_trips(iters: u64, mut spawn: impl FnMut(&'static AtomicU64)) -> Duratio
 
 fn cross_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("cross_thread_attach");
-    for (name, awake) in [("monad_async/awake", true), ("monad_async/sleeping", false)] {
-        let remote = Remote::start(awake);
+    for (name, awake, idle_spin) in [
+        ("monad_async/awake", true, false),
+        ("monad_async/sleeping", false, false),
+        ("monad_async/idle", false, true),
+    ] {
+        let remote = Remote::start(awake, idle_spin);
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 round_trips(iters, |d| {

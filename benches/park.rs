@@ -6,7 +6,10 @@
 //!   wakes, two parks). tokio: two tasks of a current-thread runtime doing
 //!   the same with two `Notify`s. Floor: two bare switch round trips.
 //! * `park_wake/cross_thread`: the same between two executors (runtimes)
-//!   on two threads, each asleep while it waits.
+//!   on two threads, each idle while it waits: ours spin briefly before
+//!   they sleep once wakes come soon after they go idle (the default,
+//!   `ExecutorBuilder::idle_spin`); `cross_thread_no_spin` sleeps at
+//!   once, as tokio's current-thread runtime does.
 //! * `join`: a task spawns a child of lower priority and joins it; per
 //!   spawn + join. `join/park` is the join (parks, woken by the child's
 //!   exit); `exit_to_joiner_resumed` times only the wake-up, from the
@@ -55,7 +58,10 @@ fn park_wake(c: &mut Criterion) {
     });
 
     g.bench_function("monad_async/cross_thread", |b| {
-        b.iter_custom(cross_thread_monad)
+        b.iter_custom(|iters| cross_thread_monad(iters, true))
+    });
+    g.bench_function("monad_async/cross_thread_no_spin", |b| {
+        b.iter_custom(|iters| cross_thread_monad(iters, false))
     });
     g.bench_function("tokio/notify_cross_thread", |b| {
         b.iter_custom(cross_thread_tokio)
@@ -90,12 +96,13 @@ fn tokio_ping_pong_local(
     })
 }
 
-/// Two executors on two threads passing a turn `iters` times.
-fn cross_thread_monad(iters: u64) -> Duration {
+/// Two executors on two threads passing a turn `iters` times, spinning
+/// before they sleep or not (`idle_spin`).
+fn cross_thread_monad(iters: u64, idle_spin: bool) -> Duration {
     let (tx_b, rx_b) = std::sync::mpsc::channel::<TaskWaker>();
     let (tx_a, rx_a) = std::sync::mpsc::channel::<TaskWaker>();
     let other = std::thread::spawn(move || {
-        let ex = Executor::new().unwrap();
+        let ex = Executor::builder().idle_spin(idle_spin).build().unwrap();
         let h = ex.spawn(Priority::Normal, move |cx| {
             tx_b.send(cx.waker()).unwrap();
             let a = rx_a.recv().unwrap();
@@ -107,7 +114,7 @@ fn cross_thread_monad(iters: u64) -> Duration {
         ex.run_until_idle().unwrap();
         h.join().unwrap();
     });
-    let ex = Executor::new().unwrap();
+    let ex = Executor::builder().idle_spin(idle_spin).build().unwrap();
     let h = ex.spawn(Priority::Normal, move |cx| {
         tx_a.send(cx.waker()).unwrap();
         let b = rx_b.recv().unwrap();

@@ -252,6 +252,23 @@ impl ExecutorBuilder {
         /// ```
         time_tracking(on: bool);
 
+        /// Whether an executor with nothing to do may spin briefly (up to
+        /// 20 us) before it sleeps; on by default. It spins only while its
+        /// recent sleeps were ended soon by other threads (a task of
+        /// another executor waking one of its tasks, a remote spawn): the
+        /// next such wake then finds it awake and costs neither thread a
+        /// system call, nor the woken task the 5-30 us a sleeping thread
+        /// takes to be scheduled again. An executor woken rarely, only by
+        /// its own timers, or not at all never spins, so an idle executor
+        /// uses no CPU either way. Off, it always sleeps at once.
+        ///
+        /// ```
+        /// let ex = monad_async::Executor::builder().idle_spin(false).build()?;
+        /// # drop(ex);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        idle_spin(on: bool);
+
         /// Usable stack bytes of each task; 0 picks the C default (256 KiB).
         /// Rounded up to whole pages, with a guard page below: a task that
         /// overflows its stack makes the process print

@@ -39,6 +39,9 @@ pub(crate) struct Options {
     pub(crate) stack_size: usize,
     /// The context switcher every task uses.
     pub(crate) switcher: Switcher,
+    /// Whether an idle executor may spin before it sleeps (executors
+    /// only: a pool's workers spin by the pool's own rule).
+    pub(crate) idle_spin: bool,
 }
 
 impl Options {
@@ -52,6 +55,7 @@ impl Options {
             time_tracking: true,
             stack_size: 0,
             switcher,
+            idle_spin: true,
         }
     }
 
@@ -85,6 +89,10 @@ impl Options {
                 0
             } else {
                 sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING.0
+            } | if self.idle_spin {
+                0
+            } else {
+                sys::monad_async_executor_flag::MONAD_ASYNC_EXECUTOR_FLAG_NO_SPIN.0
             },
             io_inflight_limit: self.io_inflight_limit,
             io_cq_entries: self.cq_entries,

@@ -4,17 +4,31 @@
 //! 40 samples each, beside 1, 10 and 50 Low slicers: late by p50 <= 1.5
 //! ms, worst <= 3 ms (the slice under way when it became ready, plus a
 //! little). Both are on the executor thread's own clock: each sample's
-//! lateness less the time the thread was off its CPU meanwhile (the Low
-//! slicers keep it busy, so that is time the kernel gave other processes,
+//! lateness less the time the thread was preempted during it, which is
+//! the lateness less the thread's CPU time from the event (the deadline
+//! passing, read by the Low slicer running then; the write, read by the
+//! writer through the thread's CPU clock) to the wake-up. The Low slicers
+//! keep the thread busy, so that is time the kernel gave other processes,
 //! which on a shared 2-core machine can be several ms, in most samples
-//! when the machine is loaded, and says nothing about the executor); the
+//! when the machine is loaded, and says nothing about the executor. A
+//! sample in which the thread blocked (its voluntary context switches
+//! moved) gets no correction, so a wrong sleep cannot hide behind it; the
 //! wall-clock figures are printed too.
+//!
+//! The writer writes each message only once the High task waits for it:
+//! written ahead, a message would wait in the socket behind the previous
+//! one, and its stamp would measure that queue. (It once did: after the
+//! executor thread had been preempted for tens of ms, the messages piled
+//! up, and later samples counted the backlog on a thread that was on its
+//! CPU throughout.)
 
 use monad_async::io::{TcpListener, TcpStream};
 use monad_async::{Executor, Priority};
 use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SAMPLES: usize = 40;
@@ -30,6 +44,56 @@ fn thread_cpu() -> Duration {
     assert_eq!(r, 0);
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
+
+/// A thread's CPU clock, readable from any thread of the process.
+#[derive(Clone, Copy)]
+struct CpuClock(libc::clockid_t);
+
+impl CpuClock {
+    /// The calling thread's.
+    fn current() -> CpuClock {
+        let mut id: libc::clockid_t = 0;
+        // SAFETY: pthread_self() is a live thread; `id` is a valid
+        // out-pointer.
+        let r = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
+        assert_eq!(r, 0);
+        CpuClock(id)
+    }
+
+    /// Its reading in nanoseconds (never 0 for a thread that has run).
+    fn read_ns(self) -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid out-pointer; the clock's thread outlives every
+        // reader (it joins them).
+        let r = unsafe { libc::clock_gettime(self.0, &mut ts) };
+        assert_eq!(r, 0);
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+}
+
+/// The calling thread's voluntary context switches (times it blocked).
+fn voluntary_switches() -> i64 {
+    // SAFETY: zeroes are a valid rusage; a valid out-pointer.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(r, 0);
+    ru.ru_nvcsw as i64
+}
+
+/// What the High task and the threads around it share for one sample.
+#[derive(Default)]
+struct Probe {
+    /// 1 + the sample the High task waits for (the writer writes then).
+    waiting: AtomicUsize,
+    /// The executor thread's CPU clock at the sample's event, 0: not yet.
+    event_cpu: AtomicU64,
+    /// The sleep's or park's deadline, ns after `epoch`; 0: none.
+    deadline: AtomicU64,
+}
 const SLICE: Duration = Duration::from_millis(1);
 
 #[derive(Clone, Copy, Debug)]
@@ -44,14 +108,32 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
         .ring_entries(ring_entries)
         .build()
         .unwrap();
+    let clock = CpuClock::current();
+    let epoch = Instant::now();
+    let probe = Arc::new(Probe::default());
     let stop = Rc::new(Cell::new(false));
     let slicers: Vec<_> = (0..lows)
         .map(|_| {
             let stop = stop.clone();
+            let probe = probe.clone();
             ex.spawn(Priority::Low, move |cx| {
                 while !stop.get() {
                     let end = Instant::now() + SLICE;
-                    while Instant::now() < end {}
+                    loop {
+                        let now = Instant::now();
+                        if now >= end {
+                            break;
+                        }
+                        // The deadline passed during this slice: note the
+                        // thread's CPU clock now, once.
+                        let d = probe.deadline.load(Ordering::Relaxed);
+                        if d != 0
+                            && (now - epoch).as_nanos() as u64 >= d
+                            && probe.event_cpu.load(Ordering::Relaxed) == 0
+                        {
+                            probe.event_cpu.store(clock.read_ns(), Ordering::Relaxed);
+                        }
+                    }
                     cx.yield_now()?;
                 }
                 Ok::<_, std::io::Error>(())
@@ -62,11 +144,16 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
         Wait::Recv => {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
+            let probe = probe.clone();
             let w = std::thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(addr).unwrap();
                 s.set_nodelay(true).unwrap();
                 for i in 0..SAMPLES {
+                    while probe.waiting.load(Ordering::Acquire) <= i {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
                     std::thread::sleep(SLICE * 2 + Duration::from_micros(100 * (i % 7) as u64));
+                    probe.event_cpu.store(clock.read_ns(), Ordering::Relaxed);
                     // Stamped before the write, so the receiver finds it.
                     SENT.lock().unwrap().push(Instant::now());
                     s.write_all(&[1u8]).unwrap();
@@ -77,11 +164,22 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
         _ => (None, None),
     };
     let st = stop.clone();
+    let pr = probe.clone();
     let high = ex.spawn(Priority::High, move |cx| {
         let mut late = Vec::with_capacity(SAMPLES);
         let stream: Option<TcpStream> = listener.map(|l| l.accept(cx).unwrap().0);
         for i in 0..SAMPLES {
-            let (t0, cpu0) = (Instant::now(), thread_cpu());
+            let blocked0 = voluntary_switches();
+            let cpu0 = thread_cpu();
+            // After the system calls, where a preemption that would delay
+            // the start of the wait (not its end) is likely to land.
+            let t0 = Instant::now();
+            pr.event_cpu.store(0, Ordering::Relaxed);
+            if !matches!(wait, Wait::Recv) {
+                let d = (t0 - epoch + SLICE).as_nanos() as u64;
+                pr.deadline.store(d, Ordering::Relaxed);
+            }
+            pr.waiting.store(i + 1, Ordering::Release);
             let l = match wait {
                 Wait::Sleep => {
                     cx.sleep(SLICE)?;
@@ -99,8 +197,22 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
                     Instant::now() - sent
                 }
             };
-            // The time the thread was off its CPU during the sample.
-            let stolen = t0.elapsed().saturating_sub(thread_cpu() - cpu0);
+            pr.deadline.store(0, Ordering::Relaxed);
+            let cpu_end = clock.read_ns();
+            let event_cpu = pr.event_cpu.load(Ordering::Relaxed);
+            // The time the thread was preempted during the lateness.
+            let stolen = if voluntary_switches() != blocked0 {
+                Duration::ZERO // it blocked: no correction
+            } else if event_cpu != 0 {
+                l.saturating_sub(Duration::from_nanos(cpu_end - event_cpu))
+            } else {
+                // The event fell outside a Low slice: of the time off the
+                // CPU over the sample, only what cannot have fallen
+                // before the event counts.
+                let wall = t0.elapsed();
+                let off = wall.saturating_sub(thread_cpu() - cpu0);
+                off.saturating_sub(wall.saturating_sub(l))
+            };
             late.push((l, stolen));
         }
         st.set(true);

@@ -76,8 +76,14 @@ monad_async_result monad_async_work_dispatcher_executor_create(
     }
     memset(wex, 0, sizeof(*wex));
     monad_async_executor ex = NULL;
-    monad_async_result const r = monad_async_executor_create(
-        &ex, attr != NULL ? &attr->executor : NULL);
+    /* The dispatcher spins by its own rule (spin_ns, FLAG_NO_SPIN) before
+     * its executors sleep: theirs would only add to it. */
+    struct monad_async_executor_attr ex_attr = {0};
+    if (attr != NULL) {
+        ex_attr = attr->executor;
+    }
+    ex_attr.flags |= MONAD_ASYNC_EXECUTOR_FLAG_NO_SPIN;
+    monad_async_result const r = monad_async_executor_create(&ex, &ex_attr);
     if (r.error != 0) {
         free(wex);
         return r;

@@ -42,7 +42,8 @@ monad_async_result monad_async_executor_create(
     if (attr == NULL) {
         attr = &defaults;
     }
-    if (attr->flags & ~(uint32_t)MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING) {
+    if (attr->flags & ~(uint32_t)(MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING |
+                                  MONAD_ASYNC_EXECUTOR_FLAG_NO_SPIN)) {
         return monad_async_make_failure(EINVAL);
     }
     /* This thread will run tasks: a task overflowing its stack here must
@@ -59,6 +60,16 @@ monad_async_result monad_async_executor_create(
     ex->track_time = !(attr->flags & MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING);
     ex->ticks_per_second = ma_ticks_per_second();
     ex->prio_pump_ticks = ma_ns_to_ticks(MA_PRIO_PUMP_NS, ex->ticks_per_second);
+    if (!(attr->flags & MONAD_ASYNC_EXECUTOR_FLAG_NO_SPIN)) {
+        ex->spin_ticks = ma_ns_to_ticks(MA_IDLE_SPIN_NS, ex->ticks_per_second);
+        ex->spin_hot_ticks =
+            ma_ns_to_ticks(MA_IDLE_SPIN_HOT_NS, ex->ticks_per_second);
+        ex->spin_preempt_ticks =
+            ma_ns_to_ticks(MA_IDLE_SPIN_PREEMPT_NS, ex->ticks_per_second);
+        ex->spin_contended_ticks =
+            ma_ns_to_ticks(MA_IDLE_SPIN_CONTENDED_NS, ex->ticks_per_second);
+    }
+    ex->spin_backoff = 1;
     ma_inbox_init(&ex->inbox);
     ma_cycle_init(&ex->all_tasks);
     atomic_init(&ex->sleeping, 0);

@@ -34,6 +34,26 @@ struct ma_io_slot
  * span plus one slice. */
 #define MA_PRIO_PUMP_NS 20000
 
+/* Idle spinning (wait.c). An executor about to sleep in its futex spins
+ * up to MA_IDLE_SPIN_NS first, but only when its previous wait was ended
+ * by another thread within MA_IDLE_SPIN_HOT_NS (a ping-pong, a producer
+ * feeding it): sleeping and being woken costs two system calls and, on a
+ * virtual machine, 5-30 us of the hypervisor's wake-up, against which a
+ * spin of that order is the cheaper bet. An executor that is woken
+ * rarely, by timers, or not at all never spins. */
+#define MA_IDLE_SPIN_NS 20000
+#define MA_IDLE_SPIN_HOT_NS 100000
+/* Most waits slept without spinning after spins that found nothing (the
+ * back-off doubles per failure, from 1). */
+#define MA_IDLE_SPIN_BACKOFF_MAX 256
+/* A spin that loses the CPU for this long (a gap between two of its
+ * polls) was preempted: the machine has more runnable threads than CPUs.
+ * A spinning thread then only competes with them for its share (the
+ * scheduler favours threads that sleep), so the executor stops spinning
+ * for MA_IDLE_SPIN_CONTENDED_NS. */
+#define MA_IDLE_SPIN_PREEMPT_NS 50000
+#define MA_IDLE_SPIN_CONTENDED_NS 50000000
+
 /* Trace hooks around every slice (trace.h): compiled in only when the
  * library is built with MONAD_ASYNC_TRACE_HOOKS=1. */
 #if defined(MONAD_ASYNC_TRACE_HOOKS) && MONAD_ASYNC_TRACE_HOOKS
@@ -156,6 +176,18 @@ struct ma_executor
      * least span between two such pumps (MA_PRIO_PUMP_NS). */
     uint64_t last_prio_pump;
     uint64_t prio_pump_ticks;
+    /* Idle spinning (wait.c): how long a futex wait spins first when a
+     * remote wake looks imminent (0: never), whether it does (the last
+     * wait was ended soon by another thread), and the back-off after a
+     * spin that found nothing. */
+    uint64_t spin_ticks;
+    uint64_t spin_hot_ticks;
+    uint64_t spin_preempt_ticks;
+    uint64_t spin_contended_ticks;
+    uint64_t spin_off_until; /* ticks: no spin before (contention) */
+    bool spin_hot;
+    uint32_t spin_skip;
+    uint32_t spin_backoff;
 
     /* --- touched by other threads --- */
     /* Attaches, cancels and wakes from other threads, in one inbox so

@@ -242,15 +242,22 @@ static inline uint64_t ma_executor_pump(struct ma_executor *ex, uint64_t now)
 
 /* `t`, of a lower priority, is about to run while a higher priority has
  * I/O in flight: see whether any of it has completed first (unless the
- * ring was pumped for this less than MA_PRIO_PUMP_NS ago). Returns the
- * task to run: `t`, or a higher-priority one that became ready, with `t`
- * back at the front of its queue. */
+ * ring was pumped for this less than MA_PRIO_PUMP_NS ago and nothing is
+ * queued for the kernel). Returns the task to run: `t`, or a
+ * higher-priority one that became ready, with `t` back at the front of
+ * its queue.
+ *
+ * Queued submissions always go first: a higher-priority task that just
+ * started an operation (a receive right after the previous one
+ * completed) must not wait for the kernel to even see it until a lower
+ * slice ends, or data already there costs it a whole slice. */
 static __attribute__((noinline)) struct ma_task *
 ma_executor_pump_for_priority(struct ma_executor *ex, struct ma_task *t,
                               uint64_t *now)
 {
     uint64_t const tk = ma_ticks_read();
-    if (tk - ex->last_prio_pump < ex->prio_pump_ticks) {
+    if (tk - ex->last_prio_pump < ex->prio_pump_ticks &&
+        io_uring_sq_ready(&ex->ring) == 0) {
         return t;
     }
     ex->last_prio_pump = tk;

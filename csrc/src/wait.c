@@ -12,6 +12,7 @@
 #include "executor_impl.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -29,8 +30,87 @@ static void ma_futex_wake(_Atomic uint32_t *word)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+static inline void ma_cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* Whether another thread left work (an inbox message or a wake). */
+static inline bool ma_executor_has_remote_work(struct ma_executor *ex)
+{
+    return !ma_executor_inboxes_empty(ex) ||
+           atomic_load_explicit(&ex->wake_pending, memory_order_relaxed);
+}
+
+/* Spins until another thread leaves work (true) or until the spin period
+ * or the deadline is over, or the thread was preempted (false; the last
+ * also turns spinning off for a while). `sleeping` stays 0 meanwhile, so
+ * a waker finds the executor awake and makes no system call either. */
+static bool ma_executor_spin(struct ma_executor *ex, uint64_t deadline_ticks)
+{
+    uint64_t last = ma_ticks_read();
+    uint64_t end = last + ex->spin_ticks;
+    if (deadline_ticks < end) {
+        end = deadline_ticks;
+    }
+    for (;;) {
+        if (ma_executor_has_remote_work(ex)) {
+            return true;
+        }
+        uint64_t const now = ma_ticks_read();
+        if (now - last >= ex->spin_preempt_ticks) {
+            ex->spin_off_until = now + ex->spin_contended_ticks;
+            return false;
+        }
+        if (now >= end) {
+            return false;
+        }
+        last = now;
+        ma_cpu_relax();
+    }
+}
+
+/* Decides whether to spin before sleeping; true if the spin found work.
+ * The bet (executor_impl.h, MA_IDLE_SPIN_NS) is made only while the last
+ * sleep was ended soon by another thread, and backs off exponentially
+ * after spins that found nothing: an executor woken at an interval just
+ * over the spin period wastes at most one spin per
+ * MA_IDLE_SPIN_BACKOFF_MAX waits. */
+static bool ma_executor_try_spin(struct ma_executor *ex, uint64_t deadline_ticks)
+{
+    if (!ex->spin_hot) {
+        return false;
+    }
+    if (__builtin_expect(ex->spin_off_until != 0, 0)) {
+        if (ma_ticks_read() < ex->spin_off_until) {
+            return false;
+        }
+        ex->spin_off_until = 0;
+    }
+    if (ex->spin_skip != 0) {
+        ex->spin_skip--;
+        return false;
+    }
+    if (ma_executor_spin(ex, deadline_ticks)) {
+        ex->spin_backoff = 1;
+        return true;
+    }
+    ex->spin_skip = ex->spin_backoff;
+    if (ex->spin_backoff < MA_IDLE_SPIN_BACKOFF_MAX) {
+        ex->spin_backoff *= 2;
+    }
+    return false;
+}
+
 void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks)
 {
+    if (ex->spin_ticks != 0 && ma_executor_try_spin(ex, deadline_ticks)) {
+        return;
+    }
     atomic_store(&ex->sleeping, MA_SLEEP_FUTEX);
     if (!ma_executor_inboxes_empty(ex) ||
         atomic_load(&ex->wake_pending)) {
@@ -51,8 +131,15 @@ void ma_executor_wait(struct ma_executor *ex, uint64_t deadline_ticks)
         rel.tv_nsec = (long)(ns % 1000000000ull);
         relp = &rel;
     }
+    uint64_t const slept_from = ma_ticks_read();
     ma_futex_wait(&ex->sleeping, MA_SLEEP_FUTEX, relp);
-    atomic_store(&ex->sleeping, 0);
+    /* 0: a waker swapped the word (ma_executor_notify), so this sleep was
+     * ended by another thread; otherwise a time-out (or a spurious
+     * return). Only a sleep another thread ended soon makes the next wait
+     * spin first. */
+    bool const notified = atomic_exchange(&ex->sleeping, 0) == 0;
+    ex->spin_hot = notified &&
+                   ma_ticks_read() - slept_from <= ex->spin_hot_ticks;
 }
 
 void ma_executor_notify(struct ma_executor *ex)

@@ -409,6 +409,16 @@ impl monad_async_executor_flag {
     pub const MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING: monad_async_executor_flag = monad_async_executor_flag(
         1,
     );
+    /** Never spin before sleeping. By default an executor with nothing to
+ do and no I/O in flight spins up to 20 microseconds before it
+ sleeps, but only while its recent sleeps were ended soon by other
+ threads (a cross-thread ping-pong, a producer feeding it): the
+ wake then costs neither side a system call. An executor woken
+ rarely or only by its timers never spins, with or without this
+ flag.*/
+    pub const MONAD_ASYNC_EXECUTOR_FLAG_NO_SPIN: monad_async_executor_flag = monad_async_executor_flag(
+        2,
+    );
 }
 impl ::std::ops::BitOr<monad_async_executor_flag> for monad_async_executor_flag {
     type Output = Self;

@@ -17,7 +17,15 @@ enum monad_async_executor_flag
 {
     /* Take no tick stamps: task and executor tick figures stay zero.
      * Saves a tick read (about 10 ns) per state change. */
-    MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING = 1u << 0
+    MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING = 1u << 0,
+    /* Never spin before sleeping. By default an executor with nothing to
+     * do and no I/O in flight spins up to 20 microseconds before it
+     * sleeps, but only while its recent sleeps were ended soon by other
+     * threads (a cross-thread ping-pong, a producer feeding it): the
+     * wake then costs neither side a system call. An executor woken
+     * rarely or only by its timers never spins, with or without this
+     * flag. */
+    MONAD_ASYNC_EXECUTOR_FLAG_NO_SPIN = 1u << 1
 };
 
 /* Options for an executor. Zero-initialise, then set what you need.
