@@ -28,8 +28,9 @@
 //! pipelining (16 mixed requests in one write), `Connection: close`,
 //! HTTP/1.0, `404`, `405` with a body, `400`, `431`, `501`, requests split
 //! across packets and bodies spread over many receives; then it sends
-//! SIGTERM and checks that every connection is closed; the process exits
-//! 0 (what CI runs). `benches/http/run.sh` runs it under `wrk` beside
+//! SIGTERM while 16 more connections are busy pipelining, and checks
+//! that every connection is closed, the busy ones between two whole
+//! replies; the process exits 0 (what CI runs). `benches/http/run.sh` runs it under `wrk` beside
 //! hyper and may_minihttp (BENCHMARKS.md).
 
 #[path = "common/conns.rs"]
@@ -45,6 +46,7 @@ use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The body of `/plaintext`, the same bytes as the peers in `benches/`.
@@ -516,10 +518,44 @@ impl Client {
     }
 
     fn fill(&mut self) {
+        assert!(self.fill_or_end(), "connection closed before a whole reply");
+    }
+
+    /// Receives more; false once the server has closed the connection
+    /// (end of stream, which must come between two replies, or a reset:
+    /// the server closed with requests of ours unread).
+    fn fill_or_end(&mut self) -> bool {
         let mut chunk = [0u8; 4096];
-        let n = self.s.read(&mut chunk).expect("read a reply");
-        assert!(n > 0, "connection closed before a whole reply");
-        self.buf.extend_from_slice(&chunk[..n]);
+        match self.s.read(&mut chunk) {
+            Ok(0) => {
+                assert!(self.buf.is_empty(), "end of stream inside a reply");
+                false
+            }
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Err(e) => panic!("read a reply: {e}"),
+        }
+    }
+
+    /// Reads one reply to a GET, or `None` if the server closed first.
+    fn try_reply(&mut self) -> Option<Reply> {
+        loop {
+            let mut hs = [httparse::EMPTY_HEADER; 16];
+            if let httparse::Status::Complete(len) = httparse::Response::new(&mut hs)
+                .parse(&self.buf)
+                .expect("a valid reply")
+            {
+                if self.buf.len() >= len + BODY.len() {
+                    return Some(self.reply(false));
+                }
+            }
+            if !self.fill_or_end() {
+                return None;
+            }
+        }
     }
 
     /// The server closed the connection, with nothing more sent.
@@ -685,6 +721,26 @@ fn exercise(mut c: Client, i: usize) -> (usize, Option<Client>) {
     }
 }
 
+/// Sends batches of 4 pipelined GETs until the server closes the
+/// connection (the shutdown), checking every reply; returns how many.
+fn busy_until_closed(mut c: Client, replies: &AtomicUsize) -> usize {
+    let batch = get("/plaintext").repeat(4);
+    let limit = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    loop {
+        assert!(Instant::now() < limit, "still served a minute on");
+        if c.s.write_all(batch.as_bytes()).is_err() {
+            return n; // closed (EPIPE, ECONNRESET) between two batches
+        }
+        for _ in 0..4 {
+            let Some(r) = c.try_reply() else { return n };
+            check_hello(&r, false);
+            n += 1;
+            replies.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The self-test's client: returns a summary, panics on any wrong reply.
 fn self_test_client(addr: SocketAddr, n: usize) -> String {
     // The Date text against known instants (a leap day among them).
@@ -736,15 +792,33 @@ fn self_test_client(addr: SocketAddr, n: usize) -> String {
         check_hello(&c.reply(false), false);
     }
     let kept = open.len();
-    // ...and closed by a graceful shutdown.
-    // SAFETY: kill(2) to our own process; the handler is installed.
-    assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
-    for mut c in open {
-        c.expect_closed();
-    }
+    // ...and closed by a graceful shutdown, which comes while 16 more
+    // connections are busy pipelining: each gets whole replies, then is
+    // closed between two of them.
+    let replies = AtomicUsize::new(0);
+    let (busy, busy_replies) = std::thread::scope(|scope| {
+        let ts: Vec<_> = (0..16)
+            .map(|_| {
+                let c = Client::connect(addr);
+                let replies = &replies;
+                scope.spawn(move || busy_until_closed(c, replies))
+            })
+            .collect();
+        while replies.load(Ordering::Relaxed) < 1000 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: kill(2) to our own process; the handler is installed.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
+        for mut c in open {
+            c.expect_closed();
+        }
+        let n = ts.len();
+        (n, ts.into_iter().map(|t| t.join().unwrap()).sum::<usize>())
+    });
     format!(
         "{n} connections, {} requests answered; {kept} kept alive to the end, \
-         all closed by SIGTERM",
+         all closed by SIGTERM, which came while {busy} more were pipelining \
+         ({busy_replies} replies, all whole)",
         answered + kept
     )
 }
