@@ -20,6 +20,8 @@ struct Run {
     p99_us: f64,
     cpu_us: f64,
     wrk_cpu: f64,
+    /// wrk's CPU time per request, µs (its CPU share over requests/s).
+    wrk_us: f64,
     errors: u64,
 }
 
@@ -30,6 +32,7 @@ struct Summary {
     p99_us: f64,
     cpu_us: f64,
     wrk_cpu: f64,
+    wrk_us: f64,
     errors: u64,
     rounds: usize,
 }
@@ -71,6 +74,7 @@ fn main() {
                 p99_us: num(5),
                 cpu_us: num(8),
                 wrk_cpu: num(9),
+                wrk_us: num(9) / 100.0 / num(4) * 1e6,
                 errors: f[10].parse().unwrap_or(0),
             }
         })
@@ -98,6 +102,7 @@ fn main() {
             p99_us: pick(|r| r.p99_us),
             cpu_us: pick(|r| r.cpu_us),
             wrk_cpu: pick(|r| r.wrk_cpu),
+            wrk_us: pick(|r| r.wrk_us),
             errors: mine.iter().map(|r| r.errors).sum(),
             rounds: mine.len(),
         };
@@ -105,9 +110,9 @@ fn main() {
     }
 
     println!(
-        "| load | server | requests/s | p99 | server CPU / request | wrk CPU | errors | rounds |"
+        "| load | server | requests/s | p99 | server CPU / request | wrk CPU | wrk CPU / request | errors | rounds |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for ((depth, conns), by) in &loads {
         let load = label(*conns, *depth);
         let ours = by.get(SERVERS[0]).copied();
@@ -129,11 +134,12 @@ fn main() {
                 None => Default::default(),
             };
             println!(
-                "| {load} | {name} | {:.0}{r1} | {}{r2} | {:.2} µs{r3} | {:.0}% | {} | {} |",
+                "| {load} | {name} | {:.0}{r1} | {}{r2} | {:.2} µs{r3} | {:.0}% | {:.2} µs | {} | {} |",
                 s.rps,
                 fmt_us(s.p99_us),
                 s.cpu_us,
                 s.wrk_cpu,
+                s.wrk_us,
                 s.errors,
                 s.rounds
             );
@@ -142,7 +148,9 @@ fn main() {
     println!();
     println!(
         "Ratios in brackets: monad-async's requests/s over the peer's, and the \
-         peer's p99 and CPU per request over monad-async's (above 1: monad-async ahead)."
+         peer's p99 and CPU per request over monad-async's (above 1: monad-async ahead). \
+         wrk CPU / request: wrk's CPU share over requests/s; where it exceeds the server's, \
+         one wrk core saturates before one server core would."
     );
 
     std::fs::write(svg, draw(&loads)).expect("write the chart");
