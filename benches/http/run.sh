@@ -6,6 +6,8 @@
 #
 #   benches/http/run.sh [SECONDS] [ROUNDS]      (defaults: 5 s, 3 rounds)
 #
+# (HTTP_PORT=N moves the three servers to ports N, N+1, N+2.)
+#
 # Needs wrk and GNU time (Debian: apt-get install -y wrk time) and two
 # cores. Each server runs pinned to core 0 (taskset -c 0), wrk to core 1
 # with one thread, for each load: 64 and 512 connections, one request at
@@ -35,7 +37,9 @@ declare -A bin=(
     [hyper]="$target/release/http_hyper"
     [may_minihttp]="$target/release/http_may"
 )
-declare -A port=([monad-async]=18080 [hyper]=18081 [may_minihttp]=18082)
+# Ports: HTTP_PORT (default 18080) and the next two.
+base=${HTTP_PORT:-18080}
+declare -A port=([monad-async]=$base [hyper]=$((base + 1)) [may_minihttp]=$((base + 2)))
 servers=(monad-async hyper may_minihttp)
 hz=$(getconf CLK_TCK)
 headers=(-H 'Host: localhost' -H 'Connection: keep-alive'
@@ -68,9 +72,13 @@ for round in $(seq "$rounds"); do
     order=("${servers[@]:$(( (round - 1) % 3 ))}" "${servers[@]:0:$(( (round - 1) % 3 ))}")
     for server in "${order[@]}"; do
         p=${port[$server]}
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "port $p is taken (set HTTP_PORT)"; exit 1
+        fi
         taskset -c 0 "${bin[$server]}" --addr "127.0.0.1:$p" >/dev/null &
         pid=$!
         wait_port "$p"
+        kill -0 "$pid" # still running: it is the one listening
         # Warm-up: connections, buffers, the page cache of the binary.
         taskset -c 1 wrk -t1 -c64 -d1s "http://127.0.0.1:$p/plaintext" >/dev/null
         for conns in 64 512; do
