@@ -13,7 +13,7 @@
 //! CPU time is read from its process CPU clock at both ends (all of its
 //! threads), our own from ours.
 
-use crate::sys::{nodelay, process_cpu_clock, read_clock};
+use crate::sys::{nodelay, proc_user_sys_ticks, process_cpu_clock, read_clock};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -41,13 +41,23 @@ pub struct GenResult {
     pub gen_cpu_ns: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
+    /// The server's user and system time in the window, in clock ticks.
+    pub server_user_ticks: u64,
+    pub server_sys_ticks: u64,
 }
 
 impl GenResult {
     pub fn to_line(self) -> String {
         format!(
-            "RESULT {} {} {} {} {} {}",
-            self.rts, self.wall_ns, self.server_cpu_ns, self.gen_cpu_ns, self.p50_ns, self.p99_ns
+            "RESULT {} {} {} {} {} {} {} {}",
+            self.rts,
+            self.wall_ns,
+            self.server_cpu_ns,
+            self.gen_cpu_ns,
+            self.p50_ns,
+            self.p99_ns,
+            self.server_user_ticks,
+            self.server_sys_ticks
         )
     }
 
@@ -61,6 +71,8 @@ impl GenResult {
             gen_cpu_ns: next()?,
             p50_ns: next()?,
             p99_ns: next()?,
+            server_user_ticks: next()?,
+            server_sys_ticks: next()?,
         })
     }
 }
@@ -213,6 +225,7 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
     let mut lat: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut res = GenResult::default();
     let (mut t0, mut s0, mut g0) = (begin, Duration::ZERO, Duration::ZERO);
+    let mut ticks0 = (0, 0);
     let mut outstanding = conns.len();
     while outstanding > 0 {
         // SAFETY: `events` has room for the count passed.
@@ -235,6 +248,7 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
         // the window holds several round trips of every connection, so
         // that it is not the ramp-up or one burst that is timed.
         if phase == Phase::Warmup && now >= measure_from && done >= 2 * conns.len() as u64 {
+            ticks0 = proc_user_sys_ticks(a.server_pid)?;
             s0 = read_clock(server_clock)?;
             g0 = read_clock(own_clock)?;
             t0 = Instant::now();
@@ -245,6 +259,9 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
         {
             let s1 = read_clock(server_clock)?;
             let g1 = read_clock(own_clock)?;
+            let ticks1 = proc_user_sys_ticks(a.server_pid)?;
+            res.server_user_ticks = ticks1.0 - ticks0.0;
+            res.server_sys_ticks = ticks1.1 - ticks0.1;
             res.wall_ns = t0.elapsed().as_nanos() as u64;
             res.server_cpu_ns = (s1 - s0).as_nanos() as u64;
             res.gen_cpu_ns = (g1 - g0).as_nanos() as u64;

@@ -19,8 +19,9 @@
 //! connections, and no runtime idles in the other's process. Measured in
 //! a timed window after a warm-up: the server process's CPU time per
 //! round trip (its process CPU clock, read by the generator), round trips
-//! per second, p50/p99 round-trip latency, and how busy each side was
-//! (CPU time / wall time; a generator near 100% would be the bottleneck).
+//! per second, p50/p99 round-trip latency, how busy each side was (CPU
+//! time / wall time; a generator near 100% would be the bottleneck), and
+//! the kernel's share of the server's CPU time (/proc/PID/stat ticks).
 //! Contenders take turns in an order rotated each round; the tables give
 //! medians over the rounds. A wrong echo fails the run; every run first
 //! checks that it does, against a server that corrupts a bit now and then.
@@ -260,6 +261,8 @@ struct Cell {
     p99_us: f64,
     server_busy: f64,
     gen_busy: f64,
+    /// The kernel's share of the server's CPU time.
+    server_sys: f64,
 }
 
 fn cell(runs: &[GenResult]) -> Cell {
@@ -271,6 +274,9 @@ fn cell(runs: &[GenResult]) -> Cell {
         p99_us: m(&|r| r.p99_ns as f64 / 1e3),
         server_busy: m(&|r| r.server_cpu_ns as f64 / r.wall_ns as f64),
         gen_busy: m(&|r| r.gen_cpu_ns as f64 / r.wall_ns as f64),
+        server_sys: m(&|r| {
+            r.server_sys_ticks as f64 / (r.server_user_ticks + r.server_sys_ticks).max(1) as f64
+        }),
     }
 }
 
@@ -287,7 +293,7 @@ fn main() {
     self_check();
     let raw_path = cfg.out.replace(".csv", "") + "_raw.csv";
     let mut raw = String::from(
-        "round,contender,size,conns,rts,wall_ns,server_cpu_ns,gen_cpu_ns,p50_ns,p99_ns\n",
+        "round,contender,size,conns,rts,wall_ns,server_cpu_ns,gen_cpu_ns,p50_ns,p99_ns,server_user_ticks,server_sys_ticks\n",
     );
     let mut runs: BTreeMap<(String, usize, usize), Vec<GenResult>> = BTreeMap::new();
     let started = Instant::now();
@@ -308,8 +314,15 @@ fn main() {
                         r.gen_cpu_ns as f64 * 100.0 / r.wall_ns as f64,
                     );
                     raw += &format!(
-                        "{round},{contender},{size},{conns},{},{},{},{},{},{}\n",
-                        r.rts, r.wall_ns, r.server_cpu_ns, r.gen_cpu_ns, r.p50_ns, r.p99_ns
+                        "{round},{contender},{size},{conns},{},{},{},{},{},{},{},{}\n",
+                        r.rts,
+                        r.wall_ns,
+                        r.server_cpu_ns,
+                        r.gen_cpu_ns,
+                        r.p50_ns,
+                        r.p99_ns,
+                        r.server_user_ticks,
+                        r.server_sys_ticks
                     );
                     runs.entry((contender.clone(), size, conns))
                         .or_default()
@@ -326,7 +339,7 @@ fn main() {
         cfg.rounds, cfg.measure_ms
     );
     println!(
-        "{:>6} {:>6} {:<12} {:>10} {:>8} {:>10} {:>9} {:>9} {:>7} {:>7}",
+        "{:>6} {:>6} {:<12} {:>10} {:>8} {:>10} {:>9} {:>9} {:>7} {:>7} {:>7}",
         "size",
         "conns",
         "contender",
@@ -336,10 +349,11 @@ fn main() {
         "p50 us",
         "p99 us",
         "server",
+        "kernel",
         "gen"
     );
     let mut csv = String::from(
-        "contender,size,conns,cpu_per_rt_ns,ratio_to_tokio,rt_per_s,p50_us,p99_us,server_busy,gen_busy,rounds\n",
+        "contender,size,conns,cpu_per_rt_ns,ratio_to_tokio,rt_per_s,p50_us,p99_us,server_busy,gen_busy,rounds,server_kernel_share\n",
     );
     for &size in &cfg.sizes {
         for &conns in &cfg.conns {
@@ -348,7 +362,7 @@ fn main() {
                 let x = cells[&(c.clone(), size, conns)];
                 let ratio = tokio.map_or(f64::NAN, |t| x.cpu_per_rt_ns / t.cpu_per_rt_ns);
                 println!(
-                    "{:>6} {:>6} {:<12} {:>10.0} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>6.0}% {:>6.0}%",
+                    "{:>6} {:>6} {:<12} {:>10.0} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>6.0}% {:>6.0}% {:>6.0}%",
                     size,
                     conns,
                     c,
@@ -358,6 +372,7 @@ fn main() {
                     x.p50_us,
                     x.p99_us,
                     x.server_busy * 100.0,
+                    x.server_sys * 100.0,
                     x.gen_busy * 100.0
                 );
             }
@@ -369,7 +384,7 @@ fn main() {
         let tokio = cells.get(&("tokio".to_string(), *size, *conns));
         let ratio = tokio.map_or(f64::NAN, |t| x.cpu_per_rt_ns / t.cpu_per_rt_ns);
         csv += &format!(
-            "{c},{size},{conns},{:.1},{:.3},{:.0},{:.2},{:.2},{:.3},{:.3},{}\n",
+            "{c},{size},{conns},{:.1},{:.3},{:.0},{:.2},{:.2},{:.3},{:.3},{},{:.3}\n",
             x.cpu_per_rt_ns,
             ratio,
             x.rt_per_s,
@@ -377,7 +392,8 @@ fn main() {
             x.p99_us,
             x.server_busy,
             x.gen_busy,
-            runs[&(c.clone(), *size, *conns)].len()
+            runs[&(c.clone(), *size, *conns)].len(),
+            x.server_sys
         );
     }
     // The bound: CPU per round trip grows at most 1.5x from 64 to

@@ -34,7 +34,24 @@ pub fn serve(contender: &str, l: StdListener, conns: usize) {
 fn monad_async(l: StdListener, conns: usize) {
     use monad_async::io::TcpListener;
     use monad_async::{Executor, Priority};
-    let ex = Executor::new().expect("executor");
+    // `Executor::new()`, as a user writes it. For diagnosis only (never
+    // in the published tables), NET_ECHO_MONAD_RING and
+    // NET_ECHO_MONAD_STACK set the ring's entries and the task stack size.
+    let env = |k: &str| std::env::var(k).ok().map(|v| v.parse().expect(k));
+    let ex = match (env("NET_ECHO_MONAD_RING"), env("NET_ECHO_MONAD_STACK")) {
+        (None, None) => Executor::new(),
+        (ring, stack) => {
+            let mut b = Executor::builder();
+            if let Some(r) = ring {
+                b = b.ring_entries(r as u32);
+            }
+            if let Some(st) = stack {
+                b = b.stack_size(st);
+            }
+            b.build()
+        }
+    }
+    .expect("executor");
     let l = TcpListener::from(l);
     ex.spawn(Priority::Normal, move |cx| {
         for _ in 0..conns {

@@ -100,3 +100,22 @@ pub fn listener() -> io::Result<std::net::TcpListener> {
     }
     Ok(l)
 }
+
+/// User and system CPU time of process `pid` so far, in clock ticks
+/// (fields 14 and 15 of /proc/PID/stat; 100 per second here). Coarse, so
+/// only their ratio is used: how much of the server's time the kernel
+/// takes.
+pub fn proc_user_sys_ticks(pid: libc::pid_t) -> io::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // count the fields after its closing one.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let num = |i: usize| -> io::Result<u64> {
+        f.get(i)
+            .and_then(|x| x.parse().ok())
+            .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
+    };
+    // After the name: field 3 is at index 0, so field N at N - 3.
+    Ok((num(14 - 3)?, num(15 - 3)?))
+}
