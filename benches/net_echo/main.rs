@@ -70,7 +70,13 @@ fn parse(args: &[String]) -> Config {
         rounds: 3,
         warmup_ms: 300,
         measure_ms: 2000,
-        out: concat!(env!("CARGO_MANIFEST_DIR"), "/../target/net_echo.csv").to_string(),
+        // The repository's target/, wherever cargo builds.
+        out: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map_or_else(|| "target".into(), |root| root.join("target"))
+            .join("net_echo.csv")
+            .display()
+            .to_string(),
     };
     let quick = |c: &mut Config| {
         c.conns = vec![1, 64];
