@@ -1,6 +1,7 @@
 //! TCP on loopback: ping-pong round trips of 64-byte messages, and echo
-//! throughput in 16 KiB writes. monad-async against tokio, both with the
-//! client and the echo server on one thread (a current-thread runtime),
+//! throughput in 16 KiB writes. monad-async against tokio, may and monoio,
+//! each with the client and the echo server on one thread (tokio's
+//! current-thread runtime, may with one worker, monoio's io_uring driver),
 //! TCP_NODELAY on every socket. There is no floor contender here: the
 //! kernel's loopback path is most of the cost and both sides pay it.
 //!
@@ -16,6 +17,9 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+#[path = "common/contenders.rs"]
+mod contenders;
 
 const PING: usize = 64;
 const CHUNK: usize = 16 * 1024;
@@ -169,6 +173,59 @@ async fn tokio_echo_server(listener: &tokio::net::TcpListener) -> tokio::task::J
     })
 }
 
+/// may's echo pair: a fresh listener, an echo server coroutine for one
+/// connection, and the client's connected stream (TCP_NODELAY on both).
+/// Call inside a may coroutine.
+fn may_connect() -> (may::net::TcpStream, may::coroutine::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let l = may::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    // SAFETY: as in contenders::in_may.
+    let server = unsafe {
+        may::coroutine::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).unwrap();
+            }
+        })
+    };
+    let s = may::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    (s, server)
+}
+
+/// monoio's echo pair, as [`may_connect`]. Call inside its runtime.
+async fn monoio_connect() -> (monoio::net::TcpStream, monoio::task::JoinHandle<()>) {
+    use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+    let l = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = monoio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        s.set_nodelay(true).unwrap();
+        // monoio owns the buffer during an operation: a read fills it up
+        // to its capacity and sets its length to what arrived.
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            let (r, b) = s.read(buf).await;
+            if r.unwrap() == 0 {
+                break;
+            }
+            let (r, b) = s.write_all(b).await;
+            r.unwrap();
+            buf = b;
+        }
+    });
+    let s = monoio::net::TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    (s, server)
+}
+
 fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_ping_pong_64B");
     let (ex, listener, addr) = ours_setup();
@@ -193,6 +250,59 @@ fn ping_pong(c: &mut Criterion) {
                 s.shutdown().await.unwrap();
                 while s.read(&mut back).await.unwrap() != 0 {}
                 server.await.unwrap();
+                black_box(el)
+            })
+        })
+    });
+    g.bench_function("may/one_worker", |b| {
+        b.iter_custom(|iters| {
+            contenders::in_may(move || {
+                use std::io::{Read, Write};
+                let (mut s, server) = may_connect();
+                let out = [7u8; PING];
+                let mut back = [0u8; PING];
+                let start = Instant::now();
+                for _ in 0..iters {
+                    s.write_all(&out).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                }
+                let el = start.elapsed();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                while s.read(&mut back).unwrap() != 0 {}
+                server.join().unwrap();
+                el
+            })
+        })
+    });
+    let mut mrt = contenders::monoio_runtime();
+    g.bench_function("monoio/io_uring", |b| {
+        b.iter_custom(|iters| {
+            mrt.block_on(async {
+                use monoio::io::{
+                    AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt,
+                };
+                let (mut s, server) = monoio_connect().await;
+                let mut out = vec![7u8; PING];
+                let mut back = vec![0u8; PING];
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let (r, o) = s.write_all(out).await;
+                    r.unwrap();
+                    out = o;
+                    let (r, bk) = s.read_exact(back).await;
+                    r.unwrap();
+                    back = bk;
+                }
+                let el = start.elapsed();
+                s.shutdown().await.unwrap();
+                loop {
+                    let (r, bk) = s.read(back).await;
+                    if r.unwrap() == 0 {
+                        break;
+                    }
+                    back = bk;
+                }
+                server.await;
                 black_box(el)
             })
         })
@@ -236,6 +346,76 @@ fn echo(c: &mut Criterion) {
                 assert_eq!(total, iters * CHUNK as u64);
                 writer.await.unwrap();
                 server.await.unwrap();
+                el
+            })
+        })
+    });
+    g.bench_function("may/one_worker", |b| {
+        b.iter_custom(|iters| {
+            contenders::in_may(move || {
+                use std::io::{Read, Write};
+                let (mut s, server) = may_connect();
+                let mut w = s.try_clone().unwrap();
+                let start = Instant::now();
+                // SAFETY: as in contenders::in_may.
+                let writer = unsafe {
+                    may::coroutine::spawn(move || {
+                        let chunk = vec![1u8; CHUNK];
+                        for _ in 0..iters {
+                            w.write_all(&chunk).unwrap();
+                        }
+                        w.shutdown(std::net::Shutdown::Write).unwrap();
+                    })
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0u64;
+                loop {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                let el = start.elapsed();
+                assert_eq!(total, iters * CHUNK as u64);
+                writer.join().unwrap();
+                server.join().unwrap();
+                el
+            })
+        })
+    });
+    let mut mrt = contenders::monoio_runtime();
+    g.bench_function("monoio/io_uring", |b| {
+        b.iter_custom(|iters| {
+            mrt.block_on(async {
+                use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
+                let (s, server) = monoio_connect().await;
+                let (mut r, mut w) = s.into_split();
+                let start = Instant::now();
+                let writer = monoio::spawn(async move {
+                    let mut chunk = vec![1u8; CHUNK];
+                    for _ in 0..iters {
+                        let (res, c) = w.write_all(chunk).await;
+                        res.unwrap();
+                        chunk = c;
+                    }
+                    w.shutdown().await.unwrap();
+                });
+                let mut buf = Vec::with_capacity(64 * 1024);
+                let mut total = 0u64;
+                loop {
+                    let (res, b) = r.read(buf).await;
+                    let n = res.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                    buf = b;
+                }
+                let el = start.elapsed();
+                assert_eq!(total, iters * CHUNK as u64);
+                writer.await;
+                server.await;
                 el
             })
         })

@@ -1,8 +1,8 @@
 //! Spawn, run and complete: one task at a time, and 1,024 at once.
 //! monad-async (asm switcher, with and without time tracking; the none
-//! switcher) against tokio's current-thread runtime, with the floor (a
-//! bare register-switch round trip, and the raw C attach+run) in the
-//! same group.
+//! switcher) against tokio's current-thread runtime, may (one worker)
+//! and monoio (io_uring driver), with the floor (a bare register-switch
+//! round trip, and the raw C attach+run) in the same group.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use monad_async::{Executor, ExecutorBuilder, Priority, Switcher};
@@ -56,6 +56,18 @@ fn spawn_one(c: &mut Criterion) {
                     // SAFETY: as in contenders::in_may.
                     let h = unsafe { may::coroutine::spawn(|| black_box(1u64)) };
                     black_box(h.join().unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    let mut mrt = contenders::monoio_runtime();
+    g.bench_function("monoio/io_uring", |b| {
+        b.iter_custom(|iters| {
+            mrt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(monoio::spawn(async { black_box(1u64) }).await);
                 }
                 start.elapsed()
             })
@@ -116,6 +128,24 @@ fn spawn_batch(c: &mut Criterion) {
                     }
                     for h in handles.drain(..) {
                         black_box(h.join().unwrap());
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+    let mut mrt = contenders::monoio_runtime();
+    g.bench_function("monoio/io_uring", |b| {
+        b.iter_custom(|iters| {
+            mrt.block_on(async {
+                let mut handles = Vec::with_capacity(N);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for i in 0..N {
+                        handles.push(monoio::spawn(async move { black_box(i) }));
+                    }
+                    for h in handles.drain(..) {
+                        black_box(h.await);
                     }
                 }
                 start.elapsed()

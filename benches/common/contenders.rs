@@ -83,3 +83,11 @@ pub fn may_yield_loop(iters: u64) -> Duration {
         start.elapsed()
     })
 }
+
+/// monoio (io_uring, thread-per-core) with its default settings on its
+/// io_uring driver, no timer: its tasks, like ours, share one thread.
+pub fn monoio_runtime() -> monoio::Runtime<monoio::IoUringDriver> {
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .build()
+        .expect("monoio runtime (io_uring)")
+}

@@ -1,0 +1,121 @@
+//! The few OS calls the harness makes itself: pinning to a core, raising
+//! the open-file limit, and CPU-time clocks of this or another process.
+
+use std::io;
+use std::time::Duration;
+
+/// Pins the calling thread to `core`; threads it creates afterwards
+/// inherit the mask, so calling this first in `main` pins the process.
+pub fn pin_to_core(core: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET writes inside it.
+    let r = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit; the new soft limit.
+pub fn raise_nofile() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit out-parameter.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: a valid rlimit in-parameter.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// The CPU-time clock of process `pid` (0: this process): user + system
+/// time of all its threads.
+pub fn process_cpu_clock(pid: libc::pid_t) -> io::Result<libc::clockid_t> {
+    if pid == 0 {
+        return Ok(libc::CLOCK_PROCESS_CPUTIME_ID);
+    }
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: a valid out-parameter; the call only looks `pid` up.
+    let r = unsafe { libc::clock_getcpuclockid(pid, &mut id) };
+    if r == 0 {
+        Ok(id)
+    } else {
+        Err(io::Error::from_raw_os_error(r))
+    }
+}
+
+/// The current value of `clock`.
+pub fn read_clock(clock: libc::clockid_t) -> io::Result<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec out-parameter.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// Sets TCP_NODELAY on socket `fd`.
+pub fn nodelay(fd: i32) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid option buffer of the size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A loopback listener with a backlog of 4,096 (std's is 128), so that
+/// 10,000 connections opened back to back are not dropped at the SYN and
+/// retried a second later. Every server converts it to its own type.
+pub fn listener() -> io::Result<std::net::TcpListener> {
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    // SAFETY: listen on a bound socket we own; a second listen only
+    // changes the backlog.
+    if unsafe { libc::listen(l.as_raw_fd(), 4096) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(l)
+}
+
+/// User and system CPU time of process `pid` so far, in clock ticks
+/// (fields 14 and 15 of /proc/PID/stat; 100 per second here). Coarse, so
+/// only their ratio is used: how much of the server's time the kernel
+/// takes.
+pub fn proc_user_sys_ticks(pid: libc::pid_t) -> io::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // count the fields after its closing one.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let num = |i: usize| -> io::Result<u64> {
+        f.get(i)
+            .and_then(|x| x.parse().ok())
+            .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
+    };
+    // After the name: field 3 is at index 0, so field N at N - 3.
+    Ok((num(14 - 3)?, num(15 - 3)?))
+}
