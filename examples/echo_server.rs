@@ -10,11 +10,14 @@
 //! pieces), checks every byte, sends the process SIGTERM, checks that
 //! every connection is closed, and the process exits 0: what CI runs.
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "common/conns.rs"]
 mod conns;
 #[path = "common/signal.rs"]
 mod signal;
 
+use args::Args;
 use conns::Conns;
 use monad_async::io::{TcpListener, TcpStream};
 use monad_async::{Executor, Priority, TaskContext};
@@ -24,17 +27,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let self_test: Option<usize> = flag("--self-test").map(|n| n.parse().expect("--self-test N"));
-    let addr: SocketAddr = flag("--addr")
-        .unwrap_or_else(|| "127.0.0.1:0".into())
-        .parse()
-        .expect("--addr HOST:PORT");
+    let args = Args::from_env();
+    let self_test = args.self_test();
+    let addr = args.addr("--addr");
 
     let signals = signal::install()?;
     let ex = Executor::new()?;

@@ -33,11 +33,14 @@
 //! replies; the process exits 0 (what CI runs). `benches/http/run.sh` runs it under `wrk` beside
 //! hyper and may_minihttp (BENCHMARKS.md).
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "common/conns.rs"]
 mod conns;
 #[path = "common/signal.rs"]
 mod signal;
 
+use args::Args;
 use conns::{Conn, Conns};
 use monad_async::io::{TcpListener, TcpStream};
 use monad_async::{Executor, Priority, TaskContext};
@@ -69,17 +72,9 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
 
 fn main() -> io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let self_test: Option<usize> = flag("--self-test").map(|n| n.parse().expect("--self-test N"));
-    let addr: SocketAddr = flag("--addr")
-        .unwrap_or_else(|| "127.0.0.1:0".into())
-        .parse()
-        .expect("--addr HOST:PORT");
+    let args = Args::from_env();
+    let self_test = args.self_test();
+    let addr = args.addr("--addr");
 
     let signals = signal::install()?;
     let ex = Executor::new()?;

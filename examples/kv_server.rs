@@ -26,11 +26,14 @@
 //! then `SHUTDOWN` on the admin port, and checks that every connection is
 //! closed; the process exits 0 (what CI runs).
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "common/conns.rs"]
 mod conns;
 #[path = "common/signal.rs"]
 mod signal;
 
+use args::Args;
 use conns::{Conn, Conns};
 use monad_async::io::{BufStream, TcpListener, TcpStream};
 use monad_async::sync::Notify;
@@ -56,24 +59,14 @@ struct Server {
 }
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let self_test: Option<usize> = flag("--self-test").map(|n| n.parse().expect("--self-test N"));
-    let addr: SocketAddr = flag("--addr")
-        .unwrap_or_else(|| "127.0.0.1:0".into())
-        .parse()
-        .expect("--addr HOST:PORT");
-    let admin_addr: SocketAddr = flag("--admin")
-        .unwrap_or_else(|| "127.0.0.1:0".into())
-        .parse()
-        .expect("--admin HOST:PORT");
+    let args = Args::from_env();
+    let self_test = args.self_test();
+    let addr = args.addr("--addr");
+    let admin_addr = args.addr("--admin");
     let default_idle = if self_test.is_some() { 2000 } else { 30_000 };
     let idle = Duration::from_millis(
-        flag("--idle-ms").map_or(default_idle, |v| v.parse().expect("--idle-ms MS")),
+        args.flag("--idle-ms")
+            .map_or(default_idle, |v| v.parse().expect("--idle-ms MS")),
     );
 
     let signals = signal::install()?;
