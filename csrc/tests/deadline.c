@@ -351,15 +351,62 @@ static void bad_input_case(monad_async_context_switcher sw)
 enum { MANY = 200, LOW_TASKS = 2 };
 static int g_remaining;
 static int g_low_stop;
-static uint64_t g_late_max_ticks;
+/* Lateness past a deadline: net of preemption, and on the wall clock. */
+static uint64_t g_late_max_ticks, g_late_wall_ticks;
+static uint64_t g_off_max_ns; /* the most preemption subtracted */
 static int g_timed_out, g_woken;
 static uint64_t g_tokens[MANY];
 static monad_async_task g_many[MANY];
 
+/* The executor thread's own clock against the wall clock, sampled at
+ * each Low slice's start and each High wake-up. Between two points, wall
+ * time less thread CPU time is time the thread spent off its CPU (the
+ * loop never sleeps while Low work is ready): preemption by other
+ * processes on a shared machine, which is not the executor's lateness.
+ * Only the executor's thread touches these. */
+enum { SAMPLES = 16384 };
+static uint64_t g_at_wall[SAMPLES], g_at_cpu[SAMPLES];
+static size_t g_samples;
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    CHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sample_clocks(uint64_t wall)
+{
+    if (g_samples < SAMPLES) {
+        g_at_wall[g_samples] = wall;
+        g_at_cpu[g_samples++] = thread_cpu_ns();
+    }
+}
+
+/* Off-CPU nanoseconds from the last sample at or before `from` until now
+ * (`now_wall`, `now_cpu`). Starting at that sample rather than at `from`
+ * can only count more, never less, so a late wake-up is never blamed on
+ * the executor for the host's preemption. */
+static uint64_t off_cpu_since(uint64_t from, uint64_t now_wall, uint64_t now_cpu)
+{
+    size_t i = g_samples;
+    while (i > 0 && g_at_wall[i - 1] > from) {
+        i--;
+    }
+    if (i == 0) {
+        return 0;
+    }
+    uint64_t const wall = now_wall - g_at_wall[i - 1];
+    uint64_t const cpu = now_cpu - g_at_cpu[i - 1];
+    return wall > cpu ? wall - cpu : 0;
+}
+
 static monad_async_result low_fn(monad_async_task task)
 {
     while (!g_low_stop) {
-        uint64_t const until = test_now_ns() + 1000000; /* 1 ms slices */
+        uint64_t const start = test_now_ns();
+        sample_clocks(start);
+        uint64_t const until = start + 1000000; /* 1 ms slices */
         while (test_now_ns() < until) {
         }
         CHECK_RESULT(monad_async_task_yield(task));
@@ -372,14 +419,29 @@ static monad_async_result many_fn(monad_async_task task)
 {
     size_t const i = (size_t)(uintptr_t)task->user_ptr;
     CHECK_RESULT(monad_async_task_wake_token(task, &g_tokens[i]));
-    uint64_t const deadline = deadline_in_ms(2 + i % 20);
+    /* Every third one is woken (waker_fn) long before its deadline, even
+     * on a machine that preempts this thread for tens of ms; the rest
+     * time out between 2 and 21 ms. */
+    uint64_t const deadline = deadline_in_ms(i % 3 == 0 ? 10000 : 2 + i % 20);
     CHECK_RESULT(monad_async_task_set_deadline(task, deadline));
     monad_async_result const r = monad_async_task_park(task, UINT64_MAX);
     uint64_t const now = ticks_now();
+    uint64_t const now_ns = test_now_ns();
+    uint64_t const now_cpu = thread_cpu_ns();
+    sample_clocks(now_ns);
     if (r.error == ETIMEDOUT) {
         CHECK_GE(now, deadline);
-        if (now - deadline > g_late_max_ticks) {
-            g_late_max_ticks = now - deadline;
+        uint64_t const late_ns = (now - deadline) * 1000000000u / g_tps;
+        uint64_t const off = off_cpu_since(now_ns - late_ns, now_ns, now_cpu);
+        uint64_t const own = (late_ns > off ? late_ns - off : 0) * g_tps / 1000000000u;
+        if (off > g_off_max_ns) {
+            g_off_max_ns = off;
+        }
+        if (now - deadline > g_late_wall_ticks) {
+            g_late_wall_ticks = now - deadline;
+        }
+        if (own > g_late_max_ticks) {
+            g_late_max_ticks = own;
         }
         g_timed_out++;
     }
@@ -412,7 +474,8 @@ static void many_case(monad_async_context_switcher sw, bool ring)
     g_ex = ring ? test_make_ring_executor(64, 0) : test_make_executor(0, 0);
     monad_async_task low[LOW_TASKS];
     g_low_stop = 0;
-    g_late_max_ticks = 0;
+    g_late_max_ticks = g_late_wall_ticks = g_off_max_ns = 0;
+    g_samples = 0;
     g_timed_out = g_woken = 0;
     g_remaining = MANY + LOW_TASKS + 1;
     for (int i = 0; i < LOW_TASKS; i++) {
@@ -442,16 +505,22 @@ static void many_case(monad_async_context_switcher sw, bool ring)
     g_low_stop = 1;
     test_run_until_zero(g_ex, &g_remaining, 10000);
     CHECK_EQ(g_timed_out + g_woken, MANY);
-    CHECK_GE(g_woken, 1);
-    CHECK_GE(g_timed_out, MANY / 2);
+    CHECK_EQ(g_woken, (MANY + 2) / 3);
+    CHECK_EQ(g_timed_out, MANY - (MANY + 2) / 3);
     uint64_t const late_ms = ticks_to_ms(g_late_max_ticks);
     test_note("%s: %d of %d High tasks timed out beside %d Low CPU tasks "
-              "(1 ms slices), %d woken; latest %" PRIu64 " us after its deadline",
+              "(1 ms slices), %d woken; latest %" PRIu64 " us after its deadline "
+              "net of the thread's preemption (%" PRIu64 " us on the wall clock; "
+              "up to %" PRIu64 " us of preemption subtracted)",
               ring ? "ring" : "no ring", g_timed_out, MANY, LOW_TASKS, g_woken,
-              g_late_max_ticks * 1000000u / g_tps);
-    /* About one Low slice (1 ms) at most; generous for sanitizers and a
-     * shared machine. */
-    CHECK_LT(late_ms, TEST_UNDER_ANY_SANITIZER ? 200 : 50);
+              g_late_max_ticks * 1000000u / g_tps,
+              g_late_wall_ticks * 1000000u / g_tps, g_off_max_ns / 1000u);
+    /* About one Low slice (1 ms), net of the thread's preemption as its
+     * CPU clock sees it; a VM's steal time still counts as CPU time (seen:
+     * 6 ms once at load 7), hence the margin. A regression to pumping the
+     * ring every few slices, or to running Low slices before a due High
+     * deadline, is tens of ms. */
+    CHECK_LT(late_ms, TEST_UNDER_ANY_SANITIZER ? 30 : 10);
     for (size_t i = 0; i < MANY; i++) {
         CHECK_RESULT(monad_async_task_destroy(g_many[i]));
     }
