@@ -44,12 +44,15 @@ pub struct GenResult {
     /// The server's user and system time in the window, in clock ticks.
     pub server_user_ticks: u64,
     pub server_sys_ticks: u64,
+    /// Round trips of the whole run, warm-up and drain included (for
+    /// instruction counts of the whole server process, see main.rs).
+    pub total_rts: u64,
 }
 
 impl GenResult {
     pub fn to_line(self) -> String {
         format!(
-            "RESULT {} {} {} {} {} {} {} {}",
+            "RESULT {} {} {} {} {} {} {} {} {}",
             self.rts,
             self.wall_ns,
             self.server_cpu_ns,
@@ -57,7 +60,8 @@ impl GenResult {
             self.p50_ns,
             self.p99_ns,
             self.server_user_ticks,
-            self.server_sys_ticks
+            self.server_sys_ticks,
+            self.total_rts
         )
     }
 
@@ -73,6 +77,7 @@ impl GenResult {
             p99_ns: next()?,
             server_user_ticks: next()?,
             server_sys_ticks: next()?,
+            total_rts: next()?,
         })
     }
 }
@@ -305,6 +310,7 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
             )));
         }
     }
+    res.total_rts = done;
     if lat.is_empty() {
         return Err(err("no round trip in the timed window".into()));
     }

@@ -165,10 +165,34 @@ fn generate_main(args: &[String]) {
     }
 }
 
-/// One measurement: a fresh server process and a fresh generator.
-fn measure(cfg: &Config, contender: &str, conns: usize, size: usize) -> Result<GenResult, String> {
+/// One measurement, with a fresh server process and a fresh generator:
+/// its result and the server's process id.
+fn measure(
+    cfg: &Config,
+    contender: &str,
+    conns: usize,
+    size: usize,
+) -> Result<(GenResult, u32), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut server = Command::new(&exe)
+    // NET_ECHO_SERVER_WRAP runs the server under a tool, e.g.
+    // "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p": its
+    // instruction counts do not move with the machine's load (the CPU
+    // figures then mean nothing; the round-trip counts still do).
+    // Not the self-check's server: that one is not measured.
+    let wrap: Vec<String> = std::env::var("NET_ECHO_SERVER_WRAP")
+        .ok()
+        .filter(|_| contender != "broken")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut server = match wrap.split_first() {
+        Some((tool, args)) => {
+            let mut c = Command::new(tool);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let mut server = server
         .args(["__serve", contender, &conns.to_string()])
         .stdout(Stdio::piped())
         .spawn()
@@ -223,7 +247,10 @@ fn measure(cfg: &Config, contender: &str, conns: usize, size: usize) -> Result<G
         Some(st) => return Err(format!("{contender}: the server failed ({st})")),
         None => return Err(format!("{contender}: the server did not finish")),
     }
-    result.ok_or_else(|| format!("{contender}: no result line"))
+    let pid = server.id();
+    result
+        .map(|r| (r, pid))
+        .ok_or_else(|| format!("{contender}: no result line"))
 }
 
 /// The echo check must be able to fail: a server that corrupts one bit
@@ -299,7 +326,7 @@ fn main() {
     self_check();
     let raw_path = cfg.out.replace(".csv", "") + "_raw.csv";
     let mut raw = String::from(
-        "round,contender,size,conns,rts,wall_ns,server_cpu_ns,gen_cpu_ns,p50_ns,p99_ns,server_user_ticks,server_sys_ticks\n",
+        "round,contender,size,conns,rts,wall_ns,server_cpu_ns,gen_cpu_ns,p50_ns,p99_ns,server_user_ticks,server_sys_ticks,total_rts,server_pid\n",
     );
     let mut runs: BTreeMap<(String, usize, usize), Vec<GenResult>> = BTreeMap::new();
     let started = Instant::now();
@@ -309,7 +336,7 @@ fn main() {
                 let k = cfg.contenders.len();
                 for i in 0..k {
                     let contender = &cfg.contenders[(i + round) % k];
-                    let r = measure(&cfg, contender, conns, size)
+                    let (r, pid) = measure(&cfg, contender, conns, size)
                         .unwrap_or_else(|e| die(&format!("{e} ({conns} connections, {size} B)")));
                     eprintln!(
                         "[{:>5.0}s] round {round} {contender:>11} {size:>5} B {conns:>6} conns: {:>7.0} ns CPU/rt, {:>8.0} rt/s, p99 {:>8.1} us, generator {:>3.0}% busy",
@@ -320,7 +347,7 @@ fn main() {
                         r.gen_cpu_ns as f64 * 100.0 / r.wall_ns as f64,
                     );
                     raw += &format!(
-                        "{round},{contender},{size},{conns},{},{},{},{},{},{},{},{}\n",
+                        "{round},{contender},{size},{conns},{},{},{},{},{},{},{},{},{},{}\n",
                         r.rts,
                         r.wall_ns,
                         r.server_cpu_ns,
@@ -328,7 +355,9 @@ fn main() {
                         r.p50_ns,
                         r.p99_ns,
                         r.server_user_ticks,
-                        r.server_sys_ticks
+                        r.server_sys_ticks,
+                        r.total_rts,
+                        pid
                     );
                     runs.entry((contender.clone(), size, conns))
                         .or_default()
