@@ -5,6 +5,7 @@
  * the stamp that starts the next, so a task's launch, the previous task's
  * exit and the executor's accounting share one read. */
 #include "executor_impl.h"
+#include "prefetch.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -131,6 +132,10 @@ static inline struct ma_task *ma_executor_pop_ready(struct ma_executor *ex)
             /* Off its queue from here: a priority change made before the
              * slice (by a hook run by a pump) must not unlink it. */
             t->where = MA_TASK_NOWHERE;
+            /* With few tasks all stay in cache: no prefetch to pay for. */
+            if (ex->head.tasks_attached > MA_PREFETCH_MIN_TASKS) {
+                ma_prefetch_slice(t, ex->ready[p].head);
+            }
             return t;
         }
     }

@@ -10,6 +10,8 @@
 #include "list.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Which owner-thread list a task's `link` is on. */
 enum ma_task_where
@@ -29,27 +31,27 @@ enum ma_task_where
 
 struct ma_buffer_pool;
 
+/* Layout. Tasks are 64-byte aligned (task.c). A round trip of a task
+ * (ready-queue pop, switch in and out, I/O begin and complete, wake)
+ * touches its public head (lines 0-1: state, priority, suspensions,
+ * ticks), the owner-thread fields below it (line 2 and the first part of
+ * line 3) and its context's switch fields (sw .. resumer_sp, the rest of
+ * line 3). With a thousand tasks in turn none of them is still in cache
+ * when it next runs, so every line a round trip touches is a miss: the
+ * hot fields are packed into those four lines, and the cold ones (the
+ * context's jmp_bufs and stack record, cross-thread message nodes, the
+ * dispatcher's and buffer pool's bookkeeping) come after. The
+ * _Static_asserts below the struct hold the grouping. */
 struct ma_task
 {
     struct monad_async_task_head head; /* first: the public handle */
-    struct ma_context ctx;
-    size_t stack_size; /* as asked for at create, for later switchers */
 
-    /* Owner-thread state of the executor it is attached to. */
+    /* --- hot: owner-thread state of the executor it is attached to --- */
     struct ma_link link;
     enum ma_task_where where;
-    /* On its executor's list of all attached tasks (for dumps, dump.c),
-     * from its enqueue to its exit. */
-    struct ma_link all_link;
     monad_async_priority queue; /* ready queue chosen at attach */
-    uint64_t timer_deadline;    /* ticks, while on the timer list */
-    /* The deadline of the task's waits (task.h), ticks, 0: none. Read at
-     * each suspension: next to resume_error, which it writes then. */
-    uint64_t deadline;
     int resume_error;           /* delivered by the next resumption */
-    /* The executor's stamp when a wake readied it, for the resume-latency
-     * histogram; 0: no sample pending (a yield, or no time tracking). */
-    uint64_t woken_at;
+    uint32_t io_inflight;
     /* A wake resumed its parking (park.c): the park succeeds even if a
      * cancel lands before the task runs again (task.h: a wake that
      * arrived first wins); the cancel leaves resume_error alone and the
@@ -59,18 +61,6 @@ struct ma_task
     /* On its executor's deadline list (deadline.c): suspended with a
      * deadline, in a wait the list may still have to end. */
     bool deadline_armed;
-    struct ma_link deadline_link;
-
-    /* I/O (owner thread of its executor). Operations in flight, a
-     * doubly linked list through the statuses' prev/next; completed
-     * initiate-form operations not yet reaped, in completion order. */
-    struct monad_async_io_status *io_inflight_head;
-    struct monad_async_io_status *io_done_head;
-    struct monad_async_io_status *io_done_tail;
-    uint32_t io_inflight;
-    /* While MA_TASK_IO_WAIT: the status whose completion resumes it, or
-     * MA_IO_WAIT_ANY for any initiate-form completion. */
-    struct monad_async_io_status *io_waiting_for;
     /* A slot was set aside for it when it left the slot wait queue
      * (counted in the executor's io_slots_used); it takes it when it
      * runs. */
@@ -80,12 +70,45 @@ struct ma_task
     bool io_resumed;
     /* While MA_TASK_SQE_WAIT: the queue it is on, an enum ma_io_class
      * (waiting for a slot) or MA_IO_SQ_BLOCKED (waiting for the kernel to
-     * take submissions); and its place in line among slot waiters. */
+     * take submissions); its place in line is io_wait_ticket (cold). */
     uint8_t io_wait_queue;
-    uint64_t io_wait_ticket;
     /* user_code returned with operations in flight: it is recorded as
      * exited once the kernel has finished them. */
     bool io_draining;
+    /* The deadline of the task's waits (task.h), ticks, 0: none. Read at
+     * each suspension: next to resume_error, which it writes then. */
+    uint64_t deadline;
+    /* The executor's stamp when a wake readied it, for the resume-latency
+     * histogram; 0: no sample pending (a yield, or no time tracking). */
+    uint64_t woken_at;
+    uint64_t timer_deadline;    /* ticks, while on the timer list */
+    /* Parking (park.c): generation << 2 | MA_PARK_PERMIT | MA_PARK_PARKED.
+     * The generation names the piece of work (bumped at each bind and at
+     * each exit); the bits are that work's pending wake and whether it is
+     * parked now. Whoever clears PARKED owns the task's resumption. */
+    _Atomic uint64_t park_word;
+    /* I/O (owner thread of its executor). Operations in flight, a
+     * doubly linked list through the statuses' prev/next; completed
+     * initiate-form operations not yet reaped, in completion order (the
+     * tail, written only when one completes, is cold). */
+    struct monad_async_io_status *io_inflight_head;
+    struct monad_async_io_status *io_done_head;
+    /* While MA_TASK_IO_WAIT: the status whose completion resumes it, or
+     * MA_IO_WAIT_ANY for any initiate-form completion. */
+    struct monad_async_io_status *io_waiting_for;
+
+    /* The context: its switch fields (sw .. resumer_sp) come first and
+     * end the hot lines; its jmp_bufs and stack record are cold. */
+    struct ma_context ctx;
+
+    /* --- cold --- */
+    size_t stack_size; /* as asked for at create, for later switchers */
+    /* On its executor's list of all attached tasks (for dumps, dump.c),
+     * from its enqueue to its exit. */
+    struct ma_link all_link;
+    struct ma_link deadline_link;
+    struct monad_async_io_status *io_done_tail;
+    uint64_t io_wait_ticket;
     /* While MA_TASK_BUF_WAIT: the pool; the index handed over on
      * release (UINT32_MAX until then). */
     struct ma_buffer_pool *buf_pool;
@@ -114,11 +137,6 @@ struct ma_task
     _Atomic uint32_t cancel_queued;
     uint64_t cancel_gen;
 
-    /* Parking (park.c): generation << 2 | MA_PARK_PERMIT | MA_PARK_PARKED.
-     * The generation names the piece of work (bumped at each bind and at
-     * each exit); the bits are that work's pending wake and whether it is
-     * parked now. Whoever clears PARKED owns the task's resumption. */
-    _Atomic uint64_t park_word;
     /* Carries a remote wake to the executor's wake inbox; used by the one
      * waker that cleared PARKED, so at most once per parking. */
     struct ma_inbox_node wake_node; /* kind MA_MSG_WAKE */
@@ -133,6 +151,30 @@ struct ma_task
     _Atomic uint32_t prio_queued;
     struct ma_inbox_node prio_node; /* kind MA_MSG_PRIORITY */
 };
+
+/* The hot grouping above (64-byte lines, 64-bit targets): the head fills
+ * lines 0-1, the owner-thread fields start line 2, and the context's
+ * switch fields end in line 3, so a round trip touches four lines. */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct monad_async_task_head) == 128,
+               "the public head is two cache lines");
+_Static_assert(offsetof(struct ma_task, link) == 128,
+               "the hot owner-thread fields start line 2");
+_Static_assert(offsetof(struct ma_task, io_waiting_for) + sizeof(void *) <=
+                   offsetof(struct ma_task, ctx),
+               "the hot owner-thread fields precede the context");
+_Static_assert(offsetof(struct ma_task, ctx) +
+                       offsetof(struct ma_context, resumer_sp) +
+                       sizeof(void *) <=
+                   256,
+               "the context's switch fields end within line 3");
+_Static_assert(offsetof(struct ma_context, sw) == 0 &&
+                   offsetof(struct ma_context, task_sp) <
+                       offsetof(struct ma_context, task_jb) &&
+                   offsetof(struct ma_context, resumer_sp) <
+                       offsetof(struct ma_context, task_jb),
+               "a context's switch fields come before its jmp_bufs");
+#endif
 
 /* `kind` of a task's inbox nodes. */
 enum
