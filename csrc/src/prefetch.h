@@ -6,8 +6,8 @@
  * hot lines, then (through the saved stack pointer) its saved registers,
  * then each frame the task returns through. Asking for them together,
  * and for the next ready task's hot lines one slice ahead, overlaps the
- * misses. Prefetches never fault, so a stale or null address costs
- * nothing but the instruction.
+ * misses. Prefetches never fault, so a stale address costs nothing but
+ * the instruction.
  *
  * always_inline: at -O2 GCC 12 drops the calls to these helpers whole
  * (nothing but prefetches: no effect it must keep), so the Makefile's
@@ -49,8 +49,12 @@ static inline __attribute__((always_inline)) void
 ma_prefetch_slice(struct ma_task const *t, struct ma_link const *next)
 {
     char const *const sp = (char const *)t->ctx.task_sp;
-    for (int i = 0; i < MA_PREFETCH_STACK_LINES; i++) {
-        __builtin_prefetch(sp + 64 * i);
+    /* NULL before the task's first slice (nothing saved there yet), and
+     * arithmetic on a null pointer is undefined even for a prefetch. */
+    if (sp != NULL) {
+        for (int i = 0; i < MA_PREFETCH_STACK_LINES; i++) {
+            __builtin_prefetch(sp + 64 * i);
+        }
     }
     if (next != NULL) {
         ma_prefetch_task(ma_container_of(next, struct ma_task, link));
