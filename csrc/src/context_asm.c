@@ -79,21 +79,28 @@ static void ma_asm_suspend_fp(struct ma_context *ctx)
 
 /* A task hands the thread straight to a sibling: `to` takes over the
  * resumer (and, under TSan, the resumer's fiber) of `from`. A context
- * never run starts its entry loop on a fresh frame, as first_resume. */
-static void ma_asm_transfer_fp(struct ma_context *from, struct ma_context *to)
+ * never run starts its entry loop on a fresh frame, as first_resume.
+ * Returns the stack pointer to switch to; `fp`: whether the frame keeps
+ * the floating-point control words, as the switch that follows does. */
+static inline void *
+ma_asm_transfer_begin(struct ma_context *from, struct ma_context *to, int fp)
 {
     to->resumer_sp = from->resumer_sp;
 #if MA_TSAN
     to->tsan_resumer_fiber = from->tsan_resumer_fiber;
     __tsan_switch_to_fiber(to->tsan_task_fiber, 0);
 #endif
-    void *sp = to->task_sp;
     if (!to->started) { /* its first launch: a fresh frame */
         to->started = true;
-        sp = monad_async_switch_make_frame(
-            to->stack.top, (void (*)(void *))ma_context_main, to, 1);
+        return monad_async_switch_make_frame(
+            to->stack.top, (void (*)(void *))ma_context_main, to, fp);
     }
-    monad_async_switch_fp(&from->task_sp, sp);
+    return to->task_sp;
+}
+
+static void ma_asm_transfer_fp(struct ma_context *from, struct ma_context *to)
+{
+    monad_async_switch_fp(&from->task_sp, ma_asm_transfer_begin(from, to, 1));
 }
 
 static void ma_asm_first_resume_nofp(struct ma_context *ctx)
@@ -121,18 +128,7 @@ static void ma_asm_suspend_nofp(struct ma_context *ctx)
 
 static void ma_asm_transfer_nofp(struct ma_context *from, struct ma_context *to)
 {
-    to->resumer_sp = from->resumer_sp;
-#if MA_TSAN
-    to->tsan_resumer_fiber = from->tsan_resumer_fiber;
-    __tsan_switch_to_fiber(to->tsan_task_fiber, 0);
-#endif
-    void *sp = to->task_sp;
-    if (!to->started) { /* its first launch: a fresh frame */
-        to->started = true;
-        sp = monad_async_switch_make_frame(
-            to->stack.top, (void (*)(void *))ma_context_main, to, 0);
-    }
-    monad_async_switch_nofp(&from->task_sp, sp);
+    monad_async_switch_nofp(&from->task_sp, ma_asm_transfer_begin(from, to, 0));
 }
 
 static struct ma_switcher_ops const ma_asm_fp_ops = {

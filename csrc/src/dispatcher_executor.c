@@ -6,6 +6,7 @@
  * underneath is driven only through its public run, one item at a time,
  * so that before every slice the executor can see whether the queue holds
  * something more urgent than its own runnable tasks. */
+#include "cpu_relax.h"
 #include "dispatcher_impl.h"
 
 #include <errno.h>
@@ -14,15 +15,6 @@
 #include <string.h>
 
 __thread struct ma_wd_executor *ma_wd_tls_running;
-
-static inline void ma_cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 /* Publishes the executor's tick totals for other threads. */
 static void ma_wd_publish_ticks(struct ma_wd_executor *wex)

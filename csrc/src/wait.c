@@ -9,6 +9,7 @@
  * operations, so either the executor sees the work or the waker sees
  * `sleeping` set and issues the futex wake: no wake-up is lost, and a
  * waker pays for a system call only when the executor really sleeps. */
+#include "cpu_relax.h"
 #include "executor_impl.h"
 
 #include <errno.h>
@@ -28,15 +29,6 @@ static void ma_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 static void ma_futex_wake(_Atomic uint32_t *word)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static inline void ma_cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
 }
 
 /* Whether another thread left work (an inbox message or a wake). */
