@@ -12,23 +12,13 @@
 //!
 //! [`ExecutorBuilder::idle_spin`]: monad_async::ExecutorBuilder::idle_spin
 
+mod common;
+
 use monad_async::{Executor, Priority, TaskWaker};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(r, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 fn busy_wait(d: Duration) {
     let end = Instant::now() + d;
@@ -80,13 +70,13 @@ fn ping_pong(idle_spin: bool, rounds: u32, jitter: bool) -> Duration {
     });
     let _ = ex.run(1, Some(Duration::ZERO));
     let waker = wrx.recv().unwrap();
-    let cpu0 = thread_cpu();
+    let cpu0 = common::thread_cpu();
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(300) {
         let left = Duration::from_millis(300).saturating_sub(start.elapsed());
         let _ = ex.run(usize::MAX, Some(left));
     }
-    let idle_cpu = thread_cpu() - cpu0;
+    let idle_cpu = common::thread_cpu() - cpu0;
     waker.wake();
     ex.run_until_idle().unwrap();
     parked.join().unwrap().unwrap();

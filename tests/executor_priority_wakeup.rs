@@ -22,6 +22,8 @@
 //! up, and later samples counted the backlog on a thread that was on its
 //! CPU throughout.)
 
+mod common;
+
 use monad_async::io::{TcpListener, TcpStream};
 use monad_async::{Executor, Priority};
 use std::cell::Cell;
@@ -32,18 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SAMPLES: usize = 40;
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(r, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// A thread's CPU clock, readable from any thread of the process.
 #[derive(Clone, Copy)]
@@ -170,7 +160,7 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
         let stream: Option<TcpStream> = listener.map(|l| l.accept(cx).unwrap().0);
         for i in 0..SAMPLES {
             let blocked0 = voluntary_switches();
-            let cpu0 = thread_cpu();
+            let cpu0 = common::thread_cpu();
             // After the system calls, where a preemption that would delay
             // the start of the wait (not its end) is likely to land.
             let t0 = Instant::now();
@@ -210,7 +200,7 @@ fn scenario(ring_entries: u32, wait: Wait, lows: usize) {
                 // CPU over the sample, only what cannot have fallen
                 // before the event counts.
                 let wall = t0.elapsed();
-                let off = wall.saturating_sub(thread_cpu() - cpu0);
+                let off = wall.saturating_sub(common::thread_cpu() - cpu0);
                 off.saturating_sub(wall.saturating_sub(l))
             };
             late.push((l, stolen));

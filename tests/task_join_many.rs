@@ -3,20 +3,10 @@
 //! and almost no CPU: the joiners park (no polling), and the sleepers
 //! hold no scarce ring resource.
 
+mod common;
+
 use monad_async::{Executor, Priority};
 use std::time::{Duration, Instant};
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(r, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 #[test]
 fn a_thousand_joiners_of_sleeping_children_cost_no_cpu() {
@@ -44,9 +34,9 @@ fn a_thousand_joiners_of_sleeping_children_cost_no_cpu() {
             })
         })
         .collect();
-    let (wall0, cpu0) = (Instant::now(), thread_cpu());
+    let (wall0, cpu0) = (Instant::now(), common::thread_cpu());
     ex.run_until_idle().unwrap();
-    let (wall, cpu) = (wall0.elapsed(), thread_cpu() - cpu0);
+    let (wall, cpu) = (wall0.elapsed(), common::thread_cpu() - cpu0);
     for (i, h) in parents.into_iter().enumerate() {
         let (v, suspensions) = h.join().unwrap();
         assert_eq!(v, i);
