@@ -23,20 +23,8 @@ use std::time::{Duration, Instant};
 
 const LINE: &[u8; 32] = b"GET some-key-of-a-line-protocol\n";
 
-fn nodelay(fd: i32) {
-    let one: libc::c_int = 1;
-    // SAFETY: a valid socket and option buffer.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0);
-}
+#[path = "common/sock.rs"]
+mod sock;
 
 /// The server: answers each line with "OK\n" (if `reply`) until EOF;
 /// returns the lines read and when it read the last one.
@@ -48,7 +36,7 @@ fn spawn_server(
     let l = Rc::clone(listener);
     ex.spawn(Priority::Normal, move |cx| {
         let (s, _) = l.accept(cx).unwrap();
-        nodelay(s.as_raw_fd());
+        sock::nodelay(s.as_raw_fd()).unwrap();
         let mut conn = BufStream::with_capacity(16 * 1024, s);
         let mut line = String::new();
         let mut n = 0;
@@ -77,7 +65,7 @@ fn ours(
     let server = spawn_server(ex, listener, ping_pong);
     let h = ex.spawn(Priority::Normal, move |cx| {
         let s = TcpStream::connect(cx, addr).unwrap();
-        nodelay(s.as_raw_fd());
+        sock::nodelay(s.as_raw_fd()).unwrap();
         let mut conn = BufStream::new(s);
         let mut reply = String::new();
         let start = Instant::now();

@@ -24,20 +24,8 @@ mod contenders;
 const PING: usize = 64;
 const CHUNK: usize = 16 * 1024;
 
-fn nodelay(fd: i32) {
-    let one: libc::c_int = 1;
-    // SAFETY: a valid socket and option buffer.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0);
-}
+#[path = "common/sock.rs"]
+mod sock;
 
 /// The echo server task for one connection: echoes until the peer shuts
 /// down its side.
@@ -45,7 +33,7 @@ fn spawn_echo(ex: &Executor, listener: &Rc<TcpListener>) {
     let l = Rc::clone(listener);
     ex.spawn(Priority::Normal, move |cx| {
         let (s, _) = l.accept(cx).unwrap();
-        nodelay(s.as_raw_fd());
+        sock::nodelay(s.as_raw_fd()).unwrap();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = s.recv(cx, &mut buf).unwrap();
@@ -67,7 +55,7 @@ fn ours_ping_pong(
     spawn_echo(ex, listener);
     let h = ex.spawn(Priority::Normal, move |cx| {
         let s = TcpStream::connect(cx, addr).unwrap();
-        nodelay(s.as_raw_fd());
+        sock::nodelay(s.as_raw_fd()).unwrap();
         let out = [7u8; PING];
         let mut back = [0u8; PING];
         let start = Instant::now();
@@ -91,7 +79,7 @@ fn ours_echo(ex: &Executor, listener: &Rc<TcpListener>, addr: SocketAddr, iters:
     let st = Rc::clone(&start);
     let h = ex.spawn(Priority::Normal, move |cx| {
         let s = Rc::new(TcpStream::connect(cx, addr).unwrap());
-        nodelay(s.as_raw_fd());
+        sock::nodelay(s.as_raw_fd()).unwrap();
         // A writer task beside this reader, on the same connection.
         let w = Rc::clone(&s);
         cx.spawn(Priority::Normal, move |cx| {

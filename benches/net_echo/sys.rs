@@ -67,25 +67,9 @@ pub fn read_clock(clock: libc::clockid_t) -> io::Result<Duration> {
     Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// Sets TCP_NODELAY on socket `fd`.
-pub fn nodelay(fd: i32) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: a valid option buffer of the size passed.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+#[path = "../common/sock.rs"]
+mod sock;
+pub use sock::nodelay;
 
 /// A loopback listener with a backlog of 4,096 (std's is 128), so that
 /// 10,000 connections opened back to back are not dropped at the SYN and
