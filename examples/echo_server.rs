@@ -24,7 +24,7 @@ use monad_async::{Executor, Priority, TaskContext};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn main() -> std::io::Result<()> {
     let args = Args::from_env();
@@ -61,18 +61,7 @@ fn main() -> std::io::Result<()> {
         c.stop(cx);
         Ok(())
     });
-    let start = Instant::now();
-    ex.run_until_idle()?; // until the shutdown is over
-    println!(
-        "stopped after {:?}: {} connections served",
-        start.elapsed(),
-        conns.accepted.get()
-    );
-    if let Some(client) = client {
-        let report = client.join().expect("self-test client panicked");
-        println!("self-test passed: {report}");
-    }
-    Ok(())
+    conns::run_to_end(&ex, &conns, client)
 }
 
 /// Echoes until the peer closes, or the server stops.

@@ -121,18 +121,7 @@ fn main() -> io::Result<()> {
         ticker.cancel()?;
         Ok(())
     });
-    let start = Instant::now();
-    ex.run_until_idle()?; // until the shutdown is over
-    println!(
-        "stopped after {:?}: {} connections served",
-        start.elapsed(),
-        conns.accepted.get()
-    );
-    if let Some(client) = client {
-        let report = client.join().expect("self-test client panicked");
-        println!("self-test passed: {report}");
-    }
-    Ok(())
+    conns::run_to_end(&ex, &conns, client)
 }
 
 /// Serves one connection until the peer closes, a request asks to close,

@@ -148,10 +148,7 @@ fn main() -> std::io::Result<()> {
         srv.reaped.get(),
         srv.store.borrow().len()
     );
-    if let Some(client) = client {
-        let report = client.join().expect("self-test client panicked");
-        println!("self-test passed: {report}");
-    }
+    conns::finish_self_test(client);
     Ok(())
 }
 

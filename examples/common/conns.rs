@@ -116,3 +116,33 @@ pub fn self_test<T>(client: impl FnOnce() -> T) -> T {
         }
     }
 }
+
+/// The end of a server's `main`: waits for the self-test client started
+/// with [`self_test`] (if any) and prints its report. A failed self-test
+/// panics here, so the process exits non-zero.
+pub fn finish_self_test(client: Option<std::thread::JoinHandle<String>>) {
+    if let Some(client) = client {
+        let report = client.join().expect("self-test client panicked");
+        println!("self-test passed: {report}");
+    }
+}
+
+/// Drives `ex` until the shutdown is over (every task has ended), says
+/// how long that took and how many connections `conns` served, then
+/// finishes the self-test.
+#[allow(dead_code)] // kv_server reports more than this and ends on its own
+pub fn run_to_end(
+    ex: &monad_async::Executor,
+    conns: &Conns,
+    client: Option<std::thread::JoinHandle<String>>,
+) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    ex.run_until_idle()?;
+    println!(
+        "stopped after {:?}: {} connections served",
+        start.elapsed(),
+        conns.accepted.get()
+    );
+    finish_self_test(client);
+    Ok(())
+}
