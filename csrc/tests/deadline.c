@@ -368,18 +368,11 @@ enum { SAMPLES = 16384 };
 static uint64_t g_at_wall[SAMPLES], g_at_cpu[SAMPLES];
 static size_t g_samples;
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    CHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void sample_clocks(uint64_t wall)
 {
     if (g_samples < SAMPLES) {
         g_at_wall[g_samples] = wall;
-        g_at_cpu[g_samples++] = thread_cpu_ns();
+        g_at_cpu[g_samples++] = test_thread_cpu_ns();
     }
 }
 
@@ -427,7 +420,7 @@ static monad_async_result many_fn(monad_async_task task)
     monad_async_result const r = monad_async_task_park(task, UINT64_MAX);
     uint64_t const now = ticks_now();
     uint64_t const now_ns = test_now_ns();
-    uint64_t const now_cpu = thread_cpu_ns();
+    uint64_t const now_cpu = test_thread_cpu_ns();
     sample_clocks(now_ns);
     if (r.error == ETIMEDOUT) {
         CHECK_GE(now, deadline);

@@ -21,13 +21,6 @@
 #include <stdatomic.h>
 #include <sys/resource.h>
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Busy-waits `ns` (the waker's pause: a sleep would be far longer). */
 static void spin_ns(uint64_t ns)
 {
@@ -108,9 +101,9 @@ static void pp_side(struct pp *pp, int me)
     if (me == 1) {
         /* Nothing to do for 300 ms, right after waits that ended soon. */
         struct timespec const idle = {0, 300 * 1000 * 1000};
-        uint64_t const cpu = thread_cpu_ns();
+        uint64_t const cpu = test_thread_cpu_ns();
         monad_async_result const r = monad_async_executor_run(ex, 1, &idle);
-        pp->idle_cpu_ns = thread_cpu_ns() - cpu;
+        pp->idle_cpu_ns = test_thread_cpu_ns() - cpu;
         CHECK_ERROR(r, ETIME);
     }
     CHECK_RESULT(monad_async_executor_destroy(ex));
@@ -202,10 +195,10 @@ static uint64_t slow_wakes_cpu(uint32_t flags, monad_async_context_switcher sw)
     CHECK_RESULT(monad_async_task_attach(ex, t, NULL));
     CHECK_RESULT(monad_async_task_wake_token(t, &sl.token));
     pthread_t th;
-    uint64_t const cpu = thread_cpu_ns();
+    uint64_t const cpu = test_thread_cpu_ns();
     CHECK_EQ(pthread_create(&th, NULL, slow_waker, &sl), 0);
     test_run_until_detached(ex, t, 60000);
-    uint64_t const used = thread_cpu_ns() - cpu;
+    uint64_t const used = test_thread_cpu_ns() - cpu;
     CHECK_EQ(pthread_join(th, NULL), 0);
     CHECK_RESULT(monad_async_task_destroy(t));
     CHECK_RESULT(monad_async_executor_destroy(ex));

@@ -106,19 +106,12 @@ static long thread_voluntary_switches(void)
     return ru.ru_nvcsw;
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    CHECK_EQ(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), 0);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static monad_async_result high_fn(monad_async_task task)
 {
     enum waiter_kind const kind = (enum waiter_kind)(intptr_t)task->user_ptr;
     for (g_samples = 0; g_samples < SAMPLES; g_samples++) {
         long const blocked0 = thread_voluntary_switches();
-        uint64_t const cpu0 = thread_cpu_ns();
+        uint64_t const cpu0 = test_thread_cpu_ns();
         uint64_t const t0 = test_now_ns();
         uint64_t late = 0;
         atomic_store(&g_event_cpu, 0);
@@ -144,7 +137,7 @@ static monad_async_result high_fn(monad_async_task task)
             late = test_now_ns() - sent;
         }
         atomic_store(&g_deadline, 0);
-        uint64_t const cpu_end = thread_cpu_ns();
+        uint64_t const cpu_end = test_thread_cpu_ns();
         g_late[g_samples] = late;
         bool const blocked = thread_voluntary_switches() != blocked0;
         uint64_t const event_cpu = atomic_load(&g_event_cpu);

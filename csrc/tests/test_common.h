@@ -12,6 +12,7 @@
  *   CHECK_NE/LT/LE/GT/GE(a, b)  likewise
  *   test_scaled(n)              n divided by MONAD_ASYNC_TEST_SCALE (>= 1)
  *   test_now_ns()               CLOCK_MONOTONIC in nanoseconds
+ *   test_thread_cpu_ns()        the calling thread's CPU time, likewise
  *   test_watchdog(seconds)      fail (not hang) if the program runs longer
  *   test_note(fmt, ...)         a `note:` line the runner shows even on pass
  *   TEST_UNDER_ASAN/TSAN/UBSAN/ANY_SANITIZER   1 when built so
@@ -297,6 +298,15 @@ static uint64_t test_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t test_thread_cpu_ns(void) __attribute__((unused));
+
+static uint64_t test_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    CHECK_EQ(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), 0);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
