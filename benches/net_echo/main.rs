@@ -1,6 +1,9 @@
 //! net_echo: TCP echo on loopback, monad-async against tokio
 //! (current-thread), may (one worker) and monoio (io_uring), side by side
-//! in one run, over a sweep of connection counts and message sizes.
+//! in one run, over a sweep of connection counts and message sizes, with
+//! two floors beside them: servers with no runtime, a raw io_uring loop
+//! and a raw epoll loop (floors.rs), the least the kernel makes any server
+//! pay per round trip here.
 //!
 //! ```text
 //! cargo bench -p monad-async-benches --bench net_echo                 # the full sweep
@@ -26,6 +29,7 @@
 //! medians over the rounds. A wrong echo fails the run; every run first
 //! checks that it does, against a server that corrupts a bit now and then.
 
+mod floors;
 mod generator;
 mod servers;
 mod sys;

@@ -17,7 +17,14 @@ use std::os::fd::{AsRawFd, IntoRawFd};
 pub const BUF: usize = 8 * 1024;
 
 /// The contenders, in the harness's default order.
-pub const CONTENDERS: &[&str] = &["monad_async", "tokio", "may", "monoio"];
+pub const CONTENDERS: &[&str] = &[
+    "monad_async",
+    "tokio",
+    "may",
+    "monoio",
+    "uring_floor",
+    "epoll_floor",
+];
 
 /// Serves `conns` connections on `l` with `contender`'s server.
 pub fn serve(contender: &str, l: StdListener, conns: usize) {
@@ -26,6 +33,8 @@ pub fn serve(contender: &str, l: StdListener, conns: usize) {
         "tokio" => tokio(l, conns),
         "may" => may(l, conns),
         "monoio" => monoio(l, conns),
+        "uring_floor" => crate::floors::uring_floor(l, conns),
+        "epoll_floor" => crate::floors::epoll_floor(l, conns),
         "broken" => broken(l, conns),
         other => panic!("unknown contender {other}"),
     }

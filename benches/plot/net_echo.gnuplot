@@ -21,12 +21,15 @@ set yrange [1000:100000]
 set ytics ("1,000" 1000, "2,000" 2000, "5,000" 5000, "10,000" 10000, "20,000" 20000, "50,000" 50000, "100,000" 100000)
 set grid xtics ytics lc rgb "#dddddd"
 set key top right
-names = "monad_async tokio may monoio"
-colors = "#d62728 #1f77b4 #2ca02c #9467bd"
+# The two floors (no runtime: raw io_uring, raw epoll) in grey, dashed.
+names = "monad_async tokio may monoio uring_floor epoll_floor"
+colors = "#d62728 #1f77b4 #2ca02c #9467bd #7f7f7f #bcbd22"
+dashes = "1 1 1 1 2 2"
 do for [size in sizes] {
     set title sprintf("%s-byte messages", size == "4096" ? "4,096" : size)
     plot for [i=1:words(names)] infile skip 1 \
         using ((strcol(1) eq word(names, i) && $2 == size + 0) ? $3 : NaN):4 \
-        with linespoints lw 2 pt 7 ps 0.8 lc rgb word(colors, i) title word(names, i) noenhanced
+        with linespoints lw 2 pt 7 ps 0.8 lc rgb word(colors, i) \
+        dt int(word(dashes, i)) title word(names, i) noenhanced
 }
 unset multiplot
