@@ -2,7 +2,9 @@
  * for a task that suspends on an io_uring NOP, measured with the tick
  * counter, for each stackful switcher; and the suspend-resume loop through
  * a NOP against a plain liburing NOP loop at the same batch size (the
- * floor).
+ * floor), and against that loop plus what any stackful executor with time
+ * tracking adds per NOP at the least: one bare register-switch round trip
+ * into a coroutine that reads the tick counter (the slice's end stamp).
  *
  * The four figures, per execution (attach, run, one NOP, exit):
  *   launch->start     task->ticks.launched - task->ticks.attached
@@ -23,6 +25,8 @@
 #include <monad_async.h>
 
 #include "bench_common.h"
+
+#include "switch.h"
 
 #include <liburing.h>
 
@@ -76,14 +80,20 @@ static void run_until_idle(monad_async_executor ex)
     }
 }
 
-static monad_async_executor make_executor(void)
+static monad_async_executor make_executor_flags(unsigned flags)
 {
     monad_async_executor ex;
     struct monad_async_executor_attr attr;
     memset(&attr, 0, sizeof(attr));
+    attr.flags = flags;
     attr.io_uring_ring.entries = RING_ENTRIES;
     CHECK(monad_async_executor_create(&ex, &attr));
     return ex;
+}
+
+static monad_async_executor make_executor(void)
+{
+    return make_executor_flags(0);
 }
 
 static struct single bench_single(monad_async_context_switcher sw)
@@ -146,10 +156,10 @@ static monad_async_result work_nop_loop(monad_async_task task)
 /* `tasks` tasks each suspending on `per_task` NOPs: ns per NOP. With 32
  * tasks the executor submits and reaps 32 NOPs per io_uring_enter (its
  * pump interval, MA_IO_PUMP_INTERVAL), the floor's batch below. */
-static double bench_loop(monad_async_context_switcher sw, int ntasks,
-                         unsigned long per_task, uint64_t *enters)
+static double bench_loop(monad_async_context_switcher sw, unsigned ex_flags,
+                         int ntasks, unsigned long per_task, uint64_t *enters)
 {
-    monad_async_executor const ex = make_executor();
+    monad_async_executor const ex = make_executor_flags(ex_flags);
     monad_async_task tasks[BATCH];
     struct monad_async_task_attr t_attr;
     memset(&t_attr, 0, sizeof(t_attr));
@@ -182,11 +192,46 @@ static double bench_loop(monad_async_context_switcher sw, int ntasks,
     return median(runs, RUNS);
 }
 
-/* The floor: plain liburing, a ring made like the executor's, `batch`
- * NOPs prepared, submitted and waited for in one io_uring_enter, reaped. */
-static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
-                          unsigned long total)
+/* The coroutine of the floor plus a switch: each resumption reads the
+ * tick counter, as a slice's end does, and switches back. */
+static void *floor_main_sp, *floor_co_sp;
+static uint64_t volatile floor_stamp;
+
+#if MA_HAVE_ASM_SWITCH
+static void floor_co(void *arg)
 {
+    (void)arg;
+    for (;;) {
+        floor_stamp = ticks();
+        monad_async_switch_fp(&floor_co_sp, floor_main_sp);
+    }
+}
+#endif
+
+/* The floor: plain liburing, a ring made like the executor's, `batch`
+ * NOPs prepared, submitted and waited for in one io_uring_enter, reaped.
+ * With `with_switch`, each reaped NOP also costs one switch round trip
+ * into floor_co (a tick read): the least a stackful executor with time
+ * tracking adds. Returns 0 if there is no asm switch to do that with. */
+static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
+                          unsigned long total, bool with_switch)
+{
+#if MA_HAVE_ASM_SWITCH
+    size_t const stack_size = 64 * 1024;
+    char *const stack = with_switch ? malloc(stack_size) : NULL;
+    if (with_switch) {
+        if (stack == NULL) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+        floor_co_sp = monad_async_switch_make_frame(stack + stack_size,
+                                                    floor_co, NULL, 1);
+    }
+#else
+    if (with_switch) {
+        return 0;
+    }
+#endif
     struct io_uring ring;
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
@@ -219,6 +264,11 @@ static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
             io_uring_for_each_cqe(&ring, head, cqe)
             {
                 seen++;
+#if MA_HAVE_ASM_SWITCH
+                if (with_switch) {
+                    monad_async_switch_fp(&floor_main_sp, floor_co_sp);
+                }
+#endif
             }
             io_uring_cq_advance(&ring, seen);
         }
@@ -227,6 +277,9 @@ static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
         }
     }
     io_uring_queue_exit(&ring);
+#if MA_HAVE_ASM_SWITCH
+    free(stack);
+#endif
     return median(runs, RUNS);
 }
 
@@ -262,25 +315,57 @@ int main(void)
     printf("Suspend-resume loop through an io_uring NOP, ns per NOP "
            "(ring setup flags 0x%x)\n",
            setup_flags);
-    double const floor1 = bench_floor(setup_flags, cq_entries, 1, total / 2);
-    double const floor32 = bench_floor(setup_flags, cq_entries, BATCH, total);
-    printf("%-28s %10s %8s %14s\n", "", "ns/op", "x floor", "enters/NOP");
-    printf("%-28s %10.1f %8s %14.3f\n", "floor: liburing, batch 1", floor1, "1.00", 1.0);
-    printf("%-28s %10.1f %8s %14.3f\n", "floor: liburing, batch 32", floor32, "1.00",
-           1.0 / BATCH);
-    for (int i = 0; i < nsw; i++) {
-        uint64_t e1 = 0, e32 = 0;
-        double const one = bench_loop(sws[i].sw, 1, total / 2, &e1);
-        double const many = bench_loop(sws[i].sw, BATCH, total / BATCH, &e32);
-        char label[64];
-        snprintf(label, sizeof(label), "%s: 1 task", sws[i].name);
-        printf("%-28s %10.1f %8.2f %14.3f\n", label, one, one / floor1,
-               (double)e1 / (double)(total / 2));
-        snprintf(label, sizeof(label), "%s: 32 tasks", sws[i].name);
-        printf("%-28s %10.1f %8.2f %14.3f\n", label, many, many / floor32,
-               (double)e32 / (double)(total / BATCH * BATCH));
+    double const floor1 =
+        bench_floor(setup_flags, cq_entries, 1, total / 2, false);
+    double const floor32 =
+        bench_floor(setup_flags, cq_entries, BATCH, total, false);
+    double const fsw1 =
+        bench_floor(setup_flags, cq_entries, 1, total / 2, true);
+    double const fsw32 =
+        bench_floor(setup_flags, cq_entries, BATCH, total, true);
+    printf("%-36s %10s %8s %10s %14s\n", "", "ns/op", "x floor",
+           "x floor+sw", "enters/NOP");
+    printf("%-36s %10.1f %8s %10s %14.3f\n", "floor: liburing, batch 1", floor1,
+           "1.00", "", 1.0);
+    printf("%-36s %10.1f %8s %10s %14.3f\n", "floor: liburing, batch 32", floor32,
+           "1.00", "", 1.0 / BATCH);
+    if (fsw1 > 0) {
+        printf("%-36s %10.1f %8.2f %10s %14.3f\n",
+               "floor + switch + tick, batch 1", fsw1, fsw1 / floor1, "1.00",
+               1.0);
+        printf("%-36s %10.1f %8.2f %10s %14.3f\n",
+               "floor + switch + tick, batch 32", fsw32, fsw32 / floor32,
+               "1.00", 1.0 / BATCH);
     }
-    printf("(target: within 1.3x of the floor; spec: 85.8 ns/op)\n");
+    for (int i = 0; i < nsw; i++) {
+        for (int nt = 0; nt < 2; nt++) {
+            /* Time tracking on (the default), then off: the target with
+             * it off is the floor, with it on the floor + switch + tick. */
+            unsigned const fl =
+                nt ? MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING : 0;
+            uint64_t e1 = 0, e32 = 0;
+            double const one = bench_loop(sws[i].sw, fl, 1, total / 2, &e1);
+            double const many =
+                bench_loop(sws[i].sw, fl, BATCH, total / BATCH, &e32);
+            char label[64];
+            char r1[16] = "", r32[16] = "";
+            if (fsw1 > 0) {
+                snprintf(r1, sizeof(r1), "%.2f", one / fsw1);
+                snprintf(r32, sizeof(r32), "%.2f", many / fsw32);
+            }
+            snprintf(label, sizeof(label), "%s%s: 1 task", sws[i].name,
+                     nt ? ", no ticks" : "");
+            printf("%-36s %10.1f %8.2f %10s %14.3f\n", label, one,
+                   one / floor1, r1, (double)e1 / (double)(total / 2));
+            snprintf(label, sizeof(label), "%s%s: 32 tasks", sws[i].name,
+                     nt ? ", no ticks" : "");
+            printf("%-36s %10.1f %8.2f %10s %14.3f\n", label, many,
+                   many / floor32, r32,
+                   (double)e32 / (double)(total / BATCH * BATCH));
+        }
+    }
+    printf("(targets: no ticks within 1.3x of the floor, ticks within 1.3x "
+           "of floor + switch + tick; spec: 85.8 ns/op)\n");
 
     destroy_switchers(sws, nsw);
     return 0;
