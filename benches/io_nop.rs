@@ -1,7 +1,10 @@
 //! Suspend and resume through the kernel: a task suspending on an io_uring
 //! NOP in a loop. monad-async (asm with and without tick stamps, sjlj)
-//! against a plain io_uring NOP loop at the same batch size (the floor)
-//! and tokio's `yield_now` (tokio has no kernel round trip to offer for a
+//! against a plain io_uring NOP loop at the same batch size (the floor),
+//! that loop plus one bare switch round trip and one tick read per NOP
+//! (the least a stackful executor with time tracking adds: the target
+//! with ticks on is measured against it, the one without against the
+//! plain floor) and tokio's `yield_now` (tokio has no kernel round trip to offer for a
 //! no-op: its cheapest suspend and resume), in one group per batch size.
 //!
 //! Batch 1: one task, one NOP per io_uring_enter. Batch 32: 32 tasks, the
@@ -18,6 +21,8 @@ use std::time::{Duration, Instant};
 
 #[path = "common/contenders.rs"]
 mod contenders;
+#[path = "common/floor.rs"]
+mod floor;
 #[path = "common/uring.rs"]
 mod uring;
 
@@ -35,8 +40,14 @@ fn executors() -> Vec<(&'static str, Executor)> {
 }
 
 /// The floor: `batch` NOPs prepared, submitted and waited for with one
-/// io_uring_enter, then reaped; `iters` times.
-fn floor_loop(ring: &mut io_uring::IoUring, batch: u64, iters: u64) -> Duration {
+/// io_uring_enter, then reaped; `iters` times. With `sw`, each reaped NOP
+/// also costs a switch round trip and a tick read.
+fn floor_loop(
+    ring: &mut io_uring::IoUring,
+    batch: u64,
+    iters: u64,
+    mut sw: Option<&mut floor::SwitchFloor>,
+) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
         for i in 0..batch {
@@ -47,6 +58,10 @@ fn floor_loop(ring: &mut io_uring::IoUring, batch: u64, iters: u64) -> Duration 
         ring.submit_and_wait(batch as usize).expect("submit");
         for cqe in ring.completion() {
             black_box(cqe.result());
+            if let Some(sw) = sw.as_deref_mut() {
+                sw.round_trip();
+                black_box(monad_async::ticks_now());
+            }
         }
     }
     start.elapsed()
@@ -57,7 +72,11 @@ fn floor_loop(ring: &mut io_uring::IoUring, batch: u64, iters: u64) -> Duration 
 fn bench_floor(g: &mut BenchmarkGroup<'_, WallTime>, batch: u64) {
     let mut ring = uring::ring(128);
     g.bench_function("floor/io_uring_nop", |b| {
-        b.iter_custom(|iters| floor_loop(&mut ring, batch, iters))
+        b.iter_custom(|iters| floor_loop(&mut ring, batch, iters, None))
+    });
+    let mut sw = floor::SwitchFloor::new();
+    g.bench_function("floor/io_uring_nop+switch+tick", |b| {
+        b.iter_custom(|iters| floor_loop(&mut ring, batch, iters, Some(&mut sw)))
     });
 }
 
