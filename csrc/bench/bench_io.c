@@ -193,16 +193,19 @@ static double bench_loop(monad_async_context_switcher sw, unsigned ex_flags,
 }
 
 /* The coroutine of the floor plus a switch: each resumption reads the
- * tick counter, as a slice's end does, and switches back. */
+ * tick counter (if floor_tick), as a slice's end does, and switches back. */
 static void *floor_main_sp, *floor_co_sp;
 static uint64_t volatile floor_stamp;
+static bool floor_tick;
 
 #if MA_HAVE_ASM_SWITCH
 static void floor_co(void *arg)
 {
     (void)arg;
     for (;;) {
-        floor_stamp = ticks();
+        if (floor_tick) {
+            floor_stamp = ticks();
+        }
         monad_async_switch_fp(&floor_co_sp, floor_main_sp);
     }
 }
@@ -211,11 +214,13 @@ static void floor_co(void *arg)
 /* The floor: plain liburing, a ring made like the executor's, `batch`
  * NOPs prepared, submitted and waited for in one io_uring_enter, reaped.
  * With `with_switch`, each reaped NOP also costs one switch round trip
- * into floor_co (a tick read): the least a stackful executor with time
- * tracking adds. Returns 0 if there is no asm switch to do that with. */
+ * into floor_co, with a tick read if `with_tick`: the least a stackful
+ * executor adds, without and with time tracking. Returns 0 if there is no
+ * asm switch to do that with. */
 static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
-                          unsigned long total, bool with_switch)
+                          unsigned long total, bool with_switch, bool with_tick)
 {
+    floor_tick = with_tick;
 #if MA_HAVE_ASM_SWITCH
     size_t const stack_size = 64 * 1024;
     char *const stack = with_switch ? malloc(stack_size) : NULL;
@@ -316,13 +321,17 @@ int main(void)
            "(ring setup flags 0x%x)\n",
            setup_flags);
     double const floor1 =
-        bench_floor(setup_flags, cq_entries, 1, total / 2, false);
+        bench_floor(setup_flags, cq_entries, 1, total / 2, false, false);
     double const floor32 =
-        bench_floor(setup_flags, cq_entries, BATCH, total, false);
+        bench_floor(setup_flags, cq_entries, BATCH, total, false, false);
+    double const fs1 =
+        bench_floor(setup_flags, cq_entries, 1, total / 2, true, false);
+    double const fs32 =
+        bench_floor(setup_flags, cq_entries, BATCH, total, true, false);
     double const fsw1 =
-        bench_floor(setup_flags, cq_entries, 1, total / 2, true);
+        bench_floor(setup_flags, cq_entries, 1, total / 2, true, true);
     double const fsw32 =
-        bench_floor(setup_flags, cq_entries, BATCH, total, true);
+        bench_floor(setup_flags, cq_entries, BATCH, total, true, true);
     printf("%-36s %10s %8s %10s %14s\n", "", "ns/op", "x floor",
            "x floor+sw", "enters/NOP");
     printf("%-36s %10.1f %8s %10s %14.3f\n", "floor: liburing, batch 1", floor1,
@@ -330,6 +339,10 @@ int main(void)
     printf("%-36s %10.1f %8s %10s %14.3f\n", "floor: liburing, batch 32", floor32,
            "1.00", "", 1.0 / BATCH);
     if (fsw1 > 0) {
+        printf("%-36s %10.1f %8.2f %10s %14.3f\n", "floor + switch, batch 1",
+               fs1, fs1 / floor1, "", 1.0);
+        printf("%-36s %10.1f %8.2f %10s %14.3f\n", "floor + switch, batch 32",
+               fs32, fs32 / floor32, "", 1.0 / BATCH);
         printf("%-36s %10.1f %8.2f %10s %14.3f\n",
                "floor + switch + tick, batch 1", fsw1, fsw1 / floor1, "1.00",
                1.0);
