@@ -447,11 +447,19 @@ int ma_io_submit(struct ma_executor *ex);
  * what the resumption brought (suspend.c). With a deadline set it goes
  * through ma_deadline_suspend. */
 monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
-/* ma_task_suspend for a task that parks (handoff.c): when the run loop
- * would do nothing before running the next ready task, switches straight
- * to it instead of through the loop. */
+/* ma_task_suspend for a task that parks or waits on blocking I/O
+ * (handoff.c): when the run loop would do nothing before running the next
+ * ready task, switches straight to it instead of through the loop. */
 monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
                                            struct ma_task *t);
+/* Whether any task is ready: if none, a hand-off cannot happen, and a
+ * suspension skips the hand-off's checks (three loads here). */
+static inline bool ma_executor_any_ready(struct ma_executor const *ex)
+{
+    _Static_assert(monad_async_priority_max == 3, "one load per level");
+    return ((uintptr_t)ex->ready[0].head | (uintptr_t)ex->ready[1].head |
+            (uintptr_t)ex->ready[2].head) != 0;
+}
 /* The ring is pumped (one system call) when there is I/O queued or in
  * flight and either nothing is ready to run or this many slices have run
  * since the last pump, so that completions reach their tasks while other

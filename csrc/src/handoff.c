@@ -1,12 +1,14 @@
-/* Hand-off: a task that parks switches straight to the task the run loop
- * would run next, instead of switching to the loop and the loop switching
- * to that task.
+/* Hand-off: a task that parks, or suspends on a blocking I/O operation
+ * (io_impl.h), switches straight to the task the run loop would run next,
+ * instead of switching to the loop and the loop switching to that task.
  *
  * A same-executor wake-up (a channel's receiver woken by its sender, a
  * lock's next holder by its releaser) is followed by the waker's park
  * more often than not; through the loop that is two switches and a pass
- * of the loop, here one switch. The loop is skipped only when it would
- * have done nothing but pop that task:
+ * of the loop, here one switch. Likewise many tasks each starting their
+ * own I/O (connections) pass the thread from one to the next until the
+ * pump is due. The loop is skipped only when it would have done nothing
+ * but pop that task:
  *
  *   - the task is the first of the highest non-empty ready level (so
  *     priorities hold exactly as in the loop: a higher-priority ready

@@ -245,12 +245,21 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
      * neither exit nor reap with it in flight. Its completion writes the
      * result (unless preset) and cqe_flags before anyone reads them.
      * Resumed only by this completion: a cancel asks the kernel to end
-     * the operation early and still waits for it to say it has. */
+     * the operation early and still waits for it to say it has.
+     * The thread goes straight to the next ready task when the loop would
+     * do nothing else first (handoff.c): many tasks each waiting on their
+     * own I/O (connections) pass the thread along without a pass of the
+     * loop per operation. */
     st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) |
                 MA_IO_ST_BLOCKING | opcode;
     t->io_waiting_for = st;
     t->where = MA_TASK_IO_WAIT;
-    (void)ma_task_suspend(ex, t);
+    if (ma_executor_any_ready(ex)) {
+        (void)ma_task_suspend_handoff(ex, t);
+    }
+    else {
+        (void)ma_task_suspend(ex, t);
+    }
     assert(st->state == MONAD_ASYNC_IO_STATE_COMPLETED);
     st->state = MONAD_ASYNC_IO_STATE_IDLE;
     return st->result;
