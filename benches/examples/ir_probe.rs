@@ -23,6 +23,8 @@
 //!   channels (two sends, two receives per round trip).
 //! * `join`: a task spawns a Low child N times and joins it (parks until
 //!   the child's exit wakes it).
+//! * `nop32`: 32 tasks each suspend on N/32 io_uring NOPs (the executor
+//!   submits and reaps 32 per system call): per NOP.
 
 use monad_async::sync::mpsc;
 use monad_async::{Executor, Priority, TaskWaker};
@@ -35,6 +37,15 @@ fn main() {
     let n: u64 = args.next().expect("N").parse().expect("N");
     let ex = Executor::new().unwrap();
     match mode.as_str() {
+        "nop32" => {
+            for _ in 0..32 {
+                ex.spawn(Priority::Normal, move |cx| {
+                    for _ in 0..n / 32 {
+                        monad_async::io::nop(cx).unwrap();
+                    }
+                });
+            }
+        }
         "yield" => {
             ex.spawn(Priority::Normal, move |cx| {
                 for _ in 0..n {
