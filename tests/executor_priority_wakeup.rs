@@ -33,7 +33,7 @@ use monad_async::{Executor, Priority};
 use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,7 +87,7 @@ struct Probe {
     /// 1 + the message the High task waits for (the writer writes then).
     waiting: AtomicUsize,
     /// Set when the High task is done: the writer stops.
-    done: std::sync::atomic::AtomicBool,
+    done: AtomicBool,
     /// The executor thread's CPU clock at the sample's event, 0: not yet.
     event_cpu: AtomicU64,
     /// The sleep's or park's deadline, ns after `epoch`; 0: none.

@@ -65,8 +65,6 @@ const SLACK_FDS: u64 = 256;
 const ECHOES: usize = 100;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A line on stderr that the test harness does not capture: shown even
-/// when the test passes.
 /// How long thread `tid` of this process has waited on a run queue,
 /// runnable but not running (the second field of its schedstat), or
 /// None where the kernel does not keep it.
@@ -82,6 +80,8 @@ fn gettid() -> libc::pid_t {
     unsafe { libc::gettid() }
 }
 
+/// A line on stderr that the test harness does not capture: shown even
+/// when the test passes.
 fn say(line: &str) {
     let _ = writeln!(io::stderr(), "io_idle_connections: {line}");
 }

@@ -163,7 +163,6 @@ static monad_async_result high_fn(monad_async_task task)
                 CHECK_MSG(++g_rewritten <= SAMPLES,
                           "%d writes preempted between stamp and write",
                           g_rewritten);
-                atomic_store(&g_deadline, 0);
                 g_samples--;
                 continue;
             }
