@@ -249,7 +249,11 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
      * The thread goes straight to the next ready task when the loop would
      * do nothing else first (handoff.c): many tasks each waiting on their
      * own I/O (connections) pass the thread along without a pass of the
-     * loop per operation. */
+     * loop per operation. The check for a ready task is here, not in the
+     * hand-off: an I/O wait often has nothing ready (one connection),
+     * a park nearly always has the task it just woke, and inside the
+     * hand-off the check would add 8 instructions to a park/wake round
+     * trip (measured: 612 -> 620). */
     st->flags = (flags & (MA_IO_ST_TIMEOUT | MA_IO_ST_PRESET)) |
                 MA_IO_ST_BLOCKING | opcode;
     t->io_waiting_for = st;
