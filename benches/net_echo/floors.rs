@@ -20,7 +20,8 @@
 
 use crate::servers::BUF;
 use crate::sys::nodelay;
-use io_uring::{opcode, squeue, types, IoUring};
+use crate::uring;
+use io_uring::{opcode, squeue, types};
 use std::net::TcpListener as StdListener;
 use std::os::fd::AsRawFd;
 
@@ -43,12 +44,7 @@ fn tag(conn: usize, op: u64) -> u64 {
 
 pub fn uring_floor(l: StdListener, conns: usize) {
     let entries = (conns.max(64) as u32).next_power_of_two().min(4096);
-    let mut ring: IoUring = IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_cqsize((conns as u32 + 64).next_power_of_two())
-        .build(entries)
-        .expect("io_uring");
+    let mut ring = uring::ring_cq(entries, Some((conns as u32 + 64).next_power_of_two()));
     let (submitter, mut sq, mut cq) = ring.split();
     let lfd = l.as_raw_fd();
     let mut table: Vec<Conn> = Vec::with_capacity(conns);

@@ -33,6 +33,8 @@ mod floors;
 mod generator;
 mod servers;
 mod sys;
+#[path = "../common/uring.rs"]
+mod uring;
 
 use generator::{GenArgs, GenResult};
 use std::collections::BTreeMap;
