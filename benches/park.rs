@@ -13,7 +13,10 @@
 //! * `join`: a task spawns a child of lower priority and joins it; per
 //!   spawn + join. `join/park` is the join (parks, woken by the child's
 //!   exit); `exit_to_joiner_resumed` times only the wake-up, from the
-//!   child's last instruction to the joiner running again (tick stamps);
+//!   child's last instruction to the joiner running again (bare tick
+//!   stamps, as the executor's own: `common/stamp.rs`), and `stamp_pair`
+//!   what two such stamps back to back read, the share of that interval
+//!   that is the measurement's own;
 //!   `yield_until_done` polls with yields instead, the cheapest poll there
 //!   is; `yield` is one yield, for scale.
 //! * `high_wakeup_late`: a High task sleeps 200 us, 10 Low tasks burn
@@ -32,6 +35,8 @@ use tokio::sync::Notify;
 mod contenders;
 #[path = "common/floor.rs"]
 mod floor;
+#[path = "common/stamp.rs"]
+mod stamp;
 
 #[path = "common/park_ping_pong.rs"]
 mod park_ping_pong;
@@ -178,10 +183,25 @@ fn join(c: &mut Criterion) {
                 for _ in 0..iters {
                     let e = end.clone();
                     let child = cx
-                        .spawn(Priority::Low, move |_cx| e.set(monad_async::ticks_now()))
+                        .spawn(Priority::Low, move |_cx| e.set(stamp::bare_ticks()))
                         .unwrap();
                     child.join().unwrap();
-                    total += monad_async::ticks_now() - end.get();
+                    total += stamp::bare_ticks() - end.get();
+                }
+                Duration::from_secs_f64(total as f64 / monad_async::ticks_per_second() as f64)
+            });
+            ex.run_until_idle().unwrap();
+            h.join().unwrap()
+        })
+    });
+    g.bench_function("monad_async/stamp_pair", |b| {
+        b.iter_custom(|iters| {
+            let h = ex.spawn(Priority::Normal, move |_cx| {
+                let end = Cell::new(0u64);
+                let mut total = 0u64;
+                for _ in 0..iters {
+                    end.set(stamp::bare_ticks());
+                    total += stamp::bare_ticks() - std::hint::black_box(&end).get();
                 }
                 Duration::from_secs_f64(total as f64 / monad_async::ticks_per_second() as f64)
             });
