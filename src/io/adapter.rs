@@ -403,6 +403,7 @@ impl<'a, 'c, S: ?Sized> Io<'a, 'c, S> {
 }
 
 impl<S: RingRead + ?Sized> Read for Io<'_, '_, S> {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // A zero-length receive could wait for data it cannot take.
         if buf.is_empty() {
@@ -414,6 +415,7 @@ impl<S: RingRead + ?Sized> Read for Io<'_, '_, S> {
 }
 
 impl<S: RingWrite + ?Sized> Write for Io<'_, '_, S> {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -422,6 +424,7 @@ impl<S: RingWrite + ?Sized> Write for Io<'_, '_, S> {
             .ring_write(self.cx, &buf[..buf.len().min(MAX_RW)])
     }
 
+    #[inline]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -688,6 +691,7 @@ impl<S: RingRead> BufRead for BufIo<'_, '_, S> {
 }
 
 impl<S: RingRead> Read for BufIo<'_, '_, S> {
+    #[inline]
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
@@ -707,6 +711,7 @@ impl<S: RingRead> Read for BufIo<'_, '_, S> {
 }
 
 impl<S: RingWrite> Write for BufIo<'_, '_, S> {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -715,6 +720,7 @@ impl<S: RingWrite> Write for BufIo<'_, '_, S> {
         self.inner.stream.ring_write(self.cx, &buf[..len])
     }
 
+    #[inline]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

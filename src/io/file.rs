@@ -146,6 +146,7 @@ impl File {
     /// # Errors
     ///
     /// The kernel's; `ECANCELED`, `ENOTSUP`.
+    #[inline]
     pub fn read_at(
         &self,
         cx: &mut TaskContext<'_>,
@@ -287,6 +288,7 @@ impl File {
     ///
     /// `UnexpectedEof` if the file ends first; otherwise as
     /// [`File::read_at`].
+    #[inline]
     pub fn read_exact_at(
         &self,
         cx: &mut TaskContext<'_>,
@@ -303,6 +305,7 @@ impl File {
     /// # Errors
     ///
     /// The kernel's; `ECANCELED`, `ENOTSUP`.
+    #[inline]
     pub fn write_at(&self, cx: &mut TaskContext<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
         let off = c_offset(offset)?;
         // SAFETY: as for read_at.
@@ -386,6 +389,7 @@ impl File {
     ///
     /// `WriteZero` if the kernel accepts nothing; otherwise as
     /// [`File::write_at`].
+    #[inline]
     pub fn write_all_at(
         &self,
         cx: &mut TaskContext<'_>,

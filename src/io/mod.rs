@@ -146,6 +146,7 @@ use std::ptr;
 /// # Errors
 ///
 /// `ECANCELED` once the task is cancelled; `ENOTSUP` without a ring.
+#[inline]
 pub fn nop(cx: &mut TaskContext<'_>) -> io::Result<()> {
     // SAFETY: the task is the one running on this thread (cx exists only
     // inside its closure).
@@ -181,6 +182,7 @@ pub fn nop(cx: &mut TaskContext<'_>) -> io::Result<()> {
 ///
 /// `ECANCELED` once the task is cancelled (the poll is cancelled and
 /// waited for); `ENOTSUP` without a ring; the kernel's.
+#[inline]
 pub fn poll(cx: &mut TaskContext<'_>, fd: BorrowedFd<'_>, events: i16) -> io::Result<i16> {
     // poll(2) events are 16 bits; the C call takes them widened.
     let wanted = u32::from(events as u16);

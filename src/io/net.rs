@@ -94,6 +94,7 @@ pub(super) fn socket(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+#[inline]
 pub(super) fn send(cx: &mut TaskContext<'_>, fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the running task; the call returns only once the kernel is
     // done with `buf`.
@@ -110,6 +111,7 @@ pub(super) fn send(cx: &mut TaskContext<'_>, fd: RawFd, buf: &[u8]) -> io::Resul
     cx.check(r).map(to_usize)
 }
 
+#[inline]
 pub(super) fn recv(cx: &mut TaskContext<'_>, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: as for send.
     let r = unsafe {
@@ -302,6 +304,7 @@ impl TcpStream {
     /// # Errors
     ///
     /// The kernel's (`EPIPE`, ...); `ECANCELED`, `ENOTSUP`.
+    #[inline]
     pub fn send(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<usize> {
         send(cx, self.fd.as_raw_fd(), buf)
     }
@@ -312,6 +315,7 @@ impl TcpStream {
     /// # Errors
     ///
     /// As [`TcpStream::send`].
+    #[inline]
     pub fn recv(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
         recv(cx, self.fd.as_raw_fd(), buf)
     }
@@ -362,6 +366,7 @@ impl TcpStream {
     ///
     /// `WriteZero` if nothing more is accepted; otherwise as
     /// [`TcpStream::send`].
+    #[inline]
     pub fn write_all(&self, cx: &mut TaskContext<'_>, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
             let n = self.send(cx, buf)?;
@@ -379,6 +384,7 @@ impl TcpStream {
     ///
     /// `UnexpectedEof` if the peer shuts down first; otherwise as
     /// [`TcpStream::recv`].
+    #[inline]
     pub fn read_exact(&self, cx: &mut TaskContext<'_>, mut buf: &mut [u8]) -> io::Result<()> {
         while !buf.is_empty() {
             let n = self.recv(cx, buf)?;
@@ -537,6 +543,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As [`UdpSocket::send_to`].
+    #[inline]
     pub fn send(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<usize> {
         send(cx, self.fd.as_raw_fd(), buf)
     }
@@ -546,6 +553,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As [`UdpSocket::send_to`].
+    #[inline]
     pub fn recv(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
         recv(cx, self.fd.as_raw_fd(), buf)
     }

@@ -129,6 +129,7 @@ impl OwnedReadHalf {
     /// assert!(h.join().unwrap()? > 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn recv(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.recv(cx, buf)
     }
@@ -154,6 +155,7 @@ impl OwnedReadHalf {
     /// assert_eq!(&h.join().unwrap()?, b"abcd");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn read_exact(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<()> {
         self.inner.read_exact(cx, buf)
     }
@@ -219,6 +221,7 @@ impl OwnedWriteHalf {
     /// assert_eq!(h.join().unwrap()?, 2);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn send(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<usize> {
         self.inner.send(cx, buf)
     }
@@ -241,6 +244,7 @@ impl OwnedWriteHalf {
     /// h.join().unwrap()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn write_all(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<()> {
         self.inner.write_all(cx, buf)
     }

@@ -375,6 +375,7 @@ impl UnixStream {
     ///
     /// The kernel's (`EPIPE`, ...; never a `SIGPIPE`); `ECANCELED`,
     /// `ENOTSUP`.
+    #[inline]
     pub fn send(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<usize> {
         send(cx, self.fd.as_raw_fd(), buf)
     }
@@ -395,6 +396,7 @@ impl UnixStream {
     /// # Errors
     ///
     /// As [`UnixStream::send`].
+    #[inline]
     pub fn recv(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
         recv(cx, self.fd.as_raw_fd(), buf)
     }
@@ -442,6 +444,7 @@ impl UnixStream {
     ///
     /// `WriteZero` if nothing more is accepted; otherwise as
     /// [`UnixStream::send`].
+    #[inline]
     pub fn write_all(&self, cx: &mut TaskContext<'_>, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
             let n = self.send(cx, buf)?;
@@ -473,6 +476,7 @@ impl UnixStream {
     ///
     /// `UnexpectedEof` if the peer shuts down first; otherwise as
     /// [`UnixStream::recv`].
+    #[inline]
     pub fn read_exact(&self, cx: &mut TaskContext<'_>, mut buf: &mut [u8]) -> io::Result<()> {
         while !buf.is_empty() {
             let n = self.recv(cx, buf)?;
@@ -732,6 +736,7 @@ impl UnixDatagram {
     /// datagrams) makes the send wait, as a blocking std send would: the
     /// task polls, then sleeps up to 5 ms at a time, until the datagram is
     /// taken.
+    #[inline]
     pub fn send_to(
         &self,
         cx: &mut TaskContext<'_>,
@@ -889,6 +894,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As [`UnixDatagram::send_to`]; `ENOTCONN` if not connected.
+    #[inline]
     pub fn send(&self, cx: &mut TaskContext<'_>, buf: &[u8]) -> io::Result<usize> {
         self.send_dgram(cx, buf, None)
     }
@@ -911,6 +917,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As [`UnixDatagram::send_to`].
+    #[inline]
     pub fn recv(&self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> io::Result<usize> {
         recv(cx, self.fd.as_raw_fd(), buf)
     }
