@@ -33,6 +33,7 @@
  * (run.c). No lock, no malloc, no system call: a bounded number of loads
  * and stores. */
 #include "executor_impl.h"
+#include "prefetch.h"
 
 #include <errno.h>
 
@@ -95,6 +96,14 @@ monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
     }
     (void)ma_executor_pop_level(ex, p); /* n */
     n->where = MA_TASK_NOWHERE;
+    /* As the loop's pop does (run.c): with many tasks, ask for n's stack
+     * top, which the switch below reads, and for the hot lines of the
+     * task now first at n's level, which runs a slice from now. Without
+     * it a chain of hand-offs (connections each starting their I/O)
+     * takes every task's misses one after the other. */
+    if (ex->head.tasks_attached > MA_PREFETCH_MIN_TASKS) {
+        ma_prefetch_slice(n, ex->ready[p].head);
+    }
     ex->direct_left--;
     ex->slices_since_pump++;
 
