@@ -1,4 +1,5 @@
-/* Internal: prefetches on the run loop's way to the next slice.
+/* Internal: prefetches on the way to the next slice: the run loop's pop
+ * (run.c) and the hand-off from task to task (handoff.c).
  *
  * With many tasks (a server's thousand connections) each task's struct
  * and the top of its stack have left the cache by the time it runs
