@@ -13,7 +13,9 @@
 //! CPU time is read from its process CPU clock at both ends (all of its
 //! threads), our own from ours.
 
-use crate::sys::{nodelay, proc_user_sys_ticks, process_cpu_clock, read_clock};
+use crate::sys::{
+    core_idle_ns, nodelay, proc_user_sys_ticks, process_cpu_clock, read_clock, SERVER_CORE,
+};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -47,12 +49,16 @@ pub struct GenResult {
     /// Round trips of the whole run, warm-up and drain included (for
     /// instruction counts of the whole server process, see main.rs).
     pub total_rts: u64,
+    /// Busy time of the server's core in the window: wall time less the
+    /// core's idle time (sys::core_idle_ns), whoever the work was
+    /// charged to.
+    pub core_busy_ns: u64,
 }
 
 impl GenResult {
     pub fn to_line(self) -> String {
         format!(
-            "RESULT {} {} {} {} {} {} {} {} {}",
+            "RESULT {} {} {} {} {} {} {} {} {} {}",
             self.rts,
             self.wall_ns,
             self.server_cpu_ns,
@@ -61,7 +67,8 @@ impl GenResult {
             self.p99_ns,
             self.server_user_ticks,
             self.server_sys_ticks,
-            self.total_rts
+            self.total_rts,
+            self.core_busy_ns
         )
     }
 
@@ -78,6 +85,7 @@ impl GenResult {
             server_user_ticks: next()?,
             server_sys_ticks: next()?,
             total_rts: next()?,
+            core_busy_ns: next()?,
         })
     }
 }
@@ -231,6 +239,7 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
     let mut res = GenResult::default();
     let (mut t0, mut s0, mut g0) = (begin, Duration::ZERO, Duration::ZERO);
     let mut ticks0 = (0, 0);
+    let mut idle0 = 0u64;
     let mut outstanding = conns.len();
     while outstanding > 0 {
         // SAFETY: `events` has room for the count passed.
@@ -254,6 +263,7 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
         // that it is not the ramp-up or one burst that is timed.
         if phase == Phase::Warmup && now >= measure_from && done >= 2 * conns.len() as u64 {
             ticks0 = proc_user_sys_ticks(a.server_pid)?;
+            idle0 = core_idle_ns(SERVER_CORE)?;
             s0 = read_clock(server_clock)?;
             g0 = read_clock(own_clock)?;
             t0 = Instant::now();
@@ -265,10 +275,12 @@ pub fn generate(a: &GenArgs) -> io::Result<GenResult> {
             let s1 = read_clock(server_clock)?;
             let g1 = read_clock(own_clock)?;
             let ticks1 = proc_user_sys_ticks(a.server_pid)?;
+            let idle1 = core_idle_ns(SERVER_CORE)?;
             res.server_user_ticks = ticks1.0 - ticks0.0;
             res.server_sys_ticks = ticks1.1 - ticks0.1;
             res.wall_ns = t0.elapsed().as_nanos() as u64;
             res.server_cpu_ns = (s1 - s0).as_nanos() as u64;
+            res.core_busy_ns = res.wall_ns.saturating_sub(idle1.saturating_sub(idle0));
             res.gen_cpu_ns = (g1 - g0).as_nanos() as u64;
             phase = Phase::Drain;
         }

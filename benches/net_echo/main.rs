@@ -23,8 +23,14 @@
 //! a timed window after a warm-up: the server process's CPU time per
 //! round trip (its process CPU clock, read by the generator), round trips
 //! per second, p50/p99 round-trip latency, how busy each side was (CPU
-//! time / wall time; a generator near 100% would be the bottleneck), and
-//! the kernel's share of the server's CPU time (/proc/PID/stat ticks).
+//! time / wall time; a generator near 100% would be the bottleneck), the
+//! kernel's share of the server's CPU time (/proc/PID/stat ticks), and
+//! the busy time of the server's core per round trip (`core/rt`: wall
+//! time less the core's idle time, sys::core_idle_ns), which counts the
+//! interrupt and softirq work done on that core whether the kernel
+//! charged it to the server (it runs while the server is current) or to
+//! nobody (it runs while the core idles): a server that sleeps more is
+//! otherwise charged less for the same network work.
 //! Contenders take turns in an order rotated each round; the tables give
 //! medians over the rounds. A wrong echo fails the run; every run first
 //! checks that it does, against a server that corrupts a bit now and then.
@@ -131,7 +137,7 @@ fn parse(args: &[String]) -> Config {
 
 /// `__serve CONTENDER CONNS`: the server process.
 fn serve_main(contender: &str, conns: usize) {
-    sys::pin_to_core(0).expect("pin to core 0");
+    sys::pin_to_core(sys::SERVER_CORE).expect("pin to core 0");
     sys::raise_nofile().expect("RLIMIT_NOFILE");
     let l = sys::listener().expect("listener");
     let port = l.local_addr().expect("local_addr").port();
@@ -302,6 +308,8 @@ struct Cell {
     gen_busy: f64,
     /// The kernel's share of the server's CPU time.
     server_sys: f64,
+    /// Busy time of the server's core per round trip (sys::core_idle_ns).
+    core_per_rt_ns: f64,
 }
 
 fn cell(runs: &[GenResult]) -> Cell {
@@ -316,6 +324,7 @@ fn cell(runs: &[GenResult]) -> Cell {
         server_sys: m(&|r| {
             r.server_sys_ticks as f64 / (r.server_user_ticks + r.server_sys_ticks).max(1) as f64
         }),
+        core_per_rt_ns: m(&|r| r.core_busy_ns as f64 / r.rts as f64),
     }
 }
 
@@ -332,7 +341,7 @@ fn main() {
     self_check();
     let raw_path = cfg.out.replace(".csv", "") + "_raw.csv";
     let mut raw = String::from(
-        "round,contender,size,conns,rts,wall_ns,server_cpu_ns,gen_cpu_ns,p50_ns,p99_ns,server_user_ticks,server_sys_ticks,total_rts,server_pid\n",
+        "round,contender,size,conns,rts,wall_ns,server_cpu_ns,gen_cpu_ns,p50_ns,p99_ns,server_user_ticks,server_sys_ticks,total_rts,server_pid,core_busy_ns\n",
     );
     let mut runs: BTreeMap<(String, usize, usize), Vec<GenResult>> = BTreeMap::new();
     let started = Instant::now();
@@ -353,7 +362,7 @@ fn main() {
                         r.gen_cpu_ns as f64 * 100.0 / r.wall_ns as f64,
                     );
                     raw += &format!(
-                        "{round},{contender},{size},{conns},{},{},{},{},{},{},{},{},{},{}\n",
+                        "{round},{contender},{size},{conns},{},{},{},{},{},{},{},{},{},{},{}\n",
                         r.rts,
                         r.wall_ns,
                         r.server_cpu_ns,
@@ -363,7 +372,8 @@ fn main() {
                         r.server_user_ticks,
                         r.server_sys_ticks,
                         r.total_rts,
-                        pid
+                        pid,
+                        r.core_busy_ns
                     );
                     runs.entry((contender.clone(), size, conns))
                         .or_default()
@@ -380,11 +390,13 @@ fn main() {
         cfg.rounds, cfg.measure_ms
     );
     println!(
-        "{:>6} {:>6} {:<12} {:>10} {:>8} {:>10} {:>9} {:>9} {:>7} {:>7} {:>7}",
+        "{:>6} {:>6} {:<12} {:>10} {:>8} {:>10} {:>8} {:>10} {:>9} {:>9} {:>7} {:>7} {:>7}",
         "size",
         "conns",
         "contender",
         "CPU/rt ns",
+        "x tokio",
+        "core/rt ns",
         "x tokio",
         "rt/s",
         "p50 us",
@@ -394,7 +406,7 @@ fn main() {
         "gen"
     );
     let mut csv = String::from(
-        "contender,size,conns,cpu_per_rt_ns,ratio_to_tokio,rt_per_s,p50_us,p99_us,server_busy,gen_busy,rounds,server_kernel_share\n",
+        "contender,size,conns,cpu_per_rt_ns,ratio_to_tokio,rt_per_s,p50_us,p99_us,server_busy,gen_busy,rounds,server_kernel_share,core_per_rt_ns,core_ratio_to_tokio\n",
     );
     for &size in &cfg.sizes {
         for &conns in &cfg.conns {
@@ -402,13 +414,16 @@ fn main() {
             for c in &cfg.contenders {
                 let x = cells[&(c.clone(), size, conns)];
                 let ratio = tokio.map_or(f64::NAN, |t| x.cpu_per_rt_ns / t.cpu_per_rt_ns);
+                let core_ratio = tokio.map_or(f64::NAN, |t| x.core_per_rt_ns / t.core_per_rt_ns);
                 println!(
-                    "{:>6} {:>6} {:<12} {:>10.0} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>6.0}% {:>6.0}% {:>6.0}%",
+                    "{:>6} {:>6} {:<12} {:>10.0} {:>8.2} {:>10.0} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>6.0}% {:>6.0}% {:>6.0}%",
                     size,
                     conns,
                     c,
                     x.cpu_per_rt_ns,
                     ratio,
+                    x.core_per_rt_ns,
+                    core_ratio,
                     x.rt_per_s,
                     x.p50_us,
                     x.p99_us,
@@ -424,8 +439,9 @@ fn main() {
     for ((c, size, conns), x) in &cells {
         let tokio = cells.get(&("tokio".to_string(), *size, *conns));
         let ratio = tokio.map_or(f64::NAN, |t| x.cpu_per_rt_ns / t.cpu_per_rt_ns);
+        let core_ratio = tokio.map_or(f64::NAN, |t| x.core_per_rt_ns / t.core_per_rt_ns);
         csv += &format!(
-            "{c},{size},{conns},{:.1},{:.3},{:.0},{:.2},{:.2},{:.3},{:.3},{},{:.3}\n",
+            "{c},{size},{conns},{:.1},{:.3},{:.0},{:.2},{:.2},{:.3},{:.3},{},{:.3},{:.1},{:.3}\n",
             x.cpu_per_rt_ns,
             ratio,
             x.rt_per_s,
@@ -434,7 +450,9 @@ fn main() {
             x.server_busy,
             x.gen_busy,
             runs[&(c.clone(), *size, *conns)].len(),
-            x.server_sys
+            x.server_sys,
+            x.core_per_rt_ns,
+            core_ratio
         );
     }
     // The bound: CPU per round trip grows at most 1.5x from 64 to

@@ -1,8 +1,13 @@
 //! The few OS calls the harness makes itself: pinning to a core, raising
-//! the open-file limit, and CPU-time clocks of this or another process.
+//! the open-file limit, CPU-time clocks of this or another process, and
+//! how long a core has been idle.
 
 use std::io;
 use std::time::Duration;
+
+/// The core the server runs on (main.rs pins it there); the generator
+/// reads that core's idle time.
+pub const SERVER_CORE: usize = 0;
 
 /// Pins the calling thread to `core`; threads it creates afterwards
 /// inherit the mask, so calling this first in `main` pins the process.
@@ -102,4 +107,45 @@ pub fn proc_user_sys_ticks(pid: libc::pid_t) -> io::Result<(u64, u64)> {
     };
     // After the name: field 3 is at index 0, so field N at N - 3.
     Ok((num(14 - 3)?, num(15 - 3)?))
+}
+
+/// Nanoseconds core `core` has spent idle since boot. From cpuidle's
+/// per-state residency (microseconds; a period still under way is counted
+/// when it ends), else from /proc/stat's idle and iowait fields (clock
+/// ticks, 100 per second here). A core's busy time over a window (wall
+/// time less idle time) counts everything the core did, the server and
+/// the interrupts and softirqs that ran on it whoever they were charged
+/// to: without IRQ time accounting (this kernel), softirq work that runs
+/// while a process is current is charged to that process, and work that
+/// runs while the core idles to nobody, so a server that sleeps less is
+/// charged more of the same work. Anything else that runs on that core
+/// counts too: compare it on a quiet machine.
+pub fn core_idle_ns(core: usize) -> io::Result<u64> {
+    let dir = format!("/sys/devices/system/cpu/cpu{core}/cpuidle");
+    if let Ok(states) = std::fs::read_dir(&dir) {
+        let mut us = 0u64;
+        let mut any = false;
+        for st in states.flatten() {
+            if let Ok(t) = std::fs::read_to_string(st.path().join("time")) {
+                us += t.trim().parse::<u64>().unwrap_or(0);
+                any = true;
+            }
+        }
+        if any {
+            return Ok(us * 1000);
+        }
+    }
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let name = format!("cpu{core} ");
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .ok_or_else(|| io::Error::other("no such core in /proc/stat"))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let ticks = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    Ok(ticks * 10_000_000)
 }
