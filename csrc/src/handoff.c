@@ -101,9 +101,7 @@ monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
      * task now first at n's level, which runs a slice from now. Without
      * it a chain of hand-offs (connections each starting their I/O)
      * takes every task's misses one after the other. */
-    if (ex->head.tasks_attached > MA_PREFETCH_MIN_TASKS) {
-        ma_prefetch_slice(n, ex->ready[p].head);
-    }
+    ma_prefetch_turn(ex, n, &ex->ready[p]);
     ex->direct_left--;
     ex->slices_since_pump++;
 

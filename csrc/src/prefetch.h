@@ -17,9 +17,9 @@
 #ifndef MONAD_ASYNC_PREFETCH_H
 #define MONAD_ASYNC_PREFETCH_H
 
-#include "task_impl.h"
+#include "executor_impl.h"
 
-/* Attached tasks beyond which the run loop prefetches: some 10-12 lines
+/* Attached tasks beyond which a slice's start prefetches: some 10-12 lines
  * a task (four of its struct, the top of its stack) times 32 is a
  * 32 KiB L1. Below it the prefetches would fetch what is there and cost
  * a slice some ten instructions (csrc/bench/callgrind: yield 221 -> 229);
@@ -59,6 +59,20 @@ ma_prefetch_slice(struct ma_task const *t, struct ma_link const *next)
     }
     if (next != NULL) {
         ma_prefetch_task(ma_container_of(next, struct ma_task, link));
+    }
+}
+
+/* ma_prefetch_slice where it pays: with more than MA_PREFETCH_MIN_TASKS
+ * attached. `t` was just taken off `level`, whose first task now runs
+ * next (read only past the gate, so that few tasks pay the test alone).
+ * Both ways to the next slice call this, the run loop's pop (run.c) and
+ * the hand-off (handoff.c). */
+static inline __attribute__((always_inline)) void
+ma_prefetch_turn(struct ma_executor const *ex, struct ma_task const *t,
+                 struct ma_list const *level)
+{
+    if (ex->head.tasks_attached > MA_PREFETCH_MIN_TASKS) {
+        ma_prefetch_slice(t, level->head);
     }
 }
 

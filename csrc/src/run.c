@@ -133,9 +133,7 @@ static inline struct ma_task *ma_executor_pop_ready(struct ma_executor *ex)
              * slice (by a hook run by a pump) must not unlink it. */
             t->where = MA_TASK_NOWHERE;
             /* With few tasks all stay in cache: no prefetch to pay for. */
-            if (ex->head.tasks_attached > MA_PREFETCH_MIN_TASKS) {
-                ma_prefetch_slice(t, ex->ready[p].head);
-            }
+            ma_prefetch_turn(ex, t, &ex->ready[p]);
             return t;
         }
     }
