@@ -24,7 +24,7 @@
 //!   priorities: its sleeper waits behind the run queue.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monad_async::{Executor, ExecutorBuilder, Priority, Switcher, TaskWaker};
+use monad_async::{Executor, ExecutorBuilder, Priority, Switcher, TaskContext, TaskWaker};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -158,26 +158,35 @@ fn cross_thread_tokio(iters: u64) -> Duration {
     t
 }
 
+/// Runs `f` as a Normal task of `ex` until the executor is idle and
+/// returns the time the task measured: each row of the `join` group.
+fn in_task<F>(ex: &Executor, f: F) -> Duration
+where
+    F: FnOnce(&mut TaskContext<'_>) -> Duration + 'static,
+{
+    let h = ex.spawn(Priority::Normal, f);
+    ex.run_until_idle().unwrap();
+    h.join().unwrap()
+}
+
 fn join(c: &mut Criterion) {
     let mut g = c.benchmark_group("join");
     let ex = contenders::executor(Switcher::Asm, true, ExecutorBuilder::DEFAULT_RING_ENTRIES);
     g.bench_function("monad_async/park", |b| {
         b.iter_custom(|iters| {
-            let h = ex.spawn(Priority::Normal, move |cx| {
+            in_task(&ex, move |cx| {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let child = cx.spawn(Priority::Low, |_cx| ()).unwrap();
                     child.join().unwrap();
                 }
                 start.elapsed()
-            });
-            ex.run_until_idle().unwrap();
-            h.join().unwrap()
+            })
         })
     });
     g.bench_function("monad_async/exit_to_joiner_resumed", |b| {
         b.iter_custom(|iters| {
-            let h = ex.spawn(Priority::Normal, move |cx| {
+            in_task(&ex, move |cx| {
                 let end = Rc::new(Cell::new(0u64));
                 let mut total = 0u64;
                 for _ in 0..iters {
@@ -188,30 +197,26 @@ fn join(c: &mut Criterion) {
                     child.join().unwrap();
                     total += stamp::bare_ticks() - end.get();
                 }
-                Duration::from_secs_f64(total as f64 / monad_async::ticks_per_second() as f64)
-            });
-            ex.run_until_idle().unwrap();
-            h.join().unwrap()
+                stamp::ticks_to_duration(total)
+            })
         })
     });
     g.bench_function("monad_async/stamp_pair", |b| {
         b.iter_custom(|iters| {
-            let h = ex.spawn(Priority::Normal, move |_cx| {
+            in_task(&ex, move |_cx| {
                 let end = Cell::new(0u64);
                 let mut total = 0u64;
                 for _ in 0..iters {
                     end.set(stamp::bare_ticks());
                     total += stamp::bare_ticks() - std::hint::black_box(&end).get();
                 }
-                Duration::from_secs_f64(total as f64 / monad_async::ticks_per_second() as f64)
-            });
-            ex.run_until_idle().unwrap();
-            h.join().unwrap()
+                stamp::ticks_to_duration(total)
+            })
         })
     });
     g.bench_function("monad_async/yield_until_done", |b| {
         b.iter_custom(|iters| {
-            let h = ex.spawn(Priority::Normal, move |cx| {
+            in_task(&ex, move |cx| {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let child = cx.spawn(Priority::Normal, |_cx| ()).unwrap();
@@ -221,22 +226,18 @@ fn join(c: &mut Criterion) {
                     child.join().unwrap();
                 }
                 start.elapsed()
-            });
-            ex.run_until_idle().unwrap();
-            h.join().unwrap()
+            })
         })
     });
     g.bench_function("monad_async/yield", |b| {
         b.iter_custom(|iters| {
-            let h = ex.spawn(Priority::Normal, move |cx| {
+            in_task(&ex, move |cx| {
                 let start = Instant::now();
                 for _ in 0..iters {
                     cx.yield_now().unwrap();
                 }
                 start.elapsed()
-            });
-            ex.run_until_idle().unwrap();
-            h.join().unwrap()
+            })
         })
     });
     let rt = contenders::current_thread();

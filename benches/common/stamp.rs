@@ -6,7 +6,9 @@
 //! the bare read costs about 9.5 ns in a loop of back-to-back reads, the
 //! ordered one about 19 ns: a floor or an interval measured with the
 //! ordered read would carry the difference. Shared by the bench files
-//! with `#[path]`.
+//! with `#[path]`; each uses what it needs.
+
+#![allow(dead_code)]
 
 /// The tick counter, read as the executor's slice stamps read it.
 #[inline(always)]
@@ -32,4 +34,10 @@ pub fn bare_ticks() -> u64 {
     {
         monad_async::ticks_now()
     }
+}
+
+/// A span of [`bare_ticks`] as a `Duration`, at the rate the crate
+/// calibrated (`monad_async::ticks_per_second`).
+pub fn ticks_to_duration(ticks: u64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(ticks as f64 / monad_async::ticks_per_second() as f64)
 }

@@ -112,7 +112,7 @@ pub fn proc_user_sys_ticks(pid: libc::pid_t) -> io::Result<(u64, u64)> {
 /// Nanoseconds core `core` has spent idle since boot. From cpuidle's
 /// per-state residency (microseconds; a period still under way is counted
 /// when it ends), else from /proc/stat's idle and iowait fields (clock
-/// ticks, 100 per second here). A core's busy time over a window (wall
+/// ticks, `_SC_CLK_TCK` a second: 100 here). A core's busy time over a window (wall
 /// time less idle time) counts everything the core did, the server and
 /// the interrupts and softirqs that ran on it whoever they were charged
 /// to: without IRQ time accounting (this kernel), softirq work that runs
@@ -147,5 +147,7 @@ pub fn core_idle_ns(core: usize) -> io::Result<u64> {
         .filter_map(|x| x.parse().ok())
         .collect();
     let ticks = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
-    Ok(ticks * 10_000_000)
+    // SAFETY: sysconf reads a constant of the system.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Ok(ticks * (1_000_000_000 / per_s))
 }
