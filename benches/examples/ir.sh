@@ -4,9 +4,15 @@
 set -eu
 bin=$1
 shift
-modes=${*:-yield spawn park mpsc join}
+modes=${*:-yield spawn park mpsc join exit}
 n=${IR_N:-20000}
 count() {
+    # exit toggles collection itself (ir_probe.rs).
+    if [ "$1" = exit ]; then
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no "$bin" "$1" "$2" 2>&1 |
+            sed -n 's/.*Collected : *//p'
+        return
+    fi
     valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no --toggle-collect="*run_until_idle*" "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : *//p'
 }

@@ -23,6 +23,10 @@
 //!   channels (two sends, two receives per round trip).
 //! * `join`: a task spawns a Low child N times and joins it (parks until
 //!   the child's exit wakes it).
+//! * `exit`: as `join`, counting only from the child's last instruction
+//!   to the joiner's `join` returning (the probe toggles callgrind's
+//!   collection there itself: run it with `--collect-atstart=no` and no
+//!   `--toggle-collect`; `ir.sh` does).
 //! * `nop32`: 32 tasks each suspend on N/32 io_uring NOPs (the executor
 //!   submits and reaps 32 per system call): per NOP.
 
@@ -103,6 +107,15 @@ fn main() {
                 }
             });
         }
+        "exit" => {
+            ex.spawn(Priority::Normal, move |cx| {
+                for _ in 0..n {
+                    let h = cx.spawn(Priority::Low, |_cx| toggle_collect()).unwrap();
+                    h.join().unwrap();
+                    toggle_collect();
+                }
+            });
+        }
         m => panic!("ir_probe: unknown mode {m}"),
     }
     let start = std::time::Instant::now();
@@ -114,5 +127,28 @@ fn main() {
             "{mode} {:.1} ns",
             start.elapsed().as_nanos() as f64 / n as f64
         );
+    }
+}
+
+/// callgrind's CALLGRIND_TOGGLE_COLLECT client request (valgrind.h's
+/// special instruction sequence; a no-op when not under valgrind).
+#[inline(always)]
+fn toggle_collect() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // VG_USERREQ_TOOL_BASE('C', 'T') + 2, then five unused arguments.
+        let args: [u64; 6] = [0x4354_0002, 0, 0, 0, 0, 0];
+        // SAFETY: the rotations of rdi add up to 128 bits (rdi unchanged)
+        // and xchg rbx, rbx is a no-op; valgrind reads rax, writes rdx.
+        unsafe {
+            std::arch::asm!(
+                "rol rdi, 3", "rol rdi, 13", "rol rdi, 61", "rol rdi, 51",
+                "xchg rbx, rbx",
+                in("rax") args.as_ptr(),
+                inout("rdx") 0u64 => _,
+                inout("rdi") 0u64 => _,
+                options(nostack),
+            );
+        }
     }
 }
