@@ -23,6 +23,12 @@
 //!   it: `finish` wakes it through `joiner_task`/`joiner_token`, then
 //!   clears the bit. The joiner does not go on (so its task and executor
 //!   stay alive) while the bit is set after `DONE`.
+//! * `JOINER_LOCAL`: with `JOINER`, the joiner is a task of the executor
+//!   the work runs on, so on the same thread: nothing but that thread
+//!   touches the word until `DONE` (the handle is inside the join), so
+//!   the joiner sets its bits and `finish` publishes `DONE` (clearing
+//!   them) with plain stores, where a joiner on another thread takes a
+//!   locked instruction on each side.
 //! * `WAKER`: an async [`Waker`](std::task::Waker) is stored in `waker`
 //!   (the handle is being awaited as a future): `finish` takes it out and
 //!   wakes it. See the `waker` submodule for the protocol.
@@ -62,6 +68,7 @@ use super::{on_thread, RawStats};
 use crate::error::JoinError;
 use crate::executor::{Local, Shared};
 use crate::sys;
+use crate::sys::atomics;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::{align_of, size_of, MaybeUninit};
@@ -92,6 +99,9 @@ pub(crate) const CANCEL_REQ: u32 = 64;
 /// that the task cannot carry other work, nor its executor quit, under
 /// the call.
 pub(crate) const CANCELLING: u32 = 128;
+/// State bit, only with `JOINER`: the joiner runs on the work's
+/// executor, so on its thread (see the module docs).
+const JOINER_LOCAL: u32 = 256;
 
 /// `Slot::id_gen` while an id is being drawn: no generation is ever this
 /// (a slot would need 2^64 pieces of work).
@@ -717,14 +727,27 @@ impl Slot {
             *self.stats.get() = raw;
             unrun
         };
-        // DONE is clear (it is set once per piece of work, here), so an add
-        // sets it: one `lock xadd` on x86 rather than a cmpxchg loop.
-        let prev = self.state.fetch_add(DONE, Ordering::AcqRel);
-        // One test for the rare parties (an awaiter, a blocked thread, a
-        // joining task, a canceller) keeps the common exit short.
-        if prev & (WAKER | WAITER | JOINER | CANCELLING) != 0 {
-            self.finish_rare(prev);
-        }
+        // A joiner of this executor (so on this thread): the handle is in
+        // its join, nobody else writes the word, and no locked instruction
+        // is needed. Acquire: the joiner's fields (written on this thread
+        // anyway).
+        let seen = self.state.load(Ordering::Acquire);
+        let prev = if seen & JOINER_LOCAL != 0 {
+            // SAFETY: JOINER_LOCAL: the joiner's fields are set and only
+            // this thread touches them until DONE.
+            unsafe { self.finish_local_joiner(seen) };
+            seen
+        } else {
+            // DONE is clear (it is set once per piece of work, here), so an
+            // add sets it: one `lock xadd` on x86 rather than a cmpxchg loop.
+            let prev = self.state.fetch_add(DONE, Ordering::AcqRel);
+            // One test for the rare parties (an awaiter, a blocked thread, a
+            // joining task, a canceller) keeps the common exit short.
+            if prev & (WAKER | WAITER | JOINER | CANCELLING) != 0 {
+                self.finish_rare(prev);
+            }
+            prev
+        };
         let orphaned_outcome = if prev & HANDLE == 0 {
             // SAFETY: the handle is gone, so the outcome is ours; the slot
             // is not back in its pool yet, so nobody reuses it meanwhile.
@@ -733,6 +756,25 @@ impl Slot {
             None
         };
         (unrun, orphaned_outcome)
+    }
+
+    /// `finish`'s part for a `JOINER_LOCAL` joiner, from the state word
+    /// `seen`: wakes it, then publishes `DONE` with the joiner bits cleared
+    /// in one plain store (release). The joiner, a task of this executor,
+    /// cannot run before we return, so the order does not matter to it.
+    ///
+    /// # Safety
+    /// On the executor's thread, `seen` having `JOINER_LOCAL`.
+    #[inline]
+    unsafe fn finish_local_joiner(&self, seen: u32) {
+        debug_assert_eq!(seen & (DONE | WAITER | WAKER | CANCELLING), 0);
+        // SAFETY: per the contract, only this thread touches these; a
+        // stale token (the joiner gave up) is refused.
+        unsafe {
+            let _ = sys::monad_async_task_wake(*self.joiner_task.get(), *self.joiner_token.get());
+        }
+        self.state
+            .store((seen | DONE) & !(JOINER | JOINER_LOCAL), Ordering::Release);
     }
 
     /// `finish`'s part for the parties that are rarely there, from the
@@ -854,15 +896,36 @@ impl Slot {
             *self.joiner_task.get() = current;
             *self.joiner_token.get() = token;
         }
-        let prev = self.state.fetch_or(JOINER, Ordering::AcqRel);
-        if prev & DONE != 0 {
-            // Finished before it could see us: nobody will wake us.
-            self.state.fetch_and(!JOINER, Ordering::Relaxed);
-            return Ok(true);
+        // The work runs on our executor (attached to it and not DONE, it
+        // cannot leave it before its end, which this thread records): this
+        // thread is the only one that touches the word until DONE, so a
+        // plain store.
+        // SAFETY: both tasks are live (ours runs; the work is not DONE).
+        let local = unsafe {
+            let ex = atomics::task_current_executor(self.task).load(Ordering::Relaxed);
+            !ex.is_null() && ex == atomics::task_current_executor(current).load(Ordering::Relaxed)
+        };
+        if local {
+            let s = self.state.load(Ordering::Acquire);
+            if s & DONE != 0 {
+                return Ok(true);
+            }
+            self.state
+                .store(s | JOINER | JOINER_LOCAL, Ordering::Relaxed);
+        } else {
+            let prev = self.state.fetch_or(JOINER, Ordering::AcqRel);
+            if prev & DONE != 0 {
+                // Finished before it could see us: nobody will wake us.
+                self.state.fetch_and(!JOINER, Ordering::Relaxed);
+                return Ok(true);
+            }
         }
         loop {
             if self.is_done() {
-                self.await_joiner_cleared();
+                // A local joiner's bits went with DONE, in one store.
+                if !local {
+                    self.await_joiner_cleared();
+                }
                 return Ok(true);
             }
             // u64::MAX: no timeout; the longest real one is one less.
@@ -885,7 +948,7 @@ impl Slot {
                         }
                         match self.state.compare_exchange_weak(
                             s,
-                            s & !JOINER,
+                            s & !(JOINER | JOINER_LOCAL),
                             Ordering::AcqRel,
                             Ordering::Acquire,
                         ) {
