@@ -36,7 +36,7 @@ use super::wait_queue::{
 use crate::error::errno;
 use crate::executor::Shared;
 use crate::sys;
-use crate::task::{wake_raw, Current};
+use crate::task::{wake_deferred, Current};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -363,7 +363,10 @@ impl<T> Sender<T> {
                     let (task, token) = ((*w).task, (*w).token);
                     (*w).state.store(DONE, Ordering::Release);
                     drop(st);
-                    wake_raw(task, token);
+                    // Deferred when we are one of its executor's tasks:
+                    // if we park next (to wait for a reply), we switch
+                    // straight to the receiver.
+                    wake_deferred(task, token);
                     return Ok(());
                 }
             }
