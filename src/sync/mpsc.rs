@@ -789,7 +789,7 @@ impl<T> Op for Recv<T> {
 /// the lock held and the channel empty: parks as a [`RecvTask`] until a
 /// send (or the last sender's drop) hands it a message (or the end of
 /// the stream).
-#[inline(never)]
+#[inline(always)]
 fn recv_parked<T>(
     chan: &Arc<Chan<T>>,
     mut st: SpinGuard<'_, State<T>>,
