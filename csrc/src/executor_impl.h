@@ -158,14 +158,6 @@ struct ma_executor
     bool wake_armed;
     uint64_t wake_buf;
     struct ma_list parked; /* tasks parked with no deadline (park.c) */
-    /* A wake deferred by monad_async_task_wake_deferred (park.c): the
-     * parked task (NULL: none) and the token it was given. Applied before
-     * any other task is made ready (ma_executor_make_ready*) or a cancel
-     * is applied, and when the running task's slice ends (run.c, the
-     * hand-off); a park of the running task that finds it may switch
-     * straight to it instead (handoff.c). */
-    struct ma_task *deferred_wake;
-    uint64_t deferred_token;
     /* The latest time stamp the run loop took (0 without time tracking):
      * a wake's time for the resume-latency histogram (executor.h). */
     uint64_t last_stamp;
@@ -174,9 +166,15 @@ struct ma_executor
     monad_async_trace_hook trace_hook;
     void *trace_arg;
 #endif
-    /* Every attached task, through all_link, in attach order (dump.c):
-     * a circular list, this its sentinel. */
-    struct ma_link all_tasks;
+    /* A wake deferred by monad_async_task_wake_deferred (park.c): the
+     * parked task (NULL: none) and the token it was given. Applied before
+     * any other task is made ready (ma_executor_make_ready*) or a cancel
+     * is applied, and when the running task's slice ends (suspend.c,
+     * run.c, the hand-off); a park of the running task that finds it may
+     * switch straight to it instead (handoff.c). On the cache line the
+     * loop reads each slice anyway (last_stamp, deadlines). */
+    struct ma_task *deferred_wake;
+    uint64_t deferred_token;
     /* Suspended tasks with a deadline (deadline.c), through
      * deadline_link, sorted by deadline. */
     struct ma_list deadlines;
@@ -196,6 +194,10 @@ struct ma_executor
     bool spin_hot;
     uint32_t spin_skip;
     uint32_t spin_backoff;
+    /* Every attached task, through all_link, in attach order (dump.c):
+     * a circular list, this its sentinel. Only attach and exit touch it:
+     * it sits past the lines every slice reads. */
+    struct ma_link all_tasks;
 
     /* --- touched by other threads --- */
     /* Attaches, cancels and wakes from other threads, in one inbox so

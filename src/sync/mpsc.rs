@@ -8,6 +8,20 @@
 //!   (handed over by a send), or a caller's hands.
 //! * The receiver waits only when the buffer is empty; a send to a waiting
 //!   receiver hands the message over directly (the buffer stays empty).
+//! * There is one receiver, so it waits in one of two places: a task of
+//!   an [`Executor`](crate::Executor) as a [`RecvTask`] on its stack,
+//!   linked from `State::recv_task` (no priority queue needed); a
+//!   thread, a future or a thread pool's task in `recv_queue`, the
+//!   general waiter queue.
+//! * The same-executor fast path: a send on the executor thread of a
+//!   receiver parked as a `RecvTask` writes the message, unlinks it and
+//!   marks it `DONE` under the lock, then wakes it with
+//!   `monad_async_task_wake_deferred`: from a task of that executor the
+//!   wake is applied when the sender suspends, and a sender that then
+//!   parks (waiting for a reply) switches straight to the receiver when
+//!   it is the task the run loop would run next. Every other sender
+//!   (another thread, a future's granted slot, the last sender's drop)
+//!   grants it as the general queue does (`wait_queue::grant_task`).
 //! * Senders wait only on a bounded channel that is full: its buffered
 //!   messages and the slots reserved for granted futures (`reserved`)
 //!   make `capacity`. A receive that frees a slot serves the first
