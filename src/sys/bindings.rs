@@ -1825,12 +1825,11 @@ unsafe extern "C" {
  happens). EINVAL: NULL task. No lock, no malloc, no system call on the
  deferred path.
 
-     // In task `me`: hand `msg` to the parked `peer`, then wait.
-     slot = msg;
-     (void)monad_async_task_wake_deferred(peer, peer_token);
-     while (!reply_ready) {
-         r = monad_async_task_park(me, UINT64_MAX); // switches to peer
-     }*/
+ Example, in task `me` handing `msg` to the parked `peer` and waiting for
+ its reply: store `msg` where `peer` looks for it; call
+ `monad_async_task_wake_deferred(peer, peer_token)` (value 2); then
+ `while (!reply_ready) monad_async_task_park(me, UINT64_MAX);`, whose
+ first park switches straight to `peer` (tests/wake_deferred.c).*/
     pub fn monad_async_task_wake_deferred(
         task: monad_async_task,
         token: u64,
