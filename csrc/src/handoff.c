@@ -173,6 +173,18 @@ monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
     return ma_handoff_switch(ex, t, n, now);
 }
 
+/* ma_task_suspend_handoff once a deferred wake was applied, by a call,
+ * not a tail call: the park's tail call is then the only way into the
+ * hand-off by tail calls, which lets a debugger rebuild the parked
+ * task's park frame (gdb_view). */
+static __attribute__((noinline)) monad_async_result
+ma_handoff_after_flush(struct ma_executor *ex, struct ma_task *t)
+{
+    monad_async_result const r = ma_task_suspend_handoff(ex, t);
+    __asm__ volatile("");
+    return r;
+}
+
 /* The hand-off when a wake is deferred (park.c): the woken task `d` would
  * go to the back of its level; if no task is ready at its level or above
  * and the loop would do nothing first, it is the one the loop would run
@@ -206,13 +218,13 @@ monad_async_result ma_task_suspend_deferred(struct ma_executor *ex,
     }
     if (!direct) {
         ma_park_flush_deferred(ex);
-        return ma_task_suspend_handoff(ex, t);
+        return ma_handoff_after_flush(ex, t);
     }
     ex->deferred_wake = NULL;
     if (ma_park_claim_wake(d, ex->deferred_token) <= 0) {
         /* Not parked any more (a remote wake or cancel claimed it first):
          * the wake left a permit; nothing new is ready. */
-        return ma_task_suspend_handoff(ex, t);
+        return ma_handoff_after_flush(ex, t);
     }
     /* Its resumption is ours: as ma_park_resume would ready it, but it
      * runs now. */
