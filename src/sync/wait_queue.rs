@@ -35,7 +35,11 @@
 //! does), sets `DONE` at once too; only where it cannot (a thread pool's
 //! task, an executor being dropped) does it set `WAKING`, and the waiter
 //! does not return (which could end the task) until the wake call is over
-//! and it reads `DONE`.
+//! and it reads `DONE`. A waker on the executor's thread wakes with
+//! `monad_async_task_wake_deferred`: from one of that executor's tasks
+//! the wake is applied when the waker suspends (the woken task could not
+//! run before that anyway), and a waker that then parks switches straight
+//! to the woken task.
 //!
 //! # Abandoning a wait
 //!
@@ -51,7 +55,7 @@
 
 use super::spin::{SpinGuard, SpinLock};
 use crate::executor::Shared;
-use crate::task::{wake_raw, Current};
+use crate::task::{wake_deferred, wake_raw, Current};
 use crate::{sys, Priority};
 use std::cell::UnsafeCell;
 use std::future::Future;
@@ -499,6 +503,14 @@ impl Wake {
                 // WAKING and waits for DONE, so its task cannot end (nor
                 // its executor go) meanwhile.
                 unsafe {
+                    if state.is_null() && pinned.is_null() {
+                        // Granted on the task's executor thread: deferred
+                        // when we are one of its tasks (it cannot run
+                        // before we suspend anyway), so that a waker that
+                        // then parks switches straight to it.
+                        wake_deferred(task, token);
+                        return;
+                    }
                     wake_raw(task, token);
                     if !state.is_null() {
                         (*state).store(DONE, Ordering::Release);
