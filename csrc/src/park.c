@@ -252,20 +252,22 @@ ma_park_defer_again(struct ma_executor *ex, struct ma_task *t, uint64_t token)
 monad_async_result monad_async_task_wake_deferred(monad_async_task task,
                                                   uint64_t token)
 {
+    /* The executor running here first: the arguments are all that must
+     * survive the thread-local access. */
+    struct ma_executor *const ex = ma_tls_executor;
     if (task == NULL) {
         return monad_async_make_failure(EINVAL);
     }
     struct ma_task *const t = ma_task_from(task);
     uint64_t const w = atomic_load_explicit(&t->park_word, memory_order_acquire);
-    struct ma_executor *const ex = ma_tls_executor;
-    /* Deferred only when the task is parked (with that work) on the
-     * executor running here, and one of that executor's tasks, not the
-     * woken one, is running: its slice's end applies the wake. Anything
-     * else is an ordinary wake, now (which also refuses a stale token).
-     * A live token never equals the generation of a word whose PARKED
-     * bit is set unless it names that parked work. */
-    if (ex != NULL && (w & MA_PARK_PARKED) && ma_park_gen(w) == token &&
-        ma_task_gen_is_live(token) &&
+    /* Deferred only when the task is parked with that work (PARKED never
+     * comes with PERMIT, and a parked task's generation is live, so one
+     * comparison says both) on the executor running here, and one of that
+     * executor's tasks, not the woken one, is running: its slice's end
+     * applies the wake. Anything else is an ordinary wake, now (which
+     * also refuses a stale token). */
+    if (ex != NULL && w == ((token << MA_PARK_GEN_SHIFT) | MA_PARK_PARKED) &&
+        (w >> MA_PARK_GEN_SHIFT) == token &&
         atomic_load_explicit(&task->current_executor, memory_order_relaxed) ==
             &ex->head) {
         monad_async_task const running =
