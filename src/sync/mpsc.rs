@@ -9,7 +9,7 @@
 //! * The receiver waits only when the buffer is empty; a send to a waiting
 //!   receiver hands the message over directly (the buffer stays empty).
 //! * There is one receiver, so it waits in one of two places: a task of
-//!   an [`Executor`](crate::Executor) as a [`RecvTask`] on its stack,
+//!   an [`Executor`](crate::Executor) as a `RecvTask` on its stack,
 //!   linked from `State::recv_task` (no priority queue needed); a
 //!   thread, a future or a thread pool's task in `recv_queue`, the
 //!   general waiter queue.
