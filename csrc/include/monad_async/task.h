@@ -232,7 +232,10 @@ monad_async_task_wake(monad_async_task task, uint64_t token);
  * nothing for the loop to do first), it switches straight to it: no
  * ready-queue round trip, no second pass of the hand-off's checks. One
  * wake is kept at a time (an earlier one is applied first). Meanwhile the
- * woken task still shows as parked to observers (dump, tasks_runnable).
+ * woken task is still parked: observers (dump, tasks_runnable) show it
+ * so, and another wake of it that gets there first resumes it (value 1),
+ * the deferred one then leaving a permit, as a wake that finds the task
+ * already woken does.
  *
  * When the caller is not a task of that executor running on its thread,
  * or the work `token` names is not parked there now, or `task` is the
