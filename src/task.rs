@@ -58,7 +58,7 @@ mod priority;
 mod slot;
 
 pub use builder::TaskBuilder;
-pub(crate) use current::{wake_raw, Current};
+pub(crate) use current::{wake_deferred, wake_raw, Current};
 pub(crate) use home::{HomeRef, WakeHome};
 pub(crate) use slot::{Foreign, Slot};
 

@@ -46,12 +46,14 @@ void ma_task_bind(struct ma_task *t, struct ma_executor *ex)
     t->queue = t->head.priority.cpu;
 }
 
+/* No deferred wake may be pending (park.c): the callers inside a task
+ * apply it first, so that this stays a leaf function. */
 void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t)
 {
     ex->head.tasks_attached++;
     ex->head.counters.attached++;
     ma_cycle_push_back(&ex->all_tasks, &t->all_link);
-    ma_executor_make_ready(ex, t);
+    ma_executor_make_ready_now(ex, t);
 }
 
 void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t)
@@ -84,6 +86,7 @@ void ma_executor_attach_claimed(struct ma_executor *ex, struct ma_task *t)
                      MONAD_ASYNC_TASK_STATE_PENDING_LAUNCH |
                      (ma_task_state(t) & MONAD_ASYNC_TASK_STATE_CANCELLED));
     ma_priority_take_pending(t);
+    ma_executor_flush_deferred(ex);
     ma_executor_enqueue_attached(ex, t);
 }
 
@@ -127,6 +130,7 @@ monad_async_result monad_async_task_attach(
     }
     if (local) {
         task->ticks.attached = ma_executor_stamp(ex);
+        ma_executor_flush_deferred(ex); /* a deferred wake goes first */
         ma_executor_enqueue_attached(ex, t);
         return monad_async_make_success(0);
     }

@@ -21,6 +21,8 @@
 
 int ma_executor_cancel_local(struct ma_executor *ex, struct ma_task *t)
 {
+    /* A wake deferred before this cancel happened before it. */
+    ma_executor_flush_deferred(ex);
     uint32_t state = atomic_load_explicit(&t->head.state, memory_order_acquire);
     if (!(state & MONAD_ASYNC_TASK_STATE_ATTACHED) ||
         atomic_load_explicit(&t->head.current_executor, memory_order_acquire) !=

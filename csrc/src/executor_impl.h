@@ -166,9 +166,15 @@ struct ma_executor
     monad_async_trace_hook trace_hook;
     void *trace_arg;
 #endif
-    /* Every attached task, through all_link, in attach order (dump.c):
-     * a circular list, this its sentinel. */
-    struct ma_link all_tasks;
+    /* A wake deferred by monad_async_task_wake_deferred (park.c): the
+     * parked task (NULL: none) and the token it was given. Applied before
+     * any other task is made ready (ma_executor_make_ready*) or a cancel
+     * is applied, and when the running task's slice ends (suspend.c,
+     * run.c, the hand-off); a park of the running task that finds it may
+     * switch straight to it instead (handoff.c). On the cache line the
+     * loop reads each slice anyway (last_stamp, deadlines). */
+    struct ma_task *deferred_wake;
+    uint64_t deferred_token;
     /* Suspended tasks with a deadline (deadline.c), through
      * deadline_link, sorted by deadline. */
     struct ma_list deadlines;
@@ -188,6 +194,10 @@ struct ma_executor
     bool spin_hot;
     uint32_t spin_skip;
     uint32_t spin_backoff;
+    /* Every attached task, through all_link, in attach order (dump.c):
+     * a circular list, this its sentinel. Only attach and exit touch it:
+     * it sits past the lines every slice reads. */
+    struct ma_link all_tasks;
 
     /* --- touched by other threads --- */
     /* Attaches, cancels and wakes from other threads, in one inbox so
@@ -230,12 +240,64 @@ static inline uint64_t ma_executor_stamp(struct ma_executor const *ex)
     return ex->track_time ? ma_ticks_read() : 0;
 }
 
-/* Appends a runnable task to its queue. */
-static inline void ma_executor_make_ready(struct ma_executor *ex, struct ma_task *t)
+/* Claims the resumption of `t`'s parked work `token`, or leaves it a
+ * permit: 1 if the caller now owns the resumption (PARKED cleared), 0 if
+ * it left a permit (or one was pending), -1 if the work is not `token`'s
+ * (ESRCH). Any thread. */
+static inline int ma_park_claim_wake(struct ma_task *t, uint64_t token)
+{
+    uint64_t w = atomic_load_explicit(&t->park_word, memory_order_acquire);
+    for (;;) {
+        if ((w >> MA_PARK_GEN_SHIFT) != token) {
+            return -1;
+        }
+        if (w & MA_PARK_PARKED) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &t->park_word, &w, w & ~(uint64_t)MA_PARK_PARKED,
+                    memory_order_acq_rel, memory_order_acquire)) {
+                return 1; /* its resumption is ours */
+            }
+            continue;
+        }
+        if (w & MA_PARK_PERMIT) {
+            return 0;
+        }
+        if (atomic_compare_exchange_weak_explicit(
+                &t->park_word, &w, w | MA_PARK_PERMIT, memory_order_acq_rel,
+                memory_order_acquire)) {
+            return 0;
+        }
+    }
+}
+
+/* Applies the deferred wake now (park.c); owner thread, one pending. */
+void ma_park_flush_deferred(struct ma_executor *ex);
+
+/* Applies a deferred wake, if there is one: before anything else is made
+ * ready (so that the woken task keeps its place in line), and wherever
+ * the executor must see the task ready. One load when there is none. */
+static inline void ma_executor_flush_deferred(struct ma_executor *ex)
+{
+    if (__builtin_expect(ex->deferred_wake != NULL, 0)) {
+        ma_park_flush_deferred(ex);
+    }
+}
+
+/* Appends a runnable task to its queue, with no deferred wake pending
+ * (applied by the caller, or none can be: the loop between slices). */
+static inline void ma_executor_make_ready_now(struct ma_executor *ex,
+                                              struct ma_task *t)
 {
     t->where = MA_TASK_READY;
     ma_list_push_back(&ex->ready[t->queue], &t->link);
     ex->head.tasks_runnable[t->queue]++;
+}
+
+/* Appends a runnable task to its queue (a deferred wake goes first). */
+static inline void ma_executor_make_ready(struct ma_executor *ex, struct ma_task *t)
+{
+    ma_executor_flush_deferred(ex);
+    ma_executor_make_ready_now(ex, t);
 }
 
 /* Counts the latency from stamp `from` to stamp `to` in a histogram's
@@ -261,11 +323,20 @@ static inline void ma_executor_make_ready_woken(struct ma_executor *ex,
     ma_executor_make_ready(ex, t);
 }
 
+/* ma_executor_make_ready_woken with no deferred wake pending. */
+static inline void ma_executor_make_ready_woken_now(struct ma_executor *ex,
+                                                    struct ma_task *t)
+{
+    t->woken_at = ex->last_stamp;
+    ma_executor_make_ready_now(ex, t);
+}
+
 /* Readies a task that waited to start I/O: ahead of its level's other
  * runnable tasks, behind those readied this way before it. */
 static inline void ma_executor_make_ready_resumed(struct ma_executor *ex,
                                                   struct ma_task *t)
 {
+    ma_executor_flush_deferred(ex);
     struct ma_list *const q = &ex->ready[t->queue];
     t->woken_at = ex->last_stamp;
     struct ma_link *const after = ex->ready_resumed_tail[t->queue];
@@ -321,7 +392,8 @@ void ma_task_bind(struct ma_task *t, struct ma_executor *ex);
  * submitted (see dispatcher_queue.c), as a same-thread attach would. Keeps
  * the submission's `ticks.attached` stamp. */
 void ma_executor_attach_claimed(struct ma_executor *ex, struct ma_task *t);
-/* Owner thread: links a freshly claimed task into its ready queue. */
+/* Owner thread: links a freshly claimed task into its ready queue (no
+ * deferred wake pending: callers inside a task apply it first). */
 void ma_executor_enqueue_attached(struct ma_executor *ex, struct ma_task *t);
 /* Owner thread: the same for a task popped from the attach inbox. */
 void ma_executor_enqueue_from_inbox(struct ma_executor *ex, struct ma_task *t);
@@ -449,9 +521,16 @@ int ma_io_submit(struct ma_executor *ex);
 monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t);
 /* ma_task_suspend for a task that parks or waits on blocking I/O
  * (handoff.c): when the run loop would do nothing before running the next
- * ready task, switches straight to it instead of through the loop. */
+ * ready task, switches straight to it instead of through the loop. No
+ * deferred wake may be pending: callers with one call
+ * ma_task_suspend_deferred instead. */
 monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
                                            struct ma_task *t);
+/* ma_task_suspend_handoff with a deferred wake pending (handoff.c):
+ * switches straight to the woken task when it would run next, else
+ * applies the wake and hands off as usual. */
+monad_async_result ma_task_suspend_deferred(struct ma_executor *ex,
+                                            struct ma_task *t);
 /* Whether any task is ready: if none, a hand-off cannot happen, and a
  * suspension skips the hand-off's checks (three loads here). */
 static inline bool ma_executor_any_ready(struct ma_executor const *ex)

@@ -74,34 +74,13 @@ ma_handoff_pick(struct ma_executor *ex, struct ma_task const *t, int *level)
     return n;
 }
 
-monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
-                                           struct ma_task *t)
+/* Switches from the suspending `t` straight to `n` (off every queue,
+ * `where` NOWHERE), with the bookkeeping the loop does around a slice,
+ * both slices stamped `now`. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_handoff_switch(struct ma_executor *ex, struct ma_task *t, struct ma_task *n,
+                  uint64_t now)
 {
-    if (__builtin_expect(t->deadline != 0, 0)) {
-        return ma_deadline_suspend(ex, t);
-    }
-    int p;
-    struct ma_task *const n = ma_handoff_pick(ex, t, &p);
-    if (n == NULL) {
-        return ma_task_switch_out(ex, t);
-    }
-    uint64_t const now = ma_executor_stamp(ex);
-    if (__builtin_expect(ex->timers.head != NULL || ex->deadlines.head != NULL, 0)) {
-        uint64_t const tk = ex->track_time ? now : ma_ticks_read();
-        if ((ex->timers.head != NULL &&
-             ma_task_from_link(ex->timers.head)->timer_deadline <= tk) ||
-            ma_executor_next_deadline(ex) <= tk) {
-            return ma_task_switch_out(ex, t); /* the loop fires them first */
-        }
-    }
-    (void)ma_executor_pop_level(ex, p); /* n */
-    n->where = MA_TASK_NOWHERE;
-    /* As the loop's pop does (run.c): with many tasks, ask for n's stack
-     * top, which the switch below reads, and for the hot lines of the
-     * task now first at n's level, which runs a slice from now. Without
-     * it a chain of hand-offs (connections each starting their I/O)
-     * takes every task's misses one after the other. */
-    ma_prefetch_turn(ex, n, &ex->ready[p]);
     ex->direct_left--;
     ex->slices_since_pump++;
 
@@ -153,4 +132,111 @@ monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
         return monad_async_make_failure(t->resume_error);
     }
     return monad_async_make_success(0);
+}
+
+/* True when a timer or a deadline is due at `now` (the loop fires them
+ * before running anything). */
+static inline bool ma_handoff_timers_due(struct ma_executor const *ex, uint64_t now)
+{
+    if (__builtin_expect(ex->timers.head != NULL || ex->deadlines.head != NULL, 0)) {
+        uint64_t const tk = ex->track_time ? now : ma_ticks_read();
+        return (ex->timers.head != NULL &&
+                ma_task_from_link(ex->timers.head)->timer_deadline <= tk) ||
+               ma_executor_next_deadline(ex) <= tk;
+    }
+    return false;
+}
+
+monad_async_result ma_task_suspend_handoff(struct ma_executor *ex,
+                                           struct ma_task *t)
+{
+    if (__builtin_expect(t->deadline != 0, 0)) {
+        return ma_deadline_suspend(ex, t);
+    }
+    int p;
+    struct ma_task *const n = ma_handoff_pick(ex, t, &p);
+    if (n == NULL) {
+        return ma_task_switch_out(ex, t);
+    }
+    uint64_t const now = ma_executor_stamp(ex);
+    if (ma_handoff_timers_due(ex, now)) {
+        return ma_task_switch_out(ex, t); /* the loop fires them first */
+    }
+    (void)ma_executor_pop_level(ex, p); /* n */
+    n->where = MA_TASK_NOWHERE;
+    /* As the loop's pop does (run.c): with many tasks, ask for n's stack
+     * top, which the switch below reads, and for the hot lines of the
+     * task now first at n's level, which runs a slice from now. Without
+     * it a chain of hand-offs (connections each starting their I/O)
+     * takes every task's misses one after the other. */
+    ma_prefetch_turn(ex, n, &ex->ready[p]);
+    return ma_handoff_switch(ex, t, n, now);
+}
+
+/* ma_task_suspend_handoff once a deferred wake was applied, by a call,
+ * not a tail call: the park's tail call is then the only way into the
+ * hand-off by tail calls, which lets a debugger rebuild the parked
+ * task's park frame (gdb_view). */
+static __attribute__((noinline)) monad_async_result
+ma_handoff_after_flush(struct ma_executor *ex, struct ma_task *t)
+{
+    monad_async_result const r = ma_task_suspend_handoff(ex, t);
+    __asm__ volatile("");
+    return r;
+}
+
+/* The hand-off when a wake is deferred (park.c): the woken task `d` would
+ * go to the back of its level; if no task is ready at its level or above
+ * and the loop would do nothing first, it is the one the loop would run
+ * next, and `t` switches straight to it (it never enters a ready queue).
+ * Otherwise the wake is applied and the hand-off goes on as usual. */
+monad_async_result ma_task_suspend_deferred(struct ma_executor *ex,
+                                            struct ma_task *t)
+{
+    if (__builtin_expect(t->deadline != 0, 0)) {
+        return ma_deadline_suspend(ex, t); /* its switch-out applies it */
+    }
+    struct ma_task *const d = ex->deferred_wake;
+    int const p = (int)d->queue;
+    /* Nothing ready at all (in the common case, a ping-pong, nothing is;
+     * a task ready below d's level would not stop d, but this keeps the
+     * test to one pass of three loads). */
+    bool direct = !ma_executor_any_ready(ex) && ex->direct_left != 0 &&
+                  ma_inbox_is_empty(&ex->inbox) && d != t;
+#if MA_TRACE_HOOKS
+    direct = direct && ex->trace_hook == NULL;
+#endif
+    struct ma_switcher_ops const *const ops = t->ctx.sw->ops;
+    direct = direct && d->ctx.sw->ops == ops && ops->transfer != NULL &&
+             ex->io_inflight_above[p] == 0 &&
+             !(ex->slices_since_pump >= MA_IO_PUMP_INTERVAL && ex->has_ring &&
+               ma_io_busy(ex));
+    uint64_t now = 0;
+    if (direct) {
+        now = ma_executor_stamp(ex);
+        direct = !ma_handoff_timers_due(ex, now);
+    }
+    if (!direct) {
+        ma_park_flush_deferred(ex);
+        return ma_handoff_after_flush(ex, t);
+    }
+    ex->deferred_wake = NULL;
+    if (ma_park_claim_wake(d, ex->deferred_token) <= 0) {
+        /* Not parked any more (a remote wake or cancel claimed it first):
+         * the wake left a permit; nothing new is ready. */
+        return ma_handoff_after_flush(ex, t);
+    }
+    /* Its resumption is ours: as ma_park_resume would ready it, but it
+     * runs now. */
+    if (d->timer_deadline != UINT64_MAX) {
+        ma_list_remove(&ex->timers, &d->link);
+    }
+    else {
+        ma_list_remove(&ex->parked, &d->link);
+    }
+    d->where = MA_TASK_NOWHERE;
+    d->resume_error = 0;
+    d->wake_won = true;
+    d->woken_at = ex->last_stamp;
+    return ma_handoff_switch(ex, t, d, now);
 }

@@ -258,7 +258,10 @@ ma_io_commit(struct ma_io_op *op, unsigned flags)
                 MA_IO_ST_BLOCKING | opcode;
     t->io_waiting_for = st;
     t->where = MA_TASK_IO_WAIT;
-    if (ma_executor_any_ready(ex)) {
+    if (__builtin_expect(ex->deferred_wake != NULL, 0)) {
+        (void)ma_task_suspend_deferred(ex, t);
+    }
+    else if (ma_executor_any_ready(ex)) {
         (void)ma_task_suspend_handoff(ex, t);
     }
     else {

@@ -48,7 +48,9 @@ static void ma_park_unlink(struct ma_executor *ex, struct ma_task *t)
     t->where = MA_TASK_NOWHERE;
 }
 
-/* Owner thread: resumes a task whose resumption we own. */
+/* Owner thread: resumes a task whose resumption we own. No deferred wake
+ * may be pending (callers running inside a task apply it first): this
+ * stays a leaf function. */
 static void ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
 {
     if (t->where == MA_TASK_PARKED) {
@@ -56,7 +58,7 @@ static void ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
     }
     t->resume_error = err;
     t->wake_won = err == 0;
-    ma_executor_make_ready_woken(ex, t);
+    ma_executor_make_ready_woken_now(ex, t);
 }
 
 /* Owner thread: clears PARKED for the timer or a cancel. True if we now
@@ -170,6 +172,13 @@ monad_async_result monad_async_task_park(monad_async_task task, uint64_t timeout
             return monad_async_make_success(0);
         }
     }
+    /* Tail calls, as before the deferred wake existed: a call here costs
+     * the park/wake ping-pong a tenth of its wall time (the return stack
+     * mispredicts across the switch), and a debugger rebuilds this frame
+     * from the call-site information (gdb_view). */
+    if (__builtin_expect(ex->deferred_wake != NULL, 0)) {
+        return ma_task_suspend_deferred(ex, t);
+    }
     return ma_task_suspend_handoff(ex, t);
 }
 
@@ -182,33 +191,17 @@ monad_async_result monad_async_task_wake(monad_async_task task, uint64_t token)
     if (!ma_task_gen_is_live(token)) {
         return monad_async_make_failure(ESRCH); /* names no work */
     }
-    uint64_t w = atomic_load_explicit(&t->park_word, memory_order_acquire);
-    for (;;) {
-        if (ma_park_gen(w) != token) {
-            return monad_async_make_failure(ESRCH);
-        }
-        if (w & MA_PARK_PARKED) {
-            if (atomic_compare_exchange_weak_explicit(
-                    &t->park_word, &w, w & ~(uint64_t)MA_PARK_PARKED,
-                    memory_order_acq_rel, memory_order_acquire)) {
-                break; /* its resumption is ours */
-            }
-            continue;
-        }
-        if (w & MA_PARK_PERMIT) {
-            return monad_async_make_success(0);
-        }
-        if (atomic_compare_exchange_weak_explicit(
-                &t->park_word, &w, w | MA_PARK_PERMIT, memory_order_acq_rel,
-                memory_order_acquire)) {
-            return monad_async_make_success(0);
-        }
+    int const claimed = ma_park_claim_wake(t, token);
+    if (claimed <= 0) {
+        return claimed == 0 ? monad_async_make_success(0)
+                            : monad_async_make_failure(ESRCH);
     }
     /* Parked means attached: its executor is alive and stays so until the
      * task resumes, which only we can now bring about. */
     struct ma_executor *const ex = ma_executor_from(
         atomic_load_explicit(&task->current_executor, memory_order_acquire));
     if (ma_executor_is_owner(ex)) {
+        ma_executor_flush_deferred(ex); /* it was woken first */
         ma_park_resume(ex, t, 0);
         return monad_async_make_success(1);
     }
@@ -217,4 +210,76 @@ monad_async_result monad_async_task_wake(monad_async_task task, uint64_t token)
     ma_executor_notify(ex);
     atomic_fetch_sub(&ex->remote_inflight, 1);
     return monad_async_make_success(1);
+}
+
+/* Deferred wakes. A wake from a task of the woken task's own executor
+ * cannot let the woken task run before the waker suspends, so it may be
+ * applied as late as that: the executor keeps it (one at a time) and
+ * applies it before anything else is made ready or cancelled (so the
+ * woken task keeps its place in line, and a cancel that follows the wake
+ * finds it woken), and when the waker's slice ends. Until then the woken
+ * task is still parked, PARKED set: nothing but this thread can claim it
+ * meanwhile except a remote wake or a remote cancel, which reach the
+ * executor through its inbox (drained only between slices, after the
+ * flush), or claim the park word first, in which case the deferred wake
+ * finds it taken and leaves a permit, as it would have a moment later.
+ *
+ * What it saves: when the waker parks next (a channel's receiver woken by
+ * a send, the sender then waiting for the reply) and the woken task would
+ * be the next to run, the park switches straight to it, without the
+ * ready-queue push and pop and the hand-off's second search
+ * (handoff.c). */
+
+void ma_park_flush_deferred(struct ma_executor *ex)
+{
+    struct ma_task *const t = ex->deferred_wake;
+    ex->deferred_wake = NULL; /* before the resume: it readies a task */
+    if (ma_park_claim_wake(t, ex->deferred_token) > 0) {
+        ma_park_resume(ex, t, 0);
+    }
+}
+
+/* An earlier deferred wake is pending: it goes first. */
+static __attribute__((noinline)) monad_async_result
+ma_park_defer_again(struct ma_executor *ex, struct ma_task *t, uint64_t token)
+{
+    ma_park_flush_deferred(ex);
+    ex->deferred_wake = t;
+    ex->deferred_token = token;
+    return monad_async_make_success(2);
+}
+
+monad_async_result monad_async_task_wake_deferred(monad_async_task task,
+                                                  uint64_t token)
+{
+    /* The executor running here first: the arguments are all that must
+     * survive the thread-local access. */
+    struct ma_executor *const ex = ma_tls_executor;
+    if (task == NULL) {
+        return monad_async_make_failure(EINVAL);
+    }
+    struct ma_task *const t = ma_task_from(task);
+    uint64_t const w = atomic_load_explicit(&t->park_word, memory_order_acquire);
+    /* Deferred only when the task is parked with that work (PARKED never
+     * comes with PERMIT, and a parked task's generation is live, so one
+     * comparison says both) on the executor running here, and one of that
+     * executor's tasks, not the woken one, is running: its slice's end
+     * applies the wake. Anything else is an ordinary wake, now (which
+     * also refuses a stale token). */
+    if (ex != NULL && w == ((token << MA_PARK_GEN_SHIFT) | MA_PARK_PARKED) &&
+        (w >> MA_PARK_GEN_SHIFT) == token &&
+        atomic_load_explicit(&task->current_executor, memory_order_relaxed) ==
+            &ex->head) {
+        monad_async_task const running =
+            atomic_load_explicit(&ex->head.current_task, memory_order_relaxed);
+        if (running != NULL && running != task) {
+            if (__builtin_expect(ex->deferred_wake != NULL, 0)) {
+                return ma_park_defer_again(ex, t, token);
+            }
+            ex->deferred_wake = t;
+            ex->deferred_token = token;
+            return monad_async_make_success(2);
+        }
+    }
+    return monad_async_task_wake(task, token);
 }

@@ -186,6 +186,9 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
 #endif
     size_t const direct_left = ex->direct_left;
     ma_context_resume(&t->ctx);
+    /* A wake deferred by the slice (park.c) was applied where the task
+     * suspended (suspend.c, handoff.c), or is applied below if it exited:
+     * none is left once anything else runs here. */
     if (__builtin_expect(ex->direct_left != direct_left, 0)) {
         /* t parked and handed the thread on (handoff.c), maybe along a
          * chain (which may have come back to t): the task that came back
@@ -216,6 +219,7 @@ ma_executor_run_slice(struct ma_executor *ex, struct ma_task *t, uint64_t now)
         ex->head.ticks.resuming += slice;
     }
     if (t->exiting) {
+        ma_executor_flush_deferred(ex); /* before the exit's hooks */
         t->exiting = false;
         /* Completed operations nobody reaped are simply forgotten. */
         t->io_done_head = t->io_done_tail = NULL;

@@ -25,18 +25,29 @@ ma_task_switch_out_inline(struct ma_executor *ex, struct ma_task *t)
     return monad_async_make_success(0);
 }
 
+/* Both entry points apply a deferred wake first (park.c): the slice ends
+ * here. */
 monad_async_result ma_task_switch_out(struct ma_executor *ex, struct ma_task *t)
 {
+    ma_executor_flush_deferred(ex);
     return ma_task_switch_out_inline(ex, t);
 }
 
-monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
+/* ma_task_suspend with no deferred wake pending. */
+static inline __attribute__((always_inline)) monad_async_result
+ma_task_suspend_inline(struct ma_executor *ex, struct ma_task *t)
 {
     /* The one branch a task without a deadline pays (task.h). */
     if (__builtin_expect(t->deadline != 0, 0)) {
         return ma_deadline_suspend(ex, t);
     }
     return ma_task_switch_out_inline(ex, t);
+}
+
+monad_async_result ma_task_suspend(struct ma_executor *ex, struct ma_task *t)
+{
+    ma_executor_flush_deferred(ex);
+    return ma_task_suspend_inline(ex, t);
 }
 
 /* The tick deadline `ns` from now. Padded by 500 ppm and a microsecond:
@@ -84,8 +95,8 @@ monad_async_result monad_async_task_yield(monad_async_task task)
         return monad_async_make_failure(err);
     }
     struct ma_task *const t = ma_task_from(task);
-    ma_executor_make_ready(ex, t);
-    return ma_task_suspend(ex, t);
+    ma_executor_make_ready(ex, t); /* applies a deferred wake first */
+    return ma_task_suspend_inline(ex, t);
 }
 
 monad_async_result

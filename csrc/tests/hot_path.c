@@ -1,6 +1,7 @@
 /* The same-thread hot path (attach, run, yield, exit; park and wake, the
- * hand-off between tasks that wake each other and park, and CPU priority
- * changes, from the owner thread) makes no system call
+ * hand-off between tasks that wake each other and park, with ordinary
+ * and deferred wakes, and CPU priority changes, from the owner thread)
+ * makes no system call
  * and no heap allocation (spec: "100% deterministic in the hot path ... no
  * thread synchronisation, no malloc"; task.h: same-thread attach is "O(1),
  * no lock, no malloc, no system call"; ARCHITECTURE.md: each arrow of the
@@ -310,6 +311,9 @@ enum mode
                       run), yields, exits */
     MODE_PINGPONG, /* two tasks pass a turn by wake and park: the parks
                       hand the thread straight to each other (handoff.c) */
+    MODE_PINGPONG_DEFERRED, /* the same with monad_async_task_wake_deferred:
+                               each park switches straight to the task its
+                               deferred wake names */
     MODE_CONTROL_SYSCALL, /* control: getpid() in the filtered region */
     MODE_CONTROL_MALLOC   /* control: malloc()/free() in the window */
 };
@@ -320,6 +324,7 @@ static char const *const mode_names[] = {"attach-run-exit",
                                          "park + same-thread wake",
                                          "same-thread priority change",
                                          "ping-pong park/wake (hand-off)",
+                                         "ping-pong park/deferred wake",
                                          "control: getpid()",
                                          "control: malloc()+free()"};
 
@@ -387,6 +392,7 @@ static unsigned pp_turn;
 static monad_async_task pp_task[2];
 static uint64_t pp_token[2];
 static unsigned pp_passes[2];
+static int pp_deferred; /* wake with monad_async_task_wake_deferred */
 
 static monad_async_result pingpong_fn(monad_async_task task)
 {
@@ -400,7 +406,9 @@ static monad_async_result pingpong_fn(monad_async_task task)
         pp_turn = 1 - me;
         if (pp_token[1 - me] != 0) {
             monad_async_result const w =
-                monad_async_task_wake(pp_task[1 - me], pp_token[1 - me]);
+                pp_deferred
+                    ? monad_async_task_wake_deferred(pp_task[1 - me], pp_token[1 - me])
+                    : monad_async_task_wake(pp_task[1 - me], pp_token[1 - me]);
             if (w.error != 0 && w.error != ESRCH) {
                 return w;
             }
@@ -524,6 +532,8 @@ static void cycles(monad_async_executor ex, monad_async_task *tasks,
                       i, tasks[0]->result.error);
             break;
         case MODE_PINGPONG:
+        case MODE_PINGPONG_DEFERRED:
+            pp_deferred = mode == MODE_PINGPONG_DEFERRED;
             pp_turn = 0;
             for (int k = 0; k < 2; k++) {
                 pp_token[k] = 0;
@@ -578,7 +588,7 @@ static void child(enum test_switcher_kind kind, unsigned entries,
         tasks[1]->user_code = wake_fn;
         park_target = tasks[0];
     }
-    if (mode == MODE_PINGPONG) {
+    if (mode == MODE_PINGPONG || mode == MODE_PINGPONG_DEFERRED) {
         for (int k = 0; k < 2; k++) {
             tasks[k]->user_code = pingpong_fn;
             pp_task[k] = tasks[k];
@@ -861,6 +871,7 @@ int main(void)
                 failures += run_child(kind, entries, MODE_PARK, n);
                 failures += run_child(kind, entries, MODE_PRIORITY, n);
                 failures += run_child(kind, entries, MODE_PINGPONG, n);
+                failures += run_child(kind, entries, MODE_PINGPONG_DEFERRED, n);
             }
         }
         failures += run_child(kind, 64, MODE_BATCH, n / BATCH + 1);

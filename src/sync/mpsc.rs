@@ -8,6 +8,20 @@
 //!   (handed over by a send), or a caller's hands.
 //! * The receiver waits only when the buffer is empty; a send to a waiting
 //!   receiver hands the message over directly (the buffer stays empty).
+//! * There is one receiver, so it waits in one of two places: a task of
+//!   an [`Executor`](crate::Executor) as a `RecvTask` on its stack,
+//!   linked from `State::recv_task` (no priority queue needed); a
+//!   thread, a future or a thread pool's task in `recv_queue`, the
+//!   general waiter queue.
+//! * The same-executor fast path: a send on the executor thread of a
+//!   receiver parked as a `RecvTask` writes the message, unlinks it and
+//!   marks it `DONE` under the lock, then wakes it with
+//!   `monad_async_task_wake_deferred`: from a task of that executor the
+//!   wake is applied when the sender suspends, and a sender that then
+//!   parks (waiting for a reply) switches straight to the receiver when
+//!   it is the task the run loop would run next. Every other sender
+//!   (another thread, a future's granted slot, the last sender's drop)
+//!   grants it as the general queue does (`wait_queue::grant_task`).
 //! * Senders wait only on a bounded channel that is full: its buffered
 //!   messages and the slots reserved for granted futures (`reserved`)
 //!   make `capacity`. A receive that frees a slot serves the first
@@ -28,13 +42,22 @@
 //!   message (the send fails with `EPIPE`); the last sender's drop
 //!   releases a waiting receiver with "end of stream".
 
-use super::spin::SpinLock;
-use super::wait_queue::{lock, wait, Caller, Op, WaitFuture, WaitQueue, Wakes};
+use super::spin::{SpinGuard, SpinLock};
+use super::wait_queue::{
+    grant_task, lock, spin_until, wait_locked, Caller, Op, WaitFuture, WaitQueue, Wakes, DONE,
+    WAITING,
+};
 use crate::error::errno;
+use crate::executor::Shared;
+use crate::sys;
+use crate::task::{wake_deferred, Current};
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// A bounded channel holding at most `capacity` messages: a send to a
@@ -100,6 +123,7 @@ fn make<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             reserved: 0,
             senders: 1,
             receiver: true,
+            recv_task: ptr::null(),
             recv_queue: WaitQueue::new(),
             send_queue: WaitQueue::new(),
         }),
@@ -122,11 +146,35 @@ struct State<T> {
     senders: usize,
     /// The receiver exists and has not closed.
     receiver: bool,
+    /// The receiver, parked as a task of an [`Executor`](crate::Executor)
+    /// (the fast path, [`RecvTask`]), or null. It waits here or in
+    /// `recv_queue`, never both (there is one receiver).
+    recv_task: *const RecvTask<T>,
     /// The receiver, waiting: payload the message handed over (`None`:
     /// end of stream).
     recv_queue: WaitQueue<Option<T>>,
     /// Senders waiting for room.
     send_queue: WaitQueue<SendSlot<T>>,
+}
+
+// SAFETY: `recv_task` points to a waiter on the receiver's stack, only
+// touched under the lock while it is linked (see `RecvTask`); the rest is
+// Send for T: Send.
+unsafe impl<T: std::marker::Send> std::marker::Send for State<T> {}
+
+/// The receiver parked as a task of an executor, on its stack: the
+/// general waiter (`wait_queue::Waiter`) cut down to what one receiver
+/// needs (no queue links, no priority level, no thread or future kinds).
+/// Linked as `State::recv_task` while `WAITING`; whoever unlinks it under
+/// the lock writes `msg` (`None`: end of stream) and marks `state` as
+/// `wait_queue::grant_task` does; the receiver takes `msg` once it reads
+/// `DONE`.
+struct RecvTask<T> {
+    task: sys::monad_async_task,
+    token: u64,
+    home: *const Shared,
+    state: AtomicU8,
+    msg: UnsafeCell<Option<T>>,
 }
 
 /// A waiting sender's payload.
@@ -164,6 +212,32 @@ impl<T> State<T> {
                 buffer.push_back(m);
             }
         });
+    }
+}
+
+impl<T> State<T> {
+    /// Hands `msg` (`None`: end of stream) to the waiting receiver, if
+    /// one waits; gives it back otherwise.
+    #[inline]
+    fn hand_to_receiver(&mut self, msg: Option<T>, wakes: &mut Wakes) -> Result<(), Option<T>> {
+        let w = self.recv_task;
+        if !w.is_null() {
+            self.recv_task = ptr::null();
+            // SAFETY: a linked receiver is valid; we hold the lock and
+            // unlink it here, so its fields are ours until DONE.
+            unsafe {
+                *(*w).msg.get() = msg;
+                wakes.push(grant_task((*w).task, (*w).token, (*w).home, &(*w).state));
+            }
+            return Ok(());
+        }
+        if self.recv_queue.is_empty() {
+            return Err(msg);
+        }
+        let mut msg = Some(msg);
+        self.recv_queue
+            .grant_front(wakes, |p| *p = msg.take().flatten());
+        Ok(())
     }
 }
 
@@ -288,7 +362,30 @@ impl<T> Sender<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        match wait::<Send<T>>(&self.chan, value) {
+        let mut st = lock(&self.chan.state);
+        let w = st.recv_task;
+        if !w.is_null() {
+            // The fast path: the receiver is a parked task of an executor.
+            // SAFETY: a linked receiver is valid; we hold the lock and
+            // unlink it here, so its fields are ours until DONE.
+            unsafe {
+                if (*(*w).home).on_owner_thread() {
+                    // Its executor's thread (so the executor is alive, and
+                    // nothing runs here before our wake): DONE at once.
+                    st.recv_task = ptr::null();
+                    *(*w).msg.get() = Some(value);
+                    let (task, token) = ((*w).task, (*w).token);
+                    (*w).state.store(DONE, Ordering::Release);
+                    drop(st);
+                    // Deferred when we are one of its executor's tasks:
+                    // if we park next (to wait for a reply), we switch
+                    // straight to the receiver.
+                    wake_deferred(task, token);
+                    return Ok(());
+                }
+            }
+        }
+        match wait_locked::<Send<T>>(&self.chan, st, value) {
             Ok(r) => r,
             Err(a) => Err(SendError {
                 value: a.payload.msg.expect("sync: an unaccepted message"),
@@ -382,7 +479,7 @@ impl<T> Drop for Sender<T> {
         st.senders -= 1;
         if st.senders == 0 {
             // End of stream for a waiting receiver (its buffer is empty).
-            while st.recv_queue.grant_front(&mut wakes, |p| *p = None) {}
+            let _ = st.hand_to_receiver(None, &mut wakes);
         }
         drop(st);
         wakes.wake_all();
@@ -432,7 +529,16 @@ impl<T> Receiver<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&mut self) -> io::Result<Option<T>> {
-        Ok(wait::<Recv<T>>(&self.chan, ())?)
+        let st = lock(&self.chan.state);
+        if st.buffer.is_empty() && st.senders != 0 {
+            if let Some(cur) = Current::get() {
+                let home = cur.home();
+                if !home.is_null() {
+                    return recv_parked(&self.chan, st, cur, home);
+                }
+            }
+        }
+        Ok(wait_locked::<Recv<T>>(&self.chan, st, ())?)
     }
 
     /// [`recv`](Receiver::recv) for async code; dropping the future after
@@ -554,11 +660,10 @@ fn send_now<T>(
             error: errno(libc::EPIPE),
         }));
     }
-    if !st.recv_queue.is_empty() {
-        let mut value = Some(value);
-        st.recv_queue.grant_front(wakes, |p| *p = value.take());
-        return Ok(Ok(()));
-    }
+    let value = match st.hand_to_receiver(Some(value), wakes) {
+        Ok(()) => return Ok(Ok(())),
+        Err(v) => v.expect("mpsc: a message not handed over"),
+    };
     if st.has_room() {
         st.buffer.push_back(value);
         return Ok(Ok(()));
@@ -576,11 +681,9 @@ fn send_reserved<T>(st: &mut State<T>, value: T, wakes: &mut Wakes) -> Result<()
             error: errno(libc::EPIPE),
         });
     }
-    if !st.recv_queue.is_empty() {
-        let mut value = Some(value);
-        st.recv_queue.grant_front(wakes, |p| *p = value.take());
-    } else {
-        st.buffer.push_back(value);
+    if let Err(v) = st.hand_to_receiver(Some(value), wakes) {
+        st.buffer
+            .push_back(v.expect("mpsc: a message not handed over"));
     }
     Ok(())
 }
@@ -694,4 +797,61 @@ impl<T> Op for Recv<T> {
             st.buffer.push_front(m);
         }
     }
+}
+
+/// The fast path of [`Receiver::recv`] for a task of an executor, with
+/// the lock held and the channel empty: parks as a [`RecvTask`] until a
+/// send (or the last sender's drop) hands it a message (or the end of
+/// the stream).
+#[inline(always)]
+fn recv_parked<T>(
+    chan: &Arc<Chan<T>>,
+    mut st: SpinGuard<'_, State<T>>,
+    cur: Current,
+    home: *const Shared,
+) -> io::Result<Option<T>> {
+    let w = RecvTask {
+        task: cur.raw(),
+        token: cur.token(),
+        home,
+        state: AtomicU8::new(WAITING),
+        msg: UnsafeCell::new(None),
+    };
+    // The receiver is `&mut self`: nobody else waits to receive.
+    debug_assert!(st.recv_task.is_null() && st.recv_queue.is_empty());
+    st.recv_task = &w;
+    drop(st);
+    loop {
+        match w.state.load(Ordering::Acquire) {
+            DONE => break,
+            WAITING => {}
+            _ => {
+                spin_until(&w.state);
+                break;
+            }
+        }
+        if let Err(errno) = cur.park() {
+            let mut st = lock(&chan.state);
+            if w.state.load(Ordering::Acquire) == WAITING {
+                // Still linked (only the lock holder unlinks it): take
+                // it out; the channel is as if we never waited.
+                st.recv_task = ptr::null();
+                if errno == libc::ENOTSUP {
+                    // A task that cannot suspend: the general path
+                    // blocks its thread instead.
+                    return Ok(wait_locked::<Recv<T>>(chan, st, ())?);
+                }
+                drop(st);
+                return Err(cur.failed(errno));
+            }
+            drop(st);
+            // Granted first: the grant wins.
+            spin_until(&w.state);
+            break;
+        }
+        // Woken, or a permit left by an earlier wake: re-check.
+    }
+    // SAFETY: DONE, observed with acquire: unlinked, and the granter
+    // is done with it.
+    Ok(unsafe { (*w.msg.get()).take() })
 }

@@ -35,7 +35,11 @@
 //! does), sets `DONE` at once too; only where it cannot (a thread pool's
 //! task, an executor being dropped) does it set `WAKING`, and the waiter
 //! does not return (which could end the task) until the wake call is over
-//! and it reads `DONE`.
+//! and it reads `DONE`. A waker on the executor's thread wakes with
+//! `monad_async_task_wake_deferred`: from one of that executor's tasks
+//! the wake is applied when the waker suspends (the woken task could not
+//! run before that anyway), and a waker that then parks switches straight
+//! to the woken task.
 //!
 //! # Abandoning a wait
 //!
@@ -51,7 +55,7 @@
 
 use super::spin::{SpinGuard, SpinLock};
 use crate::executor::Shared;
-use crate::task::{wake_raw, Current};
+use crate::task::{wake_deferred, wake_raw, Current};
 use crate::{sys, Priority};
 use std::cell::UnsafeCell;
 use std::future::Future;
@@ -64,11 +68,11 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 
 /// Queued; nobody has granted it anything.
-const WAITING: u8 = 0;
+pub(crate) const WAITING: u8 = 0;
 /// Granted; its task is being woken (the waker still reads the entry).
-const WAKING: u8 = 1;
+pub(crate) const WAKING: u8 = 1;
 /// Granted; the waker is done with the entry.
-const DONE: u8 = 2;
+pub(crate) const DONE: u8 = 2;
 
 /// Locks a primitive's state.
 #[inline]
@@ -401,42 +405,7 @@ unsafe fn grant_waiter<P>(w: *const Waiter<P>) -> Wake {
     // SAFETY: per the contract; the state store publishes the payload.
     unsafe {
         match &mut *(*w).kind.get() {
-            Kind::Task { task, token, home } => {
-                // The waiter may go on (and its task end) once it reads
-                // DONE, so DONE comes before the wake only where the
-                // executor is kept alive for the wake: on its own thread
-                // (nothing runs there before our wake), or pinned.
-                let home = *home;
-                if !home.is_null() {
-                    if (*home).on_owner_thread() {
-                        (*w).state.store(DONE, Ordering::Release);
-                        return Wake::Task {
-                            task: *task,
-                            token: *token,
-                            state: ptr::null(),
-                            pinned: ptr::null(),
-                        };
-                    }
-                    if (*home).pin_alive() {
-                        (*w).state.store(DONE, Ordering::Release);
-                        return Wake::Task {
-                            task: *task,
-                            token: *token,
-                            state: ptr::null(),
-                            pinned: home,
-                        };
-                    }
-                }
-                // A thread pool's task, or an executor being dropped: the
-                // waiter waits for DONE, after our wake.
-                (*w).state.store(WAKING, Ordering::Release);
-                Wake::Task {
-                    task: *task,
-                    token: *token,
-                    state: &(*w).state,
-                    pinned: ptr::null(),
-                }
-            }
+            Kind::Task { task, token, home } => grant_task(*task, *token, *home, &(*w).state),
             Kind::Thread(t) => {
                 let t = t.take();
                 (*w).state.store(DONE, Ordering::Release);
@@ -451,8 +420,61 @@ unsafe fn grant_waiter<P>(w: *const Waiter<P>) -> Wake {
     }
 }
 
+/// Marks a granted task waiter (`state`, `WAITING` until now) and returns
+/// its wake-up: the task `task` parked with `token`, of the executor
+/// whose shared part is `home` (null: a thread pool's task).
+///
+/// # Safety
+/// The waiter was unlinked from its primitive under the primitive's
+/// mutex, which we hold; its fields (and `state`) are valid until its
+/// owner reads `DONE`.
+#[inline]
+pub(crate) unsafe fn grant_task(
+    task: sys::monad_async_task,
+    token: u64,
+    home: *const Shared,
+    state: *const AtomicU8,
+) -> Wake {
+    // SAFETY: per the contract; the state store publishes the payload.
+    unsafe {
+        // The waiter may go on (and its task end) once it reads DONE, so
+        // DONE comes before the wake only where the executor is kept
+        // alive for the wake: on its own thread (nothing runs there
+        // before our wake), or pinned.
+        if !home.is_null() {
+            if (*home).on_owner_thread() {
+                (*state).store(DONE, Ordering::Release);
+                return Wake::Task {
+                    task,
+                    token,
+                    state: ptr::null(),
+                    pinned: ptr::null(),
+                };
+            }
+            if (*home).pin_alive() {
+                (*state).store(DONE, Ordering::Release);
+                return Wake::Task {
+                    task,
+                    token,
+                    state: ptr::null(),
+                    pinned: home,
+                };
+            }
+        }
+        // A thread pool's task, or an executor being dropped: the waiter
+        // waits for DONE, after our wake.
+        (*state).store(WAKING, Ordering::Release);
+        Wake::Task {
+            task,
+            token,
+            state,
+            pinned: ptr::null(),
+        }
+    }
+}
+
 /// A wake-up to deliver once the primitive's mutex is released.
-enum Wake {
+pub(crate) enum Wake {
     Task {
         task: sys::monad_async_task,
         token: u64,
@@ -481,6 +503,14 @@ impl Wake {
                 // WAKING and waits for DONE, so its task cannot end (nor
                 // its executor go) meanwhile.
                 unsafe {
+                    if state.is_null() && pinned.is_null() {
+                        // Granted on the task's executor thread: deferred
+                        // when we are one of its tasks (it cannot run
+                        // before we suspend anyway), so that a waker that
+                        // then parks switches straight to it.
+                        wake_deferred(task, token);
+                        return;
+                    }
                     wake_raw(task, token);
                     if !state.is_null() {
                         (*state).store(DONE, Ordering::Release);
@@ -523,7 +553,7 @@ impl Wakes {
     }
 
     #[inline]
-    fn push(&mut self, w: Wake) {
+    pub(crate) fn push(&mut self, w: Wake) {
         if self.first.is_none() {
             self.first = Some(w);
         } else {
@@ -582,8 +612,13 @@ impl Drop for Wakes {
 /// Waits until `w` reads `DONE`: a granter is between our grant and the
 /// end of its wake call (a few atomic operations, or an inbox push).
 fn spin_until_done<P>(w: &Waiter<P>) {
+    spin_until(&w.state);
+}
+
+/// Waits until `state` reads `DONE` (see [`spin_until_done`]).
+pub(crate) fn spin_until(state: &AtomicU8) {
     let mut spins = 0u32;
-    while w.state.load(Ordering::Acquire) != DONE {
+    while state.load(Ordering::Acquire) != DONE {
         spins += 1;
         if spins < 64 {
             std::hint::spin_loop();
@@ -646,9 +681,18 @@ impl<P> From<Aborted<P>> for io::Error {
 /// the [module docs](self). `Err` only when the task's park failed while
 /// it was still waiting (cancelled, or any other park error).
 pub(crate) fn wait<O: Op>(p: &O::Prim, input: O::Input) -> Result<O::Output, Aborted<O::Payload>> {
+    wait_locked::<O>(p, lock(O::mutex(p)), input)
+}
+
+/// [`wait`] with the primitive's mutex already held (`st`, its guard):
+/// for a primitive's own fast path that found it cannot finish at once.
+pub(crate) fn wait_locked<'a, O: Op>(
+    p: &'a O::Prim,
+    mut st: SpinGuard<'a, O::State>,
+    input: O::Input,
+) -> Result<O::Output, Aborted<O::Payload>> {
     let caller = Caller::blocking();
     let mut wakes = Wakes::new();
-    let mut st = lock(O::mutex(p));
     let payload = match O::attempt(p, &mut st, input, &caller, &mut wakes) {
         Ok(out) => {
             drop(st);

@@ -1798,6 +1798,46 @@ unsafe extern "C" {
         token: u64,
     ) -> monad_async_result;
     #[must_use]
+    /** monad_async_task_wake for a waker that is a task of the woken task's
+ own executor, running on its thread, and that is likely to park (or
+ wait on I/O) next: a channel's send to a waiting receiver, followed by
+ the sender's wait for the reply.
+
+ On the executor's own thread the woken task cannot run before the
+ running task suspends, so the wake is kept by the executor and applied
+ as late as that: before anything else is made ready or cancelled
+ there (so the woken task keeps its place in line, and a cancel that
+ follows finds it woken), and when the running task's slice ends. If the
+ running task then parks (or waits on I/O) and the woken task is the one
+ the run loop would run next (nothing ready at its priority or above,
+ nothing for the loop to do first), it switches straight to it: no
+ ready-queue round trip, no second pass of the hand-off's checks. One
+ wake is kept at a time (an earlier one is applied first). Meanwhile the
+ woken task is still parked: observers (dump, tasks_runnable) show it
+ so, and another wake of it that gets there first resumes it (value 1),
+ the deferred one then leaving a permit, as a wake that finds the task
+ already woken does.
+
+ When the caller is not a task of that executor running on its thread,
+ or the work `token` names is not parked there now, or `task` is the
+ caller itself, this is monad_async_task_wake, applied at once.
+
+ Success: `value` is 2 when the wake was deferred, else as for
+ monad_async_task_wake (1: it resumed a parked task; 0: it left a
+ permit). ESRCH: the work `token` names is over (refused; nothing
+ happens). EINVAL: NULL task. No lock, no malloc, no system call on the
+ deferred path.
+
+ Example, in task `me` handing `msg` to the parked `peer` and waiting for
+ its reply: store `msg` where `peer` looks for it; call
+ `monad_async_task_wake_deferred(peer, peer_token)` (value 2); then
+ `while (!reply_ready) monad_async_task_park(me, UINT64_MAX);`, whose
+ first park switches straight to `peer` (tests/wake_deferred.c).*/
+    pub fn monad_async_task_wake_deferred(
+        task: monad_async_task,
+        token: u64,
+    ) -> monad_async_result;
+    #[must_use]
     /** Sets the running task's deadline (0: none). Only the task itself, while
  it runs: EPERM for a task that is not the one running on this thread.
  EINVAL: NULL task.*/

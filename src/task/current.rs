@@ -118,3 +118,18 @@ pub(crate) unsafe fn wake_raw(task: sys::monad_async_task, token: u64) -> bool {
     let r = unsafe { sys::monad_async_task_wake(task, token) };
     r.error == 0 && r.value == 1
 }
+
+/// [`wake_raw`] from the woken task's executor thread, deferred when the
+/// caller is one of that executor's tasks: applied by the time the caller
+/// suspends, and if it parks next and the woken task would run next, by
+/// switching straight to it (`monad_async_task_wake_deferred`).
+///
+/// # Safety
+/// As [`wake_raw`].
+#[inline]
+pub(crate) unsafe fn wake_deferred(task: sys::monad_async_task, token: u64) {
+    // SAFETY: per the contract; the call checks the token and falls back
+    // to an ordinary wake wherever it cannot defer.
+    let r = unsafe { sys::monad_async_task_wake_deferred(task, token) };
+    debug_assert!(r.error == 0 || r.error == libc::ESRCH);
+}

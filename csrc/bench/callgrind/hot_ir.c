@@ -13,6 +13,8 @@
  *   hot_ir N|M N as n and m with time tracking on
  *   hot_ir w N   N park/wake round trips of two tasks passing a turn
  *                (each wakes the other, then parks: two wakes, two parks)
+ *   hot_ir d N   the same with monad_async_task_wake_deferred: each park
+ *                switches straight to the task it woke
  *
  * One executor, the asm switcher, without time tracking unless asked
  * (N, M); the NOP modes use a ring of 64 entries; the floor's ring has
@@ -58,6 +60,7 @@ static monad_async_result nop_fn(monad_async_task t)
 static unsigned g_turn;
 static monad_async_task g_pp[2];
 static uint64_t g_token[2];
+static int g_deferred; /* mode d */
 
 static monad_async_result pingpong_fn(monad_async_task t)
 {
@@ -73,7 +76,8 @@ static monad_async_result pingpong_fn(monad_async_task t)
         g_turn = 1 - me;
         if (g_token[1 - me] != 0) {
             monad_async_result const w =
-                monad_async_task_wake(g_pp[1 - me], g_token[1 - me]);
+                g_deferred ? monad_async_task_wake_deferred(g_pp[1 - me], g_token[1 - me])
+                           : monad_async_task_wake(g_pp[1 - me], g_token[1 - me]);
             g_errors |= w.error != ESRCH ? w.error : 0; /* it exited */
         }
     }
@@ -174,8 +178,8 @@ static void check(monad_async_result r, char const *what)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || argv[1][0] == 0 || strchr("yanNmMfgipw", argv[1][0]) == NULL) {
-        fprintf(stderr, "usage: hot_ir y|a|n|N|m|M|f|g|i|p|w N (under valgrind --tool=callgrind)\n");
+    if (argc != 3 || argv[1][0] == 0 || strchr("yanNmMfgipwd", argv[1][0]) == NULL) {
+        fprintf(stderr, "usage: hot_ir y|a|n|N|m|M|f|g|i|p|w|d N (under valgrind --tool=callgrind)\n");
         return 2;
     }
     char const mode = argv[1][0];
@@ -189,7 +193,7 @@ int main(int argc, char **argv)
     if (mode != 'N' && mode != 'M') {
         ea.flags = MONAD_ASYNC_EXECUTOR_FLAG_NO_TIME_TRACKING;
     }
-    if (mode != 'y' && mode != 'a' && mode != 'w') {
+    if (mode != 'y' && mode != 'a' && mode != 'w' && mode != 'd') {
         ea.io_uring_ring.entries = 64;
     }
     monad_async_executor ex;
@@ -211,7 +215,7 @@ int main(int argc, char **argv)
         check(monad_async_task_create(&more[i], sw, &ta), "task_create");
     }
     CALLGRIND_ZERO_STATS;
-    if (mode != 'y' && mode != 'a' && mode != 'w') {
+    if (mode != 'y' && mode != 'a' && mode != 'w' && mode != 'd') {
         /* Each task loops until the shared count is used up; with 32
          * tasks every pump submits and reaps 32. */
         t->user_code = mode == 'i' ? nop_initiated_fn
@@ -235,7 +239,8 @@ int main(int argc, char **argv)
             g_errors |= monad_async_executor_run(ex, 1000000, NULL).error;
         }
     }
-    else if (mode == 'w') {
+    else if (mode == 'w' || mode == 'd') {
+        g_deferred = mode == 'd';
         monad_async_task u;
         check(monad_async_task_create(&u, sw, &ta), "task_create");
         g_pp[0] = t;

@@ -13,7 +13,7 @@ count() {
     # The dump taken by CALLGRIND_DUMP_STATS is the file ending in .1.
     sed -n 's/^summary: //p' "$tmp"/cg."$1"."$2".*.1
 }
-for mode in ${HOT_IR_MODES:-y a w n m f g N M i p}; do
+for mode in ${HOT_IR_MODES:-y a w d n m f g N M i p}; do
     one=$(count $mode "$n")
     two=$(count $mode $((2 * n)))
     per=$(( (two - one) / n ))
@@ -29,6 +29,7 @@ for mode in ${HOT_IR_MODES:-y a w n m f g N M i p}; do
     f) what="floor NOP, batch 1" ;;
     g) what="floor NOP, batch 32" ;;
     w) what="park/wake round trip" ;;
+    d) what="park/deferred wake round trip" ;;
     esac
     printf '%-28s %5d instructions\n' "$what" "$per"
 done
