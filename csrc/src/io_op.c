@@ -267,7 +267,7 @@ ma_io_complete_initiated(struct ma_executor *ex, struct ma_task *t,
     if (t->where == MA_TASK_IO_WAIT &&
         (t->io_waiting_for == st || t->io_waiting_for == MA_IO_WAIT_ANY)) {
         t->io_waiting_for = NULL;
-        ma_executor_make_ready_woken(ex, t);
+        ma_executor_make_ready_woken_now(ex, t); /* flushed by the reap */
     }
 }
 
@@ -330,7 +330,7 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
          * was committed (ma_io_commit): on no list, resumed only here. */
         assert(t->where == MA_TASK_IO_WAIT && t->io_waiting_for == st);
         t->io_waiting_for = NULL;
-        ma_executor_make_ready_woken(ex, t);
+        ma_executor_make_ready_woken_now(ex, t); /* flushed by the reap */
         return;
     }
     ma_io_complete_initiated(ex, t, st);
@@ -341,6 +341,11 @@ ma_io_complete(struct ma_executor *ex, uint64_t user_data, int res,
 /* Next to ma_io_complete, so that it is inlined into the loop. */
 void ma_io_reap_cqes(struct ma_executor *ex)
 {
+    /* A deferred wake (park.c) goes before the tasks the completions
+     * ready: applied once here (a reap inside a task's slice, when its
+     * submission found the queue full), not per completion; nothing a
+     * completion runs defers another. */
+    ma_executor_flush_deferred(ex);
     struct io_uring *const ring = &ex->ring;
     /* Straight from the ring, one pass: each entry is copied out and
      * freed (a plain store to the CQ head: the kernel only reads it)
