@@ -51,7 +51,8 @@ static void ma_park_unlink(struct ma_executor *ex, struct ma_task *t)
 /* Owner thread: resumes a task whose resumption we own. No deferred wake
  * may be pending (callers running inside a task apply it first): this
  * stays a leaf function. */
-static void ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
+static inline __attribute__((always_inline)) void
+ma_park_resume(struct ma_executor *ex, struct ma_task *t, int err)
 {
     if (t->where == MA_TASK_PARKED) {
         ma_park_unlink(ex, t);

@@ -881,6 +881,7 @@ impl Slot {
     /// # Safety
     /// The caller is the slot's handle, and `current` the task running on
     /// this thread.
+    #[inline]
     pub(crate) unsafe fn join_park(
         &self,
         current: sys::monad_async_task,
