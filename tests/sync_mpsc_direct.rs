@@ -23,12 +23,20 @@ fn settle(ex: &Executor) {
 
 type Log = Rc<RefCell<Vec<&'static str>>>;
 
-#[test]
-fn a_ready_task_of_higher_priority_runs_before_the_woken_receiver() {
-    let ex = Executor::new().unwrap();
-    let log: Log = Rc::default();
+/// A Normal task of `ex` parked in `recv` on a fresh channel (the
+/// executor settled): once a message comes it logs "receiver", answers 1
+/// on a second channel and returns the message. Returns the channel's
+/// sender, the answer's receiver and the task.
+fn parked_receiver(
+    ex: &Executor,
+    log: &Log,
+) -> (
+    mpsc::Sender<u32>,
+    mpsc::Receiver<u32>,
+    JoinHandle<Option<u32>>,
+) {
     let (tx, mut rx) = mpsc::channel::<u32>(1);
-    let (tx_back, mut rx_back) = mpsc::channel::<u32>(1);
+    let (tx_back, rx_back) = mpsc::channel::<u32>(1);
     let l = log.clone();
     let receiver = ex.spawn(Priority::Normal, move |_cx| {
         let v = rx.recv().unwrap();
@@ -36,7 +44,15 @@ fn a_ready_task_of_higher_priority_runs_before_the_woken_receiver() {
         tx_back.send(1).unwrap();
         v
     });
-    settle(&ex); // the receiver parks in recv
+    settle(ex);
+    (tx, rx_back, receiver)
+}
+
+#[test]
+fn a_ready_task_of_higher_priority_runs_before_the_woken_receiver() {
+    let ex = Executor::new().unwrap();
+    let log: Log = Rc::default();
+    let (tx, mut rx_back, receiver) = parked_receiver(&ex, &log);
     let l = log.clone();
     let sender = ex.spawn(Priority::Normal, move |cx| {
         let l2 = l.clone();
@@ -61,16 +77,7 @@ fn a_ready_task_of_higher_priority_runs_before_the_woken_receiver() {
 fn the_woken_receiver_does_not_jump_tasks_queued_at_its_level() {
     let ex = Executor::new().unwrap();
     let log: Log = Rc::default();
-    let (tx, mut rx) = mpsc::channel::<u32>(1);
-    let (tx_back, mut rx_back) = mpsc::channel::<u32>(1);
-    let l = log.clone();
-    let receiver = ex.spawn(Priority::Normal, move |_cx| {
-        let v = rx.recv().unwrap();
-        l.borrow_mut().push("receiver");
-        tx_back.send(1).unwrap();
-        v
-    });
-    settle(&ex);
+    let (tx, mut rx_back, receiver) = parked_receiver(&ex, &log);
     let l = log.clone();
     let sender = ex.spawn(Priority::Normal, move |cx| {
         let (l2, l3) = (l.clone(), l.clone());
