@@ -108,8 +108,15 @@ static void ma_executor_cancel_all(struct ma_executor *ex)
         (void)ma_executor_cancel_local(ex,
                                        ma_task_from_link(ex->io_sq_blocked.head));
     }
-    while (ex->parked.head != NULL) {
-        (void)ma_executor_cancel_local(ex, ma_task_from_link(ex->parked.head));
+    /* Parked without a deadline: on no list but all_tasks. A cancel only
+     * makes such a task ready (nothing runs, nothing leaves all_tasks). */
+    for (struct ma_link *l = ex->all_tasks.next, *next; l != &ex->all_tasks;
+         l = next) {
+        next = l->next;
+        struct ma_task *const t = ma_container_of(l, struct ma_task, all_link);
+        if (t->where == MA_TASK_PARKED) {
+            (void)ma_executor_cancel_local(ex, t);
+        }
     }
     ma_io_cancel_all_buffer_waits(ex);
     for (uint32_t i = 0; i < ex->io_slot_hwm; i++) {

@@ -157,7 +157,6 @@ struct ma_executor
     int wake_fd;
     bool wake_armed;
     uint64_t wake_buf;
-    struct ma_list parked; /* tasks parked with no deadline (park.c) */
     /* The latest time stamp the run loop took (0 without time tracking):
      * a wake's time for the resume-latency histogram (executor.h). */
     uint64_t last_stamp;

@@ -231,9 +231,6 @@ monad_async_result ma_task_suspend_deferred(struct ma_executor *ex,
     if (d->timer_deadline != UINT64_MAX) {
         ma_list_remove(&ex->timers, &d->link);
     }
-    else {
-        ma_list_remove(&ex->parked, &d->link);
-    }
     d->where = MA_TASK_NOWHERE;
     d->resume_error = 0;
     d->wake_won = true;

@@ -36,14 +36,13 @@ static inline uint64_t ma_park_gen(uint64_t w)
     return w >> MA_PARK_GEN_SHIFT;
 }
 
-/* Takes a parked task off whichever list it is on. */
+/* Takes a parked task off the timer list if it has a deadline (a park
+ * without one is on no list: a wake, the common end of a park, has
+ * nothing to unlink, and destroy finds it through `all_tasks`). */
 static void ma_park_unlink(struct ma_executor *ex, struct ma_task *t)
 {
     if (t->timer_deadline != UINT64_MAX) {
         ma_list_remove(&ex->timers, &t->link);
-    }
-    else {
-        ma_list_remove(&ex->parked, &t->link);
     }
     t->where = MA_TASK_NOWHERE;
 }
@@ -158,8 +157,7 @@ monad_async_result monad_async_task_park(monad_async_task task, uint64_t timeout
         ma_timer_insert(ex, t);
     }
     else {
-        t->timer_deadline = UINT64_MAX;
-        ma_list_push_back(&ex->parked, &t->link);
+        t->timer_deadline = UINT64_MAX; /* on no list */
     }
     t->where = MA_TASK_PARKED;
     /* Publish PARKED; a remote waker may have left PERMIT meanwhile. */

@@ -22,8 +22,9 @@ enum ma_task_where
     MA_TASK_SQE_WAIT, /* an executor's queue of tasks waiting to start I/O */
     MA_TASK_IO_WAIT,  /* on no list: suspended until a completion */
     MA_TASK_BUF_WAIT, /* a buffer pool's queue of tasks waiting for one */
-    MA_TASK_PARKED,   /* parked: the timer list (with a deadline) or the
-                         executor's parked list (without) */
+    MA_TASK_PARKED,   /* parked: the timer list (with a deadline), or on
+                         no list (without: destroy finds it through
+                         all_tasks) */
     MA_TASK_WAKE_PENDING, /* parked, then claimed by a remote wake whose
                              message is still in the wake inbox: on no
                              list */
