@@ -385,13 +385,7 @@ impl<T> Sender<T> {
                 }
             }
         }
-        match wait_locked::<Send<T>>(&self.chan, st, value) {
-            Ok(r) => r,
-            Err(a) => Err(SendError {
-                value: a.payload.msg.expect("sync: an unaccepted message"),
-                error: a.error,
-            }),
-        }
+        send_waiting(&self.chan, st, value)
     }
 
     /// [`send`](Sender::send) for async code: the future queues (on a full
@@ -538,7 +532,7 @@ impl<T> Receiver<T> {
                 }
             }
         }
-        Ok(wait_locked::<Recv<T>>(&self.chan, st, ())?)
+        recv_waiting(&self.chan, st)
     }
 
     /// [`recv`](Receiver::recv) for async code; dropping the future after
@@ -797,6 +791,34 @@ impl<T> Op for Recv<T> {
             st.buffer.push_front(m);
         }
     }
+}
+
+/// [`Sender::send`] past its fast path (no parked receiver on this
+/// executor's thread to hand the message to): the general wait, kept out
+/// of line so that the fast path's frame stays small.
+#[cold]
+#[inline(never)]
+fn send_waiting<T>(
+    chan: &Arc<Chan<T>>,
+    st: SpinGuard<'_, State<T>>,
+    value: T,
+) -> Result<(), SendError<T>> {
+    match wait_locked::<Send<T>>(chan, st, value) {
+        Ok(r) => r,
+        Err(a) => Err(SendError {
+            value: a.payload.msg.expect("sync: an unaccepted message"),
+            error: a.error,
+        }),
+    }
+}
+
+/// [`Receiver::recv`] past its fast path (a message is there, the
+/// senders are gone, or the caller is not a task of an executor): the
+/// general wait, out of line as [`send_waiting`].
+#[cold]
+#[inline(never)]
+fn recv_waiting<T>(chan: &Arc<Chan<T>>, st: SpinGuard<'_, State<T>>) -> io::Result<Option<T>> {
+    Ok(wait_locked::<Recv<T>>(chan, st, ())?)
 }
 
 /// The fast path of [`Receiver::recv`] for a task of an executor, with
