@@ -56,6 +56,11 @@
  *    pending cross-thread cancel may have cleared it), 0 (a permit)
  *    otherwise, ESRCH for tokens of other work; wake_token ENOENT when
  *    not attached, and the same odd token for the whole of one work;
+ *  - wake_deferred (a script's wake with c & 2) answers as wake, or 2
+ *    (kept) only from a task of the parked task's own executor, not the
+ *    task itself, where wake could answer 1; the park then succeeds, and
+ *    another wake of that parking (1: it claimed the task first; 0 or 2:
+ *    the kept one was applied, or goes first) leaves exactly one permit;
  *  - I/O results are the operation's real outcome (NOP and timeout 0,
  *    poll POLLIN, read and write 1 byte) or ECANCELED where a cancel
  *    (io_cancel, the task's or destroy's) may have hit it; reap returns
@@ -477,7 +482,12 @@ struct htask
     bool susp_pending;   /* a cross-thread cancel was made meanwhile */
     bool in_park;
     bool queued;         /* submitted, still in the dispatcher's queue */
-    bool park_woken;     /* a wake answered 1 for this parking */
+    bool park_woken;     /* a wake answered 1 (or 2) for this parking */
+    /* A deferred wake answered 2 for this parking: until the parking
+     * ends, another wake of this work either claims the task first (1;
+     * the deferred one then leaves a permit) or finds it woken (0, a
+     * permit): a permit either way. */
+    bool deferred_pending;
     bool park_finite;
     /* initiate-form operations */
     struct monad_async_io_status st[NST];
@@ -984,6 +994,7 @@ static void do_attach(struct htask *h, int exi, uint8_t flags, int16_t script,
     h->exit_exi = exit_exi % NEX;
     h->have_token = false;
     h->permit = false;
+    h->deferred_pending = false;
     h->in_susp = h->in_park = false;
     h->sw = new_sw;
     memset(h->st, 0, sizeof(h->st));
@@ -1098,7 +1109,13 @@ static void wake_expect(struct htask *h, bool *may1, bool *must1)
     }
 }
 
-static void do_wake(struct htask *h, uint8_t kind, bool remote)
+/* A wake of `h` (a token chosen by `kind`), from the helper thread when
+ * `remote`, else from here, as monad_async_task_wake_deferred when
+ * `deferred`. `caller` is the task running this call (NULL: none): the
+ * deferred form defers (value 2) only when that is a task of h's own
+ * executor and not h itself, and h is parked with that token. */
+static void do_wake(struct htask *h, uint8_t kind, bool remote, bool deferred,
+                    struct htask const *caller)
 {
     uint64_t token;
     bool current = false;
@@ -1139,12 +1156,16 @@ static void do_wake(struct htask *h, uint8_t kind, bool remote)
         wake_expect(h, &may1, &must1);
     }
     char what[80];
-    snprintf(what, sizeof(what), "%swake(task %d, %s token)",
-             remote ? "remote " : "", h->idx, current ? "current" : "stale");
+    snprintf(what, sizeof(what), "%s%swake(task %d, %s token)",
+             remote ? "remote " : "", deferred && !remote ? "deferred " : "",
+             h->idx, current ? "current" : "stale");
     monad_async_result r;
     if (remote) {
         struct helper_req q = {.op = H_WAKE, .task = h->t, .token = token};
         r = helper_call(&q);
+    }
+    else if (deferred) {
+        r = monad_async_task_wake_deferred(h->t, token);
     }
     else {
         r = monad_async_task_wake(h->t, token);
@@ -1153,7 +1174,24 @@ static void do_wake(struct htask *h, uint8_t kind, bool remote)
     if (r.error != 0) {
         return;
     }
-    CHECK(r.value == 0 || r.value == 1, "wake value %ld", (long)r.value);
+    bool const pending = current && h->deferred_pending;
+    bool const may2 = deferred && !remote && (may1 || pending) &&
+                      caller != NULL && caller != h && caller->exi == h->exi;
+    CHECK(r.value == 0 || r.value == 1 || (r.value == 2 && may2),
+          "%s: value %ld", what, (long)r.value);
+    if (pending) {
+        /* Woken once by the kept wake (value 1 here: this one claimed
+         * it first; 0 or 2: that one was applied, or is applied first):
+         * one resumption and one permit. */
+        h->deferred_pending = false;
+        h->permit = true;
+        return;
+    }
+    if (r.value == 2) {
+        h->park_woken = true;
+        h->deferred_pending = true;
+        return;
+    }
     if (r.value == 1) {
         CHECK(may1, "wake resumed task %d, which the model has not parked "
                     "(in_park %d woken %d cancel %d)",
@@ -1468,6 +1506,7 @@ static void t_park(struct htask *h, uint8_t a)
     h->park_finite = timeout != UINT64_MAX;
     monad_async_result const r = monad_async_task_park(h->t, timeout);
     h->in_park = false;
+    h->deferred_pending = false; /* applied by now: it resumed us */
     if (early) {
         expect(r, early, "park");
     }
@@ -1826,7 +1865,7 @@ static void run_script(struct htask *h, int16_t s)
             t_park(h, o->a);
             break;
         case T_WAKE:
-            do_wake(other, o->b, o->c & 1);
+            do_wake(other, o->b, o->c & 1, o->c & 2, h);
             break;
         case T_TOKEN:
             do_token(o->c & 2 ? other : h, o->c & 1);
@@ -2056,6 +2095,7 @@ static void wd_submit(uint8_t b, uint8_t c, int16_t script, bool remote)
         h->exit_script = -1;
         h->have_token = false;
         h->permit = false;
+        h->deferred_pending = false;
         h->in_susp = h->in_park = false;
         memset(h->st, 0, sizeof(h->st));
         memset(h->st_active, 0, sizeof(h->st_active));
@@ -2684,7 +2724,7 @@ static void run_top(int n, struct op const *o)
         do_ex_wake(o->a % NEX, o->b & 1);
         break;
     case O_WAKE:
-        do_wake(h, o->b, o->c & 1);
+        do_wake(h, o->b, o->c & 1, o->c & 2, NULL);
         break;
     case O_TOKEN:
         do_token(h, o->b & 1);

@@ -190,6 +190,26 @@ seeds["task-wake"] = program(
     top(O_ATTACH, 2, 0, 1, [t(T_WAKE, 1, 0, 0), t(T_YIELD), t(T_WAKE, 1, 0, 1),
                             t(T_WAKE, 1, 2, 0)]),
     runs(0, 4))
+# T_WAKE's c: 1 through the helper, 2 monad_async_task_wake_deferred
+seeds["task-wake-deferred"] = program(
+    top(O_EX_CREATE, 0, COMPUTE),
+    top(O_ATTACH, 1, 0, 0, [t(T_PARK, 0), t(T_PARK, 0), t(T_PARK, 0),
+                            t(T_PARK, 2), t(T_PARK, 0)]),
+    top(O_ATTACH, 2, 0, 0, [t(T_WAKE, 1, 0, 2), t(T_WAKE, 1, 0, 2),  # kept, again
+                            t(T_YIELD), t(T_WAKE, 1, 0, 2),
+                            t(T_WAKE, 1, 0, 3),  # the helper claims it first
+                            t(T_YIELD), t(T_WAKE, 1, 0, 2)]),
+    runs(0, 5))
+seeds["task-wake-deferred-cancel"] = program(
+    top(O_EX_CREATE, 0, RING4), top(O_EX_CREATE, 1, COMPUTE),
+    top(O_ATTACH, 1, 0, 0, [t(T_PARK, 0), t(T_PARK, 3)]),
+    top(O_ATTACH, 5, 1, 0, [t(T_PARK, 0)]),  # on the other executor
+    top(O_RUN, 1, 0, RUN_ZERO),
+    top(O_ATTACH, 2, 0, 0, [t(T_WAKE, 1, 0, 2), t(T_CANCEL, 1, 0, 0),
+                            t(T_WAKE, 5, 0, 2),  # another executor's: at once
+                            t(T_WAKE, 2, 0, 2),  # itself: a permit
+                            t(T_PARK, 0), t(T_WAKE, 1, 2, 2)]),  # stale
+    runs(0, 4), runs(1, 2))
 seeds["task-token"] = with_task([t(T_TOKEN, 0, 0, 0), t(T_TOKEN, 2, 0, 3),
                                  t(T_TOKEN, 0, 0, 1)])
 seeds["task-attach-nested"] = with_task([
