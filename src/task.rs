@@ -1064,13 +1064,9 @@ pub(crate) fn on_thread(owner: ThreadId) -> bool {
 /// The task running on this thread (of whichever executor, a thread
 /// pool's included, is running here), if any.
 pub(crate) fn running_task() -> Option<sys::monad_async_task> {
-    // SAFETY: no preconditions.
-    let ex = unsafe { sys::monad_async_executor_current() }.value as sys::monad_async_executor;
-    if ex.is_null() {
-        return None;
-    }
-    // SAFETY: the executor running on this thread is alive while it runs.
-    let task = unsafe { atomics::executor_current_task(ex) }.load(Ordering::Relaxed);
+    // SAFETY: no preconditions; a null token is allowed.
+    let task = unsafe { sys::monad_async_task_current(std::ptr::null_mut()) }.value
+        as sys::monad_async_task;
     (!task.is_null()).then_some(task)
 }
 
@@ -1327,9 +1323,9 @@ impl<T: 'static> JoinHandle<T> {
     fn wait(&self) -> Result<(), JoinError> {
         let slot = self.slot();
         let on_owner = slot.owner.is_some_and(on_thread);
-        if let Some(current) = running_task() {
+        if let Some(current) = Current::get() {
             // SAFETY: we are the slot's handle; `current` runs here.
-            if unsafe { slot.join_park(current, None) }? {
+            if unsafe { slot.join_park(current.raw(), current.token(), None) }? {
                 return Ok(());
             }
             // The calling task cannot park (the none switcher).

@@ -129,6 +129,22 @@ monad_async_result monad_async_task_wake_token(monad_async_task task,
     return monad_async_make_success(0);
 }
 
+monad_async_result monad_async_task_current(uint64_t *token)
+{
+    struct ma_executor const *const ex = ma_tls_executor;
+    if (ex == NULL) {
+        return monad_async_make_success(0);
+    }
+    monad_async_task const task =
+        atomic_load_explicit(&ex->head.current_task, memory_order_relaxed);
+    if (task != NULL && token != NULL) {
+        /* Running: attached, its generation live and only this thread
+         * changes it (at the work's end). */
+        *token = ma_task_gen(ma_task_from(task));
+    }
+    return monad_async_make_success((intptr_t)task);
+}
+
 monad_async_result monad_async_task_park(monad_async_task task, uint64_t timeout_ns)
 {
     struct ma_executor *ex;

@@ -1763,6 +1763,14 @@ unsafe extern "C" {
         token: *mut u64,
     ) -> monad_async_result;
     #[must_use]
+    /** The task running on this thread right now (a task of an executor, or
+ of a work dispatcher's executor, between its launch and its exit):
+ `value` is the monad_async_task, or 0 for none. When one runs and
+ `token` is not NULL, its wake token (as monad_async_task_wake_token
+ gives) is written to `*token`. One call where a wait built on park
+ needs both: the task to park and the token its waker will use.*/
+    pub fn monad_async_task_current(token: *mut u64) -> monad_async_result;
+    #[must_use]
     /** Inside a running task: suspends it until a wake names this piece of
  work, for at most `timeout_ns` nanoseconds (UINT64_MAX: no deadline;
  0: only consume a pending permit).

@@ -11,7 +11,7 @@
 //!   callers guarantee it by keeping the woken task from returning until
 //!   the wake call is over (the waiter spins on a "being woken" state).
 
-use super::{cancelled_at_suspension, running_task, Priority, Slot};
+use super::{cancelled_at_suspension, Priority, Slot};
 use crate::sys;
 use std::io;
 use std::marker::PhantomData;
@@ -20,15 +20,24 @@ use std::marker::PhantomData;
 /// thread pools included).
 pub(crate) struct Current {
     task: sys::monad_async_task,
+    /// The wake token of its piece of work (fixed while it runs).
+    token: u64,
     _not_send: PhantomData<*mut ()>,
 }
 
 impl Current {
-    /// The task running on this thread, if any.
+    /// The task running on this thread, if any, with its wake token: one
+    /// C call for both.
     #[inline]
     pub(crate) fn get() -> Option<Current> {
-        running_task().map(|task| Current {
+        let mut token = 0u64;
+        // SAFETY: no preconditions; `token` is written only when a task
+        // runs.
+        let task =
+            unsafe { sys::monad_async_task_current(&mut token) }.value as sys::monad_async_task;
+        (!task.is_null()).then_some(Current {
             task,
+            token,
             _not_send: PhantomData,
         })
     }
@@ -59,11 +68,7 @@ impl Current {
     /// The wake token of the task's current piece of work.
     #[inline]
     pub(crate) fn token(&self) -> u64 {
-        let mut token = 0u64;
-        // SAFETY: the task is live and attached (it is running).
-        let r = unsafe { sys::monad_async_task_wake_token(self.task, &mut token) };
-        debug_assert_eq!(r.error, 0);
-        token
+        self.token
     }
 
     /// The task's CPU priority now.

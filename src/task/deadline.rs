@@ -22,7 +22,7 @@
 //! * `join_timeout` hands the handle back whenever it stops waiting before
 //!   the work is over, so the work is never detached by a timeout.
 
-use super::{on_thread, running_task, JoinHandle, TaskContext};
+use super::{on_thread, Current, JoinHandle, TaskContext};
 use crate::error::JoinError;
 use crate::sys;
 use crate::ticks;
@@ -192,9 +192,9 @@ impl<T: 'static> JoinHandle<T> {
     fn wait_until(&self, until: Option<Instant>) -> bool {
         let slot = self.slot();
         let on_owner = slot.owner.is_some_and(on_thread);
-        if let Some(current) = running_task() {
+        if let Some(current) = Current::get() {
             // SAFETY: we are the slot's handle; `current` runs here.
-            match unsafe { slot.join_park(current, until) } {
+            match unsafe { slot.join_park(current.raw(), current.token(), until) } {
                 Ok(true) => return true,
                 // Timed out, or the joining task was cancelled: hand the
                 // handle back.

@@ -879,18 +879,15 @@ impl Slot {
     /// other way.
     ///
     /// # Safety
-    /// The caller is the slot's handle, and `current` the task running on
-    /// this thread.
+    /// The caller is the slot's handle, `current` the task running on this
+    /// thread and `token` its wake token.
     #[inline]
     pub(crate) unsafe fn join_park(
         &self,
         current: sys::monad_async_task,
+        token: u64,
         until: Option<std::time::Instant>,
     ) -> Result<bool, JoinError> {
-        let mut token = 0u64;
-        // SAFETY: `current` is live (it is running).
-        let r = unsafe { sys::monad_async_task_wake_token(current, &mut token) };
-        debug_assert_eq!(r.error, 0);
         // SAFETY: only the handle writes these, and `finish` reads them
         // only after seeing JOINER, which we set below.
         unsafe {

@@ -186,6 +186,15 @@ monad_async_task_suspend_for_duration(monad_async_task task, uint64_t ns);
 MONAD_ASYNC_NODISCARD monad_async_result
 monad_async_task_wake_token(monad_async_task task, uint64_t *token);
 
+/* The task running on this thread right now (a task of an executor, or
+ * of a work dispatcher's executor, between its launch and its exit):
+ * `value` is the monad_async_task, or 0 for none. When one runs and
+ * `token` is not NULL, its wake token (as monad_async_task_wake_token
+ * gives) is written to `*token`. One call where a wait built on park
+ * needs both: the task to park and the token its waker will use. */
+MONAD_ASYNC_NODISCARD monad_async_result
+monad_async_task_current(uint64_t *token);
+
 /* Inside a running task: suspends it until a wake names this piece of
  * work, for at most `timeout_ns` nanoseconds (UINT64_MAX: no deadline;
  * 0: only consume a pending permit).
