@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-__thread struct ma_wd_executor *ma_wd_tls_running;
+__thread struct ma_wd_executor *ma_wd_tls_running MA_TLS_HOT;
 
 /* Publishes the executor's tick totals for other threads. */
 static void ma_wd_publish_ticks(struct ma_wd_executor *wex)

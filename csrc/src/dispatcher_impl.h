@@ -153,7 +153,7 @@ ma_wd_executor_from(monad_async_work_dispatcher_executor ex)
 }
 
 /* The dispatcher executor whose run is on this thread's stack, or NULL. */
-extern __thread struct ma_wd_executor *ma_wd_tls_running;
+extern __thread struct ma_wd_executor *ma_wd_tls_running MA_TLS_HOT;
 
 /* Tasks queued now: an upper bound (dispatched is read first). */
 static inline uint64_t ma_wd_queued_bound(struct ma_wd *wd)

@@ -218,8 +218,17 @@ static inline struct ma_executor *ma_executor_from(monad_async_executor ex)
     return (struct ma_executor *)ex;
 }
 
+/* Thread-locals the hot paths read take the initial-exec model: the
+ * library is compiled position-independent (the Rust crate links it into
+ * whatever it builds), which by default means the general-dynamic model,
+ * a __tls_get_addr call the linker can only rewrite after the fact (it
+ * still costs the caller the registers it saves around the call). The
+ * variables are a few bytes, well within the static TLS space the C
+ * library keeps spare for a shared object that is loaded later. */
+#define MA_TLS_HOT __attribute__((tls_model("initial-exec")))
+
 /* The executor running on this thread (its run, or one of its tasks). */
-extern __thread struct ma_executor *ma_tls_executor;
+extern __thread struct ma_executor *ma_tls_executor MA_TLS_HOT;
 
 /* The context of the task running on this thread, for the stack guard's
  * signal handler (stack_guard.h): async-signal-safe. */
@@ -227,7 +236,7 @@ struct ma_context const *ma_executor_running_context(void);
 
 /* A per-thread address: comparing it is cheaper than pthread_self(),
  * which is a call into libc. */
-extern __thread char ma_tls_thread_token;
+extern __thread char ma_tls_thread_token MA_TLS_HOT;
 
 static inline bool ma_executor_is_owner(struct ma_executor const *ex)
 {

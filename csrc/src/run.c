@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <sched.h>
 
-__thread struct ma_executor *ma_tls_executor;
-__thread char ma_tls_thread_token;
+__thread struct ma_executor *ma_tls_executor MA_TLS_HOT;
+__thread char ma_tls_thread_token MA_TLS_HOT;
 
 struct ma_context const *ma_executor_running_context(void)
 {
