@@ -7,13 +7,13 @@ shift
 modes=${*:-yield spawn park mpsc join exit}
 n=${IR_N:-20000}
 count() {
-    # exit toggles collection itself (ir_probe.rs).
+    # Collect inside the executor's run; exit toggles collection itself
+    # (ir_probe.rs).
+    toggle=--toggle-collect=*run_until_idle*
     if [ "$1" = exit ]; then
-        valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no "$bin" "$1" "$2" 2>&1 |
-            sed -n 's/.*Collected : *//p'
-        return
+        toggle=
     fi
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no --toggle-collect="*run_until_idle*" "$bin" "$1" "$2" 2>&1 |
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no ${toggle:+"$toggle"} "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : *//p'
 }
 for m in $modes; do
