@@ -70,10 +70,33 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Switcher {
     /// A hand-written register switch (x86-64 and aarch64): saves exactly
-    /// the ABI's callee-saved registers and the floating-point control
-    /// words. The fastest stackful switcher; the default.
+    /// the ABI's callee-saved registers. The fastest stackful switcher;
+    /// the default.
+    ///
+    /// It leaves the floating-point control words (MXCSR and the x87
+    /// control word, FPCR on aarch64) alone: Rust requires them to hold
+    /// their defaults whenever Rust code runs (changing the rounding mode,
+    /// the exception masks or denormal handling outside an `asm!` block
+    /// is undefined behaviour, see `core::arch::x86_64::_mm_setcsr`), and
+    /// a task reaches every switch through Rust code, so there is nothing
+    /// of a task's own to save. Reading MXCSR costs about 4 ns on some
+    /// CPUs (AMD Zen), which every switch would pay.
     #[default]
     Asm,
+    /// [`Asm`](Switcher::Asm), saving and restoring the floating-point
+    /// control words at every switch as the C ABI asks of a call: for
+    /// tasks that suspend through the raw C API ([`sys`](crate::sys))
+    /// from C or C++ code that changed them.
+    ///
+    /// ```
+    /// use monad_async::{Executor, Priority, Switcher};
+    ///
+    /// let ex = Executor::builder().switcher(Switcher::AsmFpControl).build()?;
+    /// let h = ex.spawn(Priority::Normal, |cx| cx.yield_now());
+    /// h.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    AsmFpControl,
     /// `setjmp`/`longjmp`: portable C.
     Sjlj,
     /// No stacks at all: each task runs to completion on the executor's

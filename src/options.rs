@@ -63,14 +63,23 @@ impl Options {
     ///
     /// # Errors
     ///
-    /// The C error: `ENOMEM`; `ENOTSUP` for [`Switcher::Asm`] on an
-    /// architecture without it.
+    /// The C error: `ENOMEM`; `ENOTSUP` for [`Switcher::Asm`] and
+    /// [`Switcher::AsmFpControl`] on an architecture without them.
     pub(crate) fn create_switcher(&self) -> io::Result<sys::monad_async_context_switcher> {
         let mut sw: sys::monad_async_context_switcher = ptr::null_mut();
-        // SAFETY: `sw` is a valid out-pointer.
+        // SAFETY: `sw` is a valid out-pointer; `attr` lives across the call.
         check(unsafe {
             match self.switcher {
-                Switcher::Asm => sys::monad_async_context_switcher_asm_create(&mut sw),
+                Switcher::Asm => {
+                    // No FP control words: Rust code only runs with their
+                    // defaults (Switcher::Asm's docs).
+                    let attr = sys::monad_async_context_switcher_attr {
+                        flags: sys::monad_async_context_switcher_flag::MONAD_ASYNC_CONTEXT_SWITCHER_FLAG_NO_FP_CONTROL.0,
+                        reserved: [0; 3],
+                    };
+                    sys::monad_async_context_switcher_asm_create_with_attr(&mut sw, &attr)
+                }
+                Switcher::AsmFpControl => sys::monad_async_context_switcher_asm_create(&mut sw),
                 Switcher::Sjlj => sys::monad_async_context_switcher_sjlj_create(&mut sw),
                 Switcher::None => sys::monad_async_context_switcher_none_create(&mut sw),
             }

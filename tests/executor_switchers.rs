@@ -1,12 +1,20 @@
 //! Every context switcher runs tasks; the stackful ones suspend and
-//! unwind panics; the none switcher refuses to suspend.
+//! unwind panics; the none switcher refuses to suspend; tasks see the
+//! thread's floating-point control words whether or not the switcher
+//! saves them.
 
 use monad_async::{Executor, Priority, Switcher};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-const ALL: [Switcher; 3] = [Switcher::Asm, Switcher::Sjlj, Switcher::None];
+const ALL: [Switcher; 4] = [
+    Switcher::Asm,
+    Switcher::AsmFpControl,
+    Switcher::Sjlj,
+    Switcher::None,
+];
+const STACKFUL: [Switcher; 3] = [Switcher::Asm, Switcher::AsmFpControl, Switcher::Sjlj];
 
 #[test]
 fn default_switcher_is_asm() {
@@ -29,7 +37,7 @@ fn every_switcher_runs_a_task() {
 
 #[test]
 fn stackful_switchers_interleave_suspending_tasks() {
-    for sw in [Switcher::Asm, Switcher::Sjlj] {
+    for sw in STACKFUL {
         let ex = Executor::builder().switcher(sw).build().unwrap();
         let log = Rc::new(RefCell::new(Vec::new()));
         let hs: Vec<_> = (0..3)
@@ -58,7 +66,7 @@ fn stackful_switchers_interleave_suspending_tasks() {
 
 #[test]
 fn stackful_switchers_carry_panics_to_join() {
-    for sw in [Switcher::Asm, Switcher::Sjlj] {
+    for sw in STACKFUL {
         let ex = Executor::builder().switcher(sw).build().unwrap();
         let h = ex.spawn(Priority::Normal, |cx| -> () {
             cx.yield_now().unwrap();
@@ -105,7 +113,7 @@ fn none_switcher_cannot_suspend() {
 
 #[test]
 fn switchers_work_with_a_small_stack() {
-    for sw in [Switcher::Asm, Switcher::Sjlj] {
+    for sw in STACKFUL {
         let ex = Executor::builder()
             .switcher(sw)
             .stack_size(16 * 1024)
@@ -116,5 +124,90 @@ fn switchers_work_with_a_small_stack() {
             1
         });
         assert_eq!(h.join().unwrap(), 1, "{sw:?}");
+    }
+}
+
+/// The floating-point control bits as the thread has them (reading is
+/// allowed; only changing them is undefined behaviour in Rust).
+fn fp_control() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut mxcsr: u32 = 0;
+        let mut fcw: u16 = 0;
+        // SAFETY: stores the two control registers into our locals.
+        unsafe {
+            std::arch::asm!(
+                "stmxcsr [{m}]",
+                "fnstcw [{c}]",
+                m = in(reg) &mut mxcsr,
+                c = in(reg) &mut fcw,
+                options(nostack, preserves_flags),
+            );
+        }
+        // The control bits only: the status bits (exception flags) are
+        // anyone's.
+        u64::from(mxcsr & 0xffc0) | (u64::from(fcw) << 32)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let fpcr: u64;
+        // SAFETY: reads FPCR into a register.
+        unsafe { std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack)) };
+        fpcr
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        0
+    }
+}
+
+#[test]
+fn tasks_see_the_threads_fp_control_words_across_switches() {
+    let expected = fp_control();
+    let ex = Executor::builder()
+        .switcher(Switcher::None)
+        .build()
+        .unwrap();
+    assert_eq!(
+        ex.spawn(Priority::Normal, |_cx| fp_control())
+            .join()
+            .unwrap(),
+        expected
+    );
+    for sw in STACKFUL {
+        let ex = Executor::builder().switcher(sw).build().unwrap();
+        // Tasks that yield, hand the thread to each other through a
+        // channel, sleep and do I/O, reading the words after each switch.
+        let (tx, mut rx) = monad_async::sync::mpsc::channel::<u64>(1);
+        let echo = ex.spawn(Priority::Normal, move |cx| {
+            let mut seen = vec![fp_control()];
+            while rx.recv().unwrap().is_some() {
+                seen.push(fp_control());
+                cx.yield_now().unwrap();
+                seen.push(fp_control());
+            }
+            seen
+        });
+        let main = ex.spawn(Priority::Normal, move |cx| {
+            let mut seen = vec![fp_control()];
+            for i in 0..50 {
+                tx.send(i).unwrap();
+                seen.push(fp_control());
+                cx.yield_now().unwrap();
+                seen.push(fp_control());
+            }
+            cx.sleep(Duration::from_micros(100)).unwrap();
+            seen.push(fp_control());
+            seen
+        });
+        ex.run_until_idle().unwrap();
+        for seen in [main.join().unwrap(), echo.join().unwrap()] {
+            assert!(seen.len() > 100, "{sw:?}");
+            assert!(
+                seen.iter().all(|&w| w == expected),
+                "{sw:?}: {seen:x?} vs {expected:x}"
+            );
+        }
+        assert_eq!(fp_control(), expected, "{sw:?}");
     }
 }
