@@ -85,7 +85,7 @@ pub enum Switcher {
     Asm,
     /// [`Asm`](Switcher::Asm), saving and restoring the floating-point
     /// control words at every switch as the C ABI asks of a call: for
-    /// tasks that suspend through the raw C API ([`sys`](crate::sys))
+    /// tasks that suspend through the raw C API ([`sys`])
     /// from C or C++ code that changed them.
     ///
     /// ```
