@@ -5,7 +5,8 @@
 //!   receives, two parks and wakes). Against tokio's `mpsc` between two
 //!   tasks of a current-thread runtime, and our yield (one suspend and
 //!   resume) as the reference the issue names; the floor is the bare
-//!   park/wake round trip the channel is built on.
+//!   park/wake round trip the channel is built on. Ours also without
+//!   time tracking (`no_ticks`).
 //! * `pingpong_cross`: the same between tasks of two executors on two
 //!   threads; tokio: two current-thread runtimes on two threads.
 //! * `mutex_1000`: 1,000 tasks of one executor each lock a shared mutex 10
@@ -80,6 +81,11 @@ fn pingpong_same(c: &mut Criterion) {
     let ex = Executor::new().unwrap();
     g.bench_function("monad_async/mpsc", |b| {
         b.iter_custom(|iters| ours_same(&ex, iters))
+    });
+    // Time tracking off: no tick read and no time figures per slice.
+    let ex_nt = Executor::builder().time_tracking(false).build().unwrap();
+    g.bench_function("monad_async/mpsc/no_ticks", |b| {
+        b.iter_custom(|iters| ours_same(&ex_nt, iters))
     });
     g.bench_function("monad_async/yield", |b| {
         b.iter_custom(|iters| {
