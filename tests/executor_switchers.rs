@@ -177,7 +177,8 @@ fn tasks_see_the_threads_fp_control_words_across_switches() {
     for sw in STACKFUL {
         let ex = Executor::builder().switcher(sw).build().unwrap();
         // Tasks that yield, hand the thread to each other through a
-        // channel, sleep and do I/O, reading the words after each switch.
+        // channel, sleep and wait for an I/O operation, reading the words
+        // after each switch.
         let (tx, mut rx) = monad_async::sync::mpsc::channel::<u64>(1);
         let echo = ex.spawn(Priority::Normal, move |cx| {
             let mut seen = vec![fp_control()];
@@ -197,6 +198,8 @@ fn tasks_see_the_threads_fp_control_words_across_switches() {
                 seen.push(fp_control());
             }
             cx.sleep(Duration::from_micros(100)).unwrap();
+            seen.push(fp_control());
+            monad_async::io::nop(cx).unwrap();
             seen.push(fp_control());
             seen
         });
