@@ -193,6 +193,31 @@ static double bench_loop(monad_async_context_switcher sw, unsigned ex_flags,
     return median(runs, RUNS);
 }
 
+/* A ring made like the executor's (its setup flags and CQ size;
+ * IORING_SETUP_CQSIZE needs the size), for the floors. */
+static void floor_ring_init(struct io_uring *ring, unsigned setup_flags,
+                            unsigned cq_entries)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = setup_flags;
+    p.cq_entries = cq_entries;
+    int const ret = io_uring_queue_init_params(RING_ENTRIES, ring, &p);
+    if (ret < 0) {
+        fprintf(stderr, "io_uring_queue_init_params: %s\n", strerror(-ret));
+        exit(1);
+    }
+}
+
+static void floor_submit_and_wait(struct io_uring *ring, unsigned n)
+{
+    int const ret = io_uring_submit_and_wait(ring, n);
+    if (ret < 0) {
+        fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-ret));
+        exit(1);
+    }
+}
+
 /* The coroutine of the floor plus a switch: each resumption reads the
  * tick counter (if floor_tick) with the read a slice's end stamp uses
  * (ma_ticks_read: a bare rdtsc, about 9.5 ns here), not the public
@@ -242,16 +267,7 @@ static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
     }
 #endif
     struct io_uring ring;
-    struct io_uring_params p;
-    memset(&p, 0, sizeof(p));
-    p.flags = setup_flags;
-    /* IORING_SETUP_CQSIZE (the executor sizes its CQ) needs the size. */
-    p.cq_entries = cq_entries;
-    int ret = io_uring_queue_init_params(RING_ENTRIES, &ring, &p);
-    if (ret < 0) {
-        fprintf(stderr, "io_uring_queue_init_params: %s\n", strerror(-ret));
-        exit(1);
-    }
+    floor_ring_init(&ring, setup_flags, cq_entries);
     unsigned long const rounds = total / (unsigned long)batch;
     double runs[RUNS];
     for (int r = -1; r < RUNS; r++) {
@@ -263,11 +279,7 @@ static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
                 io_uring_prep_nop(sqe);
                 io_uring_sqe_set_data64(sqe, (uint64_t)i + 1);
             }
-            ret = io_uring_submit_and_wait(&ring, (unsigned)batch);
-            if (ret < 0) {
-                fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-ret));
-                exit(1);
-            }
+            floor_submit_and_wait(&ring, (unsigned)batch);
             struct io_uring_cqe *cqe;
             unsigned head, seen = 0;
             io_uring_for_each_cqe(&ring, head, cqe)
@@ -332,15 +344,7 @@ static double bench_floor_tasks(unsigned setup_flags, unsigned cq_entries,
         exit(1);
     }
     struct io_uring ring;
-    struct io_uring_params p;
-    memset(&p, 0, sizeof(p));
-    p.flags = setup_flags;
-    p.cq_entries = cq_entries;
-    int ret = io_uring_queue_init_params(RING_ENTRIES, &ring, &p);
-    if (ret < 0) {
-        fprintf(stderr, "io_uring_queue_init_params: %s\n", strerror(-ret));
-        exit(1);
-    }
+    floor_ring_init(&ring, setup_flags, cq_entries);
     floor_task_ring = &ring;
     for (uintptr_t i = 0; i < BATCH; i++) {
         floor_task_sp[i] = monad_async_switch_make_frame(
@@ -354,11 +358,7 @@ static double bench_floor_tasks(unsigned setup_flags, unsigned cq_entries,
         unsigned long const nr = r < 0 ? 1000 / BATCH + 1 : rounds;
         double const t0 = now_ns();
         for (unsigned long k = 0; k < nr; k++) {
-            ret = io_uring_submit_and_wait(&ring, BATCH);
-            if (ret < 0) {
-                fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-ret));
-                exit(1);
-            }
+            floor_submit_and_wait(&ring, BATCH);
             struct io_uring_cqe *cqe;
             unsigned head, seen = 0;
             io_uring_for_each_cqe(&ring, head, cqe)
