@@ -1324,8 +1324,8 @@ impl<T: 'static> JoinHandle<T> {
         let slot = self.slot();
         let on_owner = slot.owner.is_some_and(on_thread);
         if let Some(current) = Current::get() {
-            // SAFETY: we are the slot's handle; `current` runs here.
-            if unsafe { slot.join_park(current.raw(), current.token(), None) }? {
+            // SAFETY: we are the slot's handle.
+            if unsafe { slot.join_park(&current, None) }? {
                 return Ok(());
             }
             // The calling task cannot park (the none switcher).

@@ -193,8 +193,8 @@ impl<T: 'static> JoinHandle<T> {
         let slot = self.slot();
         let on_owner = slot.owner.is_some_and(on_thread);
         if let Some(current) = Current::get() {
-            // SAFETY: we are the slot's handle; `current` runs here.
-            match unsafe { slot.join_park(current.raw(), current.token(), until) } {
+            // SAFETY: we are the slot's handle.
+            match unsafe { slot.join_park(&current, until) } {
                 Ok(true) => return true,
                 // Timed out, or the joining task was cancelled: hand the
                 // handle back.

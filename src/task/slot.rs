@@ -64,7 +64,7 @@
 //! * `on_exit` returns the slot to its pool as the very last thing it does
 //!   with the slot: from then on another thread may reuse it.
 
-use super::{on_thread, RawStats};
+use super::{on_thread, Current, RawStats};
 use crate::error::JoinError;
 use crate::executor::{Local, Shared};
 use crate::sys;
@@ -879,15 +879,14 @@ impl Slot {
     /// other way.
     ///
     /// # Safety
-    /// The caller is the slot's handle, `current` the task running on this
-    /// thread and `token` its wake token.
+    /// The caller is the slot's handle.
     #[inline]
     pub(crate) unsafe fn join_park(
         &self,
-        current: sys::monad_async_task,
-        token: u64,
+        current: &Current,
         until: Option<std::time::Instant>,
     ) -> Result<bool, JoinError> {
+        let (current, token) = (current.raw(), current.token());
         // SAFETY: only the handle writes these, and `finish` reads them
         // only after seeing JOINER, which we set below.
         unsafe {
