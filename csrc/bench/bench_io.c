@@ -308,8 +308,8 @@ static double bench_floor(unsigned setup_flags, unsigned cq_entries, int batch,
  * preparing its own NOP (user_data: its index) and switching back, and a
  * loop that submits the batch, waits for it and resumes the coroutine each
  * completion names, which prepares its next NOP. The least any stackful
- * executor running 32 tasks pays: one switch round trip per NOP, and 32
- * stacks and SQE preparations spread over 32 stacks instead of one (no
+ * executor running 32 tasks pays: one switch round trip per NOP, each NOP
+ * prepared on its task's own stack, 32 stacks instead of one (no
  * scheduling, no bookkeeping, no checks). With `with_tick`, each
  * resumption reads the tick counter as floor_co does. Returns 0 without
  * an asm switch. */
